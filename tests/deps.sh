@@ -16,6 +16,11 @@ test_pkgs="clang libclang-rt-14-dev jq curl python3 procps psmisc util-linux gra
 
 pkgs=$build_pkgs
 [ "${STEPFS_DEPS_MIN:-0}" = 1 ] || pkgs="$pkgs $test_pkgs"
+# A Node.js from elsewhere (e.g. nodesource's nodejs, which bundles npm and
+# conflicts with Debian's npm package) is kept: only install what is absent.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+	pkgs=$(printf '%s\n' $pkgs | grep -vxE 'nodejs|npm' | tr '\n' ' ')
+fi
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"

@@ -1,0 +1,69 @@
+# tests/servers/common.sh: shared by up.sh, down.sh and rgw.sh (sourced, bash).
+# Everything here writes diagnostics to stderr only: stdout of up.sh is the
+# environment that tests/run.sh sources.
+
+srv_say() { echo "servers: $*" >&2; }
+
+# srv_port_free PORT: true if nothing listens on 127.0.0.1:PORT (TCP)
+srv_port_free() {
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# srv_pick_ports N: print the first of N consecutive free ports in a random
+# spot of 20000-59999, so concurrent instances rarely collide. The ports are
+# only checked, not held: a race with another starter is possible and shows up
+# as a bind error in the daemon's log (up.sh then fails and says so).
+srv_pick_ports() {
+	local n=$1 try base i ok
+	for try in $(seq 1 200); do
+		base=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		ok=1
+		for ((i = 0; i < n; i++)); do
+			srv_port_free $((base + i)) || { ok=; break; }
+		done
+		[ -n "$ok" ] && { echo "$base"; return 0; }
+	done
+	srv_say "cannot find $n free consecutive ports"
+	return 1
+}
+
+# srv_stop_pidfile FILE MATCH [SECONDS]: SIGTERM the process named in FILE,
+# wait for it to exit (default 20 s), then SIGKILL. Only a live process whose
+# command line contains MATCH (the state directory) is signalled, so a stale
+# pid file never hits an unrelated process that reused the pid.
+srv_stop_pidfile() {
+	local f=$1 match=$2 t=${3:-20} pid i
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f" 2>/dev/null)
+	rm -f "$f"
+	case $pid in '' | *[!0-9]*) return 0 ;; esac
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$match" || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < t * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	srv_say "pid $pid ($(basename "$f")) ignored SIGTERM for ${t}s; killing"
+	kill -KILL "$pid" 2>/dev/null
+	return 0
+}
+
+# srv_rgw_start DIR: start radosgw from DIR/ceph.conf and wait until it
+# answers HTTP (up to $2 seconds, default 60).
+srv_rgw_start() {
+	local dir=$1 t=${2:-60} port i code
+	port=$(cat "$dir/rgw.port")
+	radosgw -c "$dir/ceph.conf" -n client.rgw.a --keyring "$dir/rgw.keyring" \
+		</dev/null >>"$dir/log/radosgw.out" 2>&1 || return 1
+	for ((i = 0; i < t * 5; i++)); do
+		code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port/" 2>/dev/null)
+		case $code in 000 | '') ;; *) return 0 ;; esac
+		sleep 0.2
+	done
+	srv_say "radosgw did not answer on 127.0.0.1:$port within ${t}s"
+	return 1
+}
+
+srv_rgw_stop() {
+	srv_stop_pidfile "$1/run/client.rgw.a.pid" "$1" "${2:-20}"
+}
