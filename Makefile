@@ -66,7 +66,13 @@ install: $(O)/stepfs
 	install -d $(DESTDIR)$(SBINDIR)
 	ln -sf $(BINDIR)/stepfs $(DESTDIR)$(SBINDIR)/mount.stepfs
 	ln -sf $(BINDIR)/stepfs $(DESTDIR)$(SBINDIR)/mount.fuse.stepfs
-	for u in systemd/*.service; do [ -f "$$u" ] && install -D -m 0644 "$$u" $(DESTDIR)$(UNITDIR)/$$(basename $$u); done; true
+	for u in systemd/*.service.in; do \
+		install -d $(DESTDIR)$(UNITDIR); \
+		sed 's|@BINDIR@|$(BINDIR)|g' "$$u" > $(DESTDIR)$(UNITDIR)/$$(basename $$u .in); \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u .in); \
+	done
+	install -d $(DESTDIR)$(PREFIX)/share/doc/stepfs/examples
+	install -m 0644 systemd/*.example README.md $(DESTDIR)$(PREFIX)/share/doc/stepfs/examples/
 
 clean:
 	rm -rf build
