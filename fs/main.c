@@ -21,6 +21,7 @@
 
 static const struct cli_cmd commands[] = {
 	{ "help", cmd_help, "show this help, or the help of one command" },
+	{ "graph", cmd_graph, "draw a state machine (and an execution's path) as DOT or SVG" },
 };
 
 int cmd_help(int argc, char **argv)
