@@ -15,16 +15,24 @@
 
 struct asl_task_ops;
 
-/* Diagnostic codes, as AWS ValidateStateMachineDefinition names them. */
+/*
+ * Diagnostic codes: the error codes of AWS ValidateStateMachineDefinition.
+ * AWS reports bad paths, bad intrinsic functions and unreachable states under
+ * the codes below too (e.g. "MISSING_TRANSITION_TARGET: State "X" is not
+ * reachable."), so several names share one code; the message tells them apart.
+ */
 #define ASLCHECK_SCHEMA "SCHEMA_VALIDATION_FAILED"
 #define ASLCHECK_JSON "INVALID_JSON_DESCRIPTION"
-#define ASLCHECK_PATH "INVALID_JSON_PATH"
+#define ASLCHECK_PATH ASLCHECK_SCHEMA
+#define ASLCHECK_INTRINSIC ASLCHECK_SCHEMA
 #define ASLCHECK_MISSING_TARGET "MISSING_TRANSITION_TARGET"
-#define ASLCHECK_UNREACHABLE "UNREACHABLE_STATE"
+#define ASLCHECK_UNREACHABLE ASLCHECK_MISSING_TARGET
 #define ASLCHECK_DUPLICATE "DUPLICATE_STATE_NAME"
-#define ASLCHECK_INTRINSIC "INVALID_INTRINSIC_FUNCTION"
+#define ASLCHECK_STATE_NAME "INVALID_STATE_NAME"
+#define ASLCHECK_LABEL "INVALID_LABEL_NAME"
 #define ASLCHECK_RESOURCE "INVALID_RESOURCE"
-#define ASLCHECK_NO_TERMINAL "NO_TERMINAL_STATE"
+#define ASLCHECK_NO_TERMINAL "MISSING_END_STATE"
+#define ASLCHECK_NESTED "TOO_DEEPLY_NESTED"
 
 /* One problem. All strings are owned by the result. */
 struct aslcheck_diag {
@@ -63,6 +71,13 @@ struct aslcheck_opts {
  */
 int aslcheck_definition(json_t *def, const struct aslcheck_opts *opts,
 			struct aslcheck_result *ret);
+
+/*
+ * The same checks for one state on its own, as AWS TestState takes it: its
+ * Next, Default and Catch targets are not resolved. Same returns.
+ */
+int aslcheck_state(json_t *state, const struct aslcheck_opts *opts,
+		   struct aslcheck_result *ret);
 
 /* Free everything @r holds and reset it to ASLCHECK_RESULT_INIT. NULL is a no-op. */
 void aslcheck_result_release(struct aslcheck_result *r);
