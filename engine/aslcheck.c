@@ -805,7 +805,8 @@ static void check_transitions(struct ck *c, struct machine *m, const char *start
 		return;
 
 	/* breadth-first from StartAt over the edges grouped by source */
-	qsort(m->edges, m->nedges, sizeof(*m->edges), edge_cmp);
+	if (m->nedges)
+		qsort(m->edges, m->nedges, sizeof(*m->edges), edge_cmp);
 	first = calloc(n + 1, sizeof(*first));
 	queue = calloc(n, sizeof(*queue));
 	seen = calloc(n, sizeof(*seen));
