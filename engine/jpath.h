@@ -109,4 +109,81 @@ int choice_check(json_t *rule, char *msg, size_t msglen);
  */
 int asl_timestamp_parse(const char *s, struct timespec *ret);
 
+/*
+ * ---- Compiled forms (parse once at definition load, evaluate many times) ----
+ *
+ * Every compiled object is immutable after compilation and may be shared by
+ * threads. Each *_compile() returns 0 and a new object in *ret (free it with
+ * the matching *_free(), which accepts NULL), JPATH_ESYNTAX with @err filled
+ * (States.Runtime, cause naming the text and the problem), or -ENOMEM.
+ *
+ * Sharing: results of jpath_exec(), jpath_tmpl_exec() and intrinsic_exec() may
+ * share structure (by reference count) with the values in @env. Treat every
+ * jansson value the engine passes around as immutable; jpath_set() never
+ * modifies @doc (it copies only the objects along the path).
+ */
+struct jpath;
+struct jpath_tmpl;
+struct intrinsic;
+struct choice_rule;
+
+int jpath_compile(const char *path, struct jpath **ret, struct asl_err *err);
+/* Same contract as jpath_eval(). */
+int jpath_exec(const struct jpath *p, const struct jpath_env *env, json_t **ret,
+	       struct asl_err *err);
+void jpath_free(struct jpath *p);
+/* The source text of @p (borrowed, lives as long as @p). */
+const char *jpath_text(const struct jpath *p);
+/* True if @p selects at most one value (no wildcard, slice, union, filter, `..`). */
+bool jpath_is_definite(const struct jpath *p);
+/* True if @p is a Reference Path (definite, only names and indexes). */
+bool jpath_is_reference(const struct jpath *p);
+/* jpath_set() with a compiled Reference Path (must start with `$`, not `$$` or a variable). */
+int jpath_set_compiled(json_t *doc, const struct jpath *ref, json_t *value, json_t **ret,
+		       struct asl_err *err);
+
+/* Payload templates: same contract as jpath_template() / jpath_template_check(). */
+int jpath_tmpl_compile(json_t *tmpl, struct jpath_tmpl **ret, struct asl_err *err);
+int jpath_tmpl_exec(const struct jpath_tmpl *t, const struct jpath_env *env, const char *field,
+		    json_t **ret, struct asl_err *err);
+void jpath_tmpl_free(struct jpath_tmpl *t);
+
+/*
+ * A ".$" value or a Fail ErrorPath/CausePath: a path or an intrinsic call.
+ * Compiles either; exec returns the value (new reference). On a missing path
+ * the cause is "The JSONPath '<p>' specified for the field '<field>' could not
+ * be found in the input '<compact input>'".
+ */
+struct jpath_expr;
+int jpath_expr_compile(const char *s, struct jpath_expr **ret, struct asl_err *err);
+int jpath_expr_exec(const struct jpath_expr *x, const struct jpath_env *env, const char *field,
+		    json_t **ret, struct asl_err *err);
+void jpath_expr_free(struct jpath_expr *x);
+
+/* Intrinsic calls: same contract as intrinsic_eval() / intrinsic_check(). */
+int intrinsic_compile(const char *expr, struct intrinsic **ret, struct asl_err *err);
+int intrinsic_exec(const struct intrinsic *f, const struct jpath_env *env, json_t **ret,
+		   struct asl_err *err);
+void intrinsic_free(struct intrinsic *f);
+
+/* Choice rules: same contract as choice_eval() / choice_check(). */
+int choice_compile(json_t *rule, struct choice_rule **ret, struct asl_err *err);
+int choice_exec(const struct choice_rule *r, const struct jpath_env *env, bool *ret_match,
+		struct asl_err *err);
+void choice_free(struct choice_rule *r);
+
+/*
+ * Compact JSON text of @v as AWS prints it (no spaces; reals in Java's
+ * Double.toString form, e.g. 1.1, 1.0, 1.0E20; non-ASCII kept as UTF-8).
+ * Returns a string the caller frees with free(), or NULL on out-of-memory.
+ * @v may be any JSON value (not only objects and arrays).
+ */
+char *jpath_dumps(const json_t *v);
+
+/*
+ * Format a double as Java's Double.toString does (shortest digits that round
+ * trip; "1.0", "0.001", "1.0E-4", "1.0E7"). @buf needs 32 bytes. Returns @buf.
+ */
+char *jpath_fmt_real(double d, char *buf);
+
 #endif

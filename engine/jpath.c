@@ -1,0 +1,2053 @@
+/*
+ * jpath: JSONPath as Amazon States Language uses it (AWS evaluates with
+ * Jayway JsonPath, whose error texts we reproduce), ResultPath placement,
+ * payload templates and the shared JSON printer.
+ *
+ * A path is compiled once into a root (`$`, `$$`, `$var` or `@` inside a
+ * filter) and a vector of segments; evaluation never re-parses. Definite
+ * paths (names and single indexes only) take a direct walk that borrows
+ * values; indefinite ones collect borrowed pointers into a node list and
+ * build the result array at the end. Compiled objects are immutable.
+ */
+#include "engine/jpath.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/buf.h"
+
+/* A path nested in filters in filters... stops here (the fuzzer finds this). */
+#define JP_MAX_DEPTH 32
+/* Recursive descent over documents nested deeper than this stops descending. */
+#define JP_MAX_DOC_DEPTH 4096
+
+enum seg_kind {
+	SEG_NAME,    /* .a ['a'] */
+	SEG_INDEX,   /* [3] [-1] */
+	SEG_WILD,    /* .* [*] */
+	SEG_SLICE,   /* [a:b:c] */
+	SEG_NAMES,   /* ['a','b'] */
+	SEG_INDEXES, /* [0,2] */
+	SEG_FILTER,  /* [?(...)] */
+};
+
+enum root_kind { ROOT_INPUT, ROOT_CONTEXT, ROOT_VAR, ROOT_CURRENT };
+
+struct fexpr;
+
+struct seg {
+	enum seg_kind kind;
+	bool descent; /* preceded by `..` */
+	char *name;
+	long index;
+	long start, end, step;
+	bool has_start, has_end;
+	char **names;
+	long *idx;
+	size_t n;
+	struct fexpr *filter;
+	size_t norm_end; /* length of the normalized path up to and including this segment */
+};
+
+struct jpath {
+	enum root_kind root;
+	char *var;
+	struct seg *segs;
+	size_t nsegs;
+	bool definite;
+	bool reference;
+	size_t root_len; /* length of the root in norm */
+	char *text; /* source text */
+	char *norm; /* Jayway's normalized form: $['a'][0] */
+};
+
+enum fop { FOP_EQ, FOP_NE, FOP_LT, FOP_LE, FOP_GT, FOP_GE };
+enum fkind { FX_OR, FX_AND, FX_NOT, FX_CMP, FX_EXISTS, FX_LIT };
+
+struct foperand {
+	struct jpath *path; /* or NULL: literal */
+	json_t *lit;
+};
+
+struct fexpr {
+	enum fkind kind;
+	struct fexpr *l, *r;
+	enum fop op;
+	struct foperand a, b;
+};
+
+/* ---------------------------------------------------------------- parser */
+
+struct parser {
+	const char *s;
+	size_t pos, len;
+	bool embedded; /* a path inside a filter: stop at operators and blanks */
+	int depth;
+	char msg[256];
+	struct buf norm;
+};
+
+static void fexpr_free(struct fexpr *x);
+static int parse_path(struct parser *p, struct jpath **ret);
+
+static void seg_release(struct seg *s)
+{
+	size_t i;
+
+	free(s->name);
+	for (i = 0; s->names && i < s->n; i++)
+		free(s->names[i]);
+	free(s->names);
+	free(s->idx);
+	fexpr_free(s->filter);
+}
+
+void jpath_free(struct jpath *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->nsegs; i++)
+		seg_release(&p->segs[i]);
+	free(p->segs);
+	free(p->var);
+	free(p->text);
+	free(p->norm);
+	free(p);
+}
+
+static void fexpr_free(struct fexpr *x)
+{
+	if (!x)
+		return;
+	fexpr_free(x->l);
+	fexpr_free(x->r);
+	jpath_free(x->a.path);
+	jpath_free(x->b.path);
+	json_decref(x->a.lit);
+	json_decref(x->b.lit);
+	free(x);
+}
+
+static int perr(struct parser *p, const char *what)
+{
+	snprintf(p->msg, sizeof(p->msg), "%s at position %zu", what, p->pos);
+	return JPATH_ESYNTAX;
+}
+
+static int peek(const struct parser *p)
+{
+	return p->pos < p->len ? (unsigned char)p->s[p->pos] : -1;
+}
+
+static void skip_ws(struct parser *p)
+{
+	while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
+				   p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
+		p->pos++;
+}
+
+static bool is_ident_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c >= 0x80;
+}
+
+/* A character that ends a dot-notation name. */
+static bool ends_name(const struct parser *p, int c)
+{
+	if (c == '.' || c == '[' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '(' ||
+	    c == ')')
+		return true;
+	if (p->embedded && (c == ')' || c == '=' || c == '!' || c == '<' || c == '>' ||
+			    c == '&' || c == '|' || c == ',' || c == ']'))
+		return true;
+	return false;
+}
+
+static int norm_quoted(struct buf *b, const char *name)
+{
+	int r = buf_puts(b, "['");
+
+	if (r < 0)
+		return r;
+	r = buf_puts(b, name);
+	if (r < 0)
+		return r;
+	return buf_puts(b, "']");
+}
+
+static struct seg *add_seg(struct jpath *jp, size_t *cap)
+{
+	struct seg *s;
+
+	if (jp->nsegs == *cap) {
+		size_t nc = *cap ? *cap * 2 : 4;
+		s = realloc(jp->segs, nc * sizeof(*s));
+		if (!s)
+			return NULL;
+		jp->segs = s;
+		*cap = nc;
+	}
+	s = &jp->segs[jp->nsegs++];
+	memset(s, 0, sizeof(*s));
+	return s;
+}
+
+/* Parse a quoted name at p->pos (opening quote); *ret is malloc'd. */
+static int parse_quoted(struct parser *p, char **ret)
+{
+	char q = p->s[p->pos++];
+	struct buf b = BUF_INIT;
+	int r;
+
+	for (;;) {
+		int c = peek(p);
+		if (c < 0) {
+			buf_release(&b);
+			return perr(p, "unterminated quoted name");
+		}
+		p->pos++;
+		if (c == q)
+			break;
+		if (c == '\\') {
+			int n = peek(p);
+			if (n == q || n == '\\' || n == '\'' || n == '"') {
+				c = n;
+				p->pos++;
+			}
+		}
+		r = buf_putc(&b, (char)c);
+		if (r < 0) {
+			buf_release(&b);
+			return r;
+		}
+	}
+	*ret = buf_detach(&b, NULL);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int parse_long(struct parser *p, long *ret)
+{
+	bool neg = false;
+	long v = 0;
+	size_t start;
+
+	skip_ws(p);
+	if (peek(p) == '-') {
+		neg = true;
+		p->pos++;
+	}
+	start = p->pos;
+	while (peek(p) >= '0' && peek(p) <= '9') {
+		if (v > (LONG_MAX - 9) / 10)
+			return perr(p, "index too large");
+		v = v * 10 + (p->s[p->pos] - '0');
+		p->pos++;
+	}
+	if (p->pos == start)
+		return perr(p, "expected an integer");
+	*ret = neg ? -v : v;
+	skip_ws(p);
+	return 0;
+}
+
+static int parse_fexpr(struct parser *p, struct fexpr **ret);
+
+static int parse_bracket(struct parser *p, struct seg *s)
+{
+	struct buf *nb = &p->norm;
+	int c, r;
+
+	p->pos++; /* [ */
+	skip_ws(p);
+	c = peek(p);
+	if (c == '*') {
+		p->pos++;
+		skip_ws(p);
+		s->kind = SEG_WILD;
+		r = buf_puts(nb, "[*]");
+		if (r < 0)
+			return r;
+	} else if (c == '\'' || c == '"') {
+		size_t cap = 0;
+		for (;;) {
+			char *name;
+			r = parse_quoted(p, &name);
+			if (r < 0)
+				return r;
+			if (s->n == cap) {
+				size_t nc = cap ? cap * 2 : 2;
+				char **nn = realloc(s->names, nc * sizeof(*nn));
+				if (!nn) {
+					free(name);
+					return -ENOMEM;
+				}
+				s->names = nn;
+				cap = nc;
+			}
+			s->names[s->n++] = name;
+			skip_ws(p);
+			if (peek(p) != ',')
+				break;
+			p->pos++;
+			skip_ws(p);
+			c = peek(p);
+			if (c != '\'' && c != '"')
+				return perr(p, "expected a quoted name");
+		}
+		if (s->n == 1) {
+			s->kind = SEG_NAME;
+			s->name = s->names[0];
+			free(s->names);
+			s->names = NULL;
+			s->n = 0;
+			r = norm_quoted(nb, s->name);
+		} else {
+			size_t i;
+			s->kind = SEG_NAMES;
+			r = buf_putc(nb, '[');
+			for (i = 0; r >= 0 && i < s->n; i++)
+				r = buf_printf(nb, "%s'%s'", i ? "," : "", s->names[i]);
+			if (r >= 0)
+				r = buf_putc(nb, ']');
+		}
+		if (r < 0)
+			return r;
+	} else if (c == '?') {
+		p->pos++;
+		skip_ws(p);
+		if (peek(p) != '(')
+			return perr(p, "expected '(' after '?'");
+		p->pos++;
+		if (++p->depth > JP_MAX_DEPTH)
+			return perr(p, "filter nested too deeply");
+		r = parse_fexpr(p, &s->filter);
+		p->depth--;
+		if (r < 0)
+			return r;
+		skip_ws(p);
+		if (peek(p) != ')')
+			return perr(p, "expected ')' closing the filter");
+		p->pos++;
+		skip_ws(p);
+		s->kind = SEG_FILTER;
+		r = buf_puts(nb, "[?]");
+		if (r < 0)
+			return r;
+	} else if (c == '-' || c == ':' || (c >= '0' && c <= '9')) {
+		long v = 0;
+		bool have = false;
+		if (c != ':') {
+			r = parse_long(p, &v);
+			if (r < 0)
+				return r;
+			have = true;
+		}
+		if (peek(p) == ':') {
+			s->kind = SEG_SLICE;
+			s->has_start = have;
+			s->start = v;
+			s->step = 1;
+			p->pos++;
+			skip_ws(p);
+			c = peek(p);
+			if (c == '-' || (c >= '0' && c <= '9')) {
+				r = parse_long(p, &s->end);
+				if (r < 0)
+					return r;
+				s->has_end = true;
+			}
+			if (peek(p) == ':') {
+				p->pos++;
+				skip_ws(p);
+				c = peek(p);
+				if (c == '-' || (c >= '0' && c <= '9')) {
+					r = parse_long(p, &s->step);
+					if (r < 0)
+						return r;
+					if (s->step == 0)
+						return perr(p, "slice step cannot be zero");
+				}
+			}
+			r = buf_putc(nb, '[');
+			if (r >= 0 && s->has_start)
+				r = buf_printf(nb, "%ld", s->start);
+			if (r >= 0)
+				r = buf_putc(nb, ':');
+			if (r >= 0 && s->has_end)
+				r = buf_printf(nb, "%ld", s->end);
+			if (r >= 0 && s->step != 1)
+				r = buf_printf(nb, ":%ld", s->step);
+			if (r >= 0)
+				r = buf_putc(nb, ']');
+			if (r < 0)
+				return r;
+		} else if (peek(p) == ',') {
+			size_t cap = 4, i;
+			s->kind = SEG_INDEXES;
+			s->idx = malloc(cap * sizeof(*s->idx));
+			if (!s->idx)
+				return -ENOMEM;
+			s->idx[s->n++] = v;
+			while (peek(p) == ',') {
+				p->pos++;
+				if (s->n == cap) {
+					long *ni = realloc(s->idx, cap * 2 * sizeof(*ni));
+					if (!ni)
+						return -ENOMEM;
+					s->idx = ni;
+					cap *= 2;
+				}
+				r = parse_long(p, &s->idx[s->n]);
+				if (r < 0)
+					return r;
+				s->n++;
+			}
+			r = buf_putc(nb, '[');
+			for (i = 0; r >= 0 && i < s->n; i++)
+				r = buf_printf(nb, "%s%ld", i ? "," : "", s->idx[i]);
+			if (r >= 0)
+				r = buf_putc(nb, ']');
+			if (r < 0)
+				return r;
+		} else {
+			s->kind = SEG_INDEX;
+			s->index = v;
+			r = buf_printf(nb, "[%ld]", v);
+			if (r < 0)
+				return r;
+		}
+	} else {
+		return perr(p, "unexpected character in brackets");
+	}
+	if (peek(p) != ']')
+		return perr(p, "expected ']'");
+	p->pos++;
+	return 0;
+}
+
+/* Parse a dot-notation name (after '.' or '..'); may be '*'. */
+static int parse_dotname(struct parser *p, struct seg *s)
+{
+	size_t start = p->pos;
+	int r;
+
+	if (peek(p) == '*') {
+		p->pos++;
+		s->kind = SEG_WILD;
+		return buf_puts(&p->norm, "[*]");
+	}
+	while (p->pos < p->len && !ends_name(p, (unsigned char)p->s[p->pos]))
+		p->pos++;
+	if (p->pos == start)
+		return perr(p, "expected a name after '.'");
+	s->kind = SEG_NAME;
+	s->name = strndup(p->s + start, p->pos - start);
+	if (!s->name)
+		return -ENOMEM;
+	r = norm_quoted(&p->norm, s->name);
+	return r < 0 ? r : 0;
+}
+
+static int parse_path(struct parser *p, struct jpath **ret)
+{
+	struct jpath *jp;
+	size_t cap = 0, start = p->pos;
+	struct buf saved = p->norm;
+	int r;
+
+	jp = calloc(1, sizeof(*jp));
+	if (!jp)
+		return -ENOMEM;
+	buf_init(&p->norm, 1 << 20);
+	jp->definite = true;
+	jp->reference = true;
+	if (peek(p) == '@') {
+		p->pos++;
+		jp->root = ROOT_CURRENT;
+		r = buf_putc(&p->norm, '@');
+	} else if (peek(p) == '$') {
+		p->pos++;
+		if (peek(p) == '$') {
+			p->pos++;
+			jp->root = ROOT_CONTEXT;
+			r = buf_puts(&p->norm, "$$");
+		} else if (is_ident_char(peek(p))) {
+			size_t vs = p->pos;
+			while (is_ident_char(peek(p)))
+				p->pos++;
+			jp->root = ROOT_VAR;
+			jp->var = strndup(p->s + vs, p->pos - vs);
+			if (!jp->var) {
+				r = -ENOMEM;
+				goto fail;
+			}
+			r = buf_printf(&p->norm, "$%s", jp->var);
+		} else {
+			jp->root = ROOT_INPUT;
+			r = buf_putc(&p->norm, '$');
+		}
+	} else {
+		r = perr(p, "a path must start with '$'");
+		goto fail;
+	}
+	if (r < 0)
+		goto fail;
+	jp->root_len = p->norm.len;
+
+	for (;;) {
+		int c = peek(p);
+		struct seg *s;
+		if (c != '.' && c != '[')
+			break;
+		s = add_seg(jp, &cap);
+		if (!s) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		if (c == '.') {
+			p->pos++;
+			if (peek(p) == '.') {
+				p->pos++;
+				s->descent = true;
+				r = buf_puts(&p->norm, "..");
+				if (r < 0)
+					goto fail;
+				if (peek(p) == '[')
+					r = parse_bracket(p, s);
+				else
+					r = parse_dotname(p, s);
+			} else {
+				r = parse_dotname(p, s);
+			}
+		} else {
+			r = parse_bracket(p, s);
+		}
+		if (r < 0)
+			goto fail;
+		s->norm_end = p->norm.len;
+	}
+	{
+		size_t i;
+		for (i = 0; i < jp->nsegs; i++) {
+			struct seg *s = &jp->segs[i];
+			bool leaf = i + 1 == jp->nsegs;
+			if (s->descent || (s->kind != SEG_NAME && s->kind != SEG_INDEX &&
+					   !(s->kind == SEG_NAMES && leaf)))
+				jp->definite = false;
+			if (s->descent || (s->kind != SEG_NAME && s->kind != SEG_INDEX))
+				jp->reference = false;
+		}
+	}
+	jp->text = strndup(p->s + start, p->pos - start);
+	jp->norm = buf_detach(&p->norm, NULL);
+	if (!jp->text || !jp->norm) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	p->norm = saved;
+	*ret = jp;
+	return 0;
+fail:
+	buf_release(&p->norm);
+	p->norm = saved;
+	jpath_free(jp);
+	return r;
+}
+
+/* ---- filter expressions */
+
+static int parse_operand(struct parser *p, struct foperand *o)
+{
+	int c, r;
+
+	skip_ws(p);
+	c = peek(p);
+	if (c == '@' || c == '$') {
+		bool emb = p->embedded;
+		p->embedded = true;
+		r = parse_path(p, &o->path);
+		p->embedded = emb;
+		return r;
+	}
+	if (c == '\'' || c == '"') {
+		char *s;
+		r = parse_quoted(p, &s);
+		if (r < 0)
+			return r;
+		o->lit = json_string(s);
+		free(s);
+		return o->lit ? 0 : perr(p, "string literal is not valid UTF-8");
+	}
+	if (c == '-' || (c >= '0' && c <= '9')) {
+		size_t start = p->pos;
+		bool real = false;
+		char tmp[64];
+		if (c == '-')
+			p->pos++;
+		while (p->pos < p->len) {
+			c = p->s[p->pos];
+			if (c >= '0' && c <= '9') {
+			} else if (c == '.' || c == 'e' || c == 'E' ||
+				   ((c == '+' || c == '-') &&
+				    (p->s[p->pos - 1] == 'e' || p->s[p->pos - 1] == 'E'))) {
+				real = true;
+			} else {
+				break;
+			}
+			p->pos++;
+		}
+		if (p->pos - start >= sizeof(tmp) || p->pos - start == 0)
+			return perr(p, "bad number");
+		memcpy(tmp, p->s + start, p->pos - start);
+		tmp[p->pos - start] = '\0';
+		if (real) {
+			char *end;
+			double d = strtod(tmp, &end);
+			if (*end || !isfinite(d))
+				return perr(p, "bad number");
+			o->lit = json_real(d);
+		} else {
+			char *end;
+			errno = 0;
+			long long v = strtoll(tmp, &end, 10);
+			if (*end || errno)
+				return perr(p, "bad number");
+			o->lit = json_integer(v);
+		}
+		return o->lit ? 0 : -ENOMEM;
+	}
+	if (p->len - p->pos >= 4 && !strncmp(p->s + p->pos, "true", 4)) {
+		p->pos += 4;
+		o->lit = json_true();
+		return 0;
+	}
+	if (p->len - p->pos >= 5 && !strncmp(p->s + p->pos, "false", 5)) {
+		p->pos += 5;
+		o->lit = json_false();
+		return 0;
+	}
+	if (p->len - p->pos >= 4 && !strncmp(p->s + p->pos, "null", 4)) {
+		p->pos += 4;
+		o->lit = json_null();
+		return 0;
+	}
+	return perr(p, "expected a path or a literal in the filter");
+}
+
+static int parse_fprimary(struct parser *p, struct fexpr **ret)
+{
+	struct fexpr *x;
+	int r;
+
+	skip_ws(p);
+	if (++p->depth > JP_MAX_DEPTH)
+		return perr(p, "filter nested too deeply");
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	if (peek(p) == '!') {
+		p->pos++;
+		x->kind = FX_NOT;
+		r = parse_fprimary(p, &x->l);
+		goto out;
+	}
+	if (peek(p) == '(') {
+		p->pos++;
+		free(x);
+		x = NULL;
+		r = parse_fexpr(p, &x);
+		if (r < 0)
+			goto out;
+		skip_ws(p);
+		if (peek(p) != ')') {
+			r = perr(p, "expected ')'");
+			goto out;
+		}
+		p->pos++;
+		goto out;
+	}
+	r = parse_operand(p, &x->a);
+	if (r < 0)
+		goto out;
+	skip_ws(p);
+	{
+		const char *o = p->s + p->pos;
+		size_t left = p->len - p->pos;
+		int op = -1, n = 0;
+		if (left >= 2 && !strncmp(o, "==", 2))
+			op = FOP_EQ, n = 2;
+		else if (left >= 2 && !strncmp(o, "!=", 2))
+			op = FOP_NE, n = 2;
+		else if (left >= 2 && !strncmp(o, "<=", 2))
+			op = FOP_LE, n = 2;
+		else if (left >= 2 && !strncmp(o, ">=", 2))
+			op = FOP_GE, n = 2;
+		else if (left >= 1 && *o == '<')
+			op = FOP_LT, n = 1;
+		else if (left >= 1 && *o == '>')
+			op = FOP_GT, n = 1;
+		else if (left >= 1 && *o == '=')
+			op = FOP_EQ, n = 1;
+		if (op < 0) {
+			if (!x->a.path) {
+				r = perr(p, "a literal alone is not a filter");
+				goto out;
+			}
+			x->kind = FX_EXISTS;
+			r = 0;
+			goto out;
+		}
+		p->pos += n;
+		x->kind = FX_CMP;
+		x->op = op;
+		r = parse_operand(p, &x->b);
+	}
+out:
+	p->depth--;
+	if (r < 0) {
+		fexpr_free(x);
+		return r;
+	}
+	*ret = x;
+	return 0;
+}
+
+static int parse_fand(struct parser *p, struct fexpr **ret)
+{
+	struct fexpr *l = NULL, *x;
+	int r;
+
+	r = parse_fprimary(p, &l);
+	if (r < 0)
+		return r;
+	for (;;) {
+		skip_ws(p);
+		if (p->len - p->pos < 2 || strncmp(p->s + p->pos, "&&", 2))
+			break;
+		p->pos += 2;
+		x = calloc(1, sizeof(*x));
+		if (!x) {
+			fexpr_free(l);
+			return -ENOMEM;
+		}
+		x->kind = FX_AND;
+		x->l = l;
+		l = x;
+		r = parse_fprimary(p, &x->r);
+		if (r < 0) {
+			fexpr_free(l);
+			return r;
+		}
+	}
+	*ret = l;
+	return 0;
+}
+
+static int parse_fexpr(struct parser *p, struct fexpr **ret)
+{
+	struct fexpr *l = NULL, *x;
+	int r;
+
+	r = parse_fand(p, &l);
+	if (r < 0)
+		return r;
+	for (;;) {
+		skip_ws(p);
+		if (p->len - p->pos < 2 || strncmp(p->s + p->pos, "||", 2))
+			break;
+		p->pos += 2;
+		x = calloc(1, sizeof(*x));
+		if (!x) {
+			fexpr_free(l);
+			return -ENOMEM;
+		}
+		x->kind = FX_OR;
+		x->l = l;
+		l = x;
+		r = parse_fand(p, &x->r);
+		if (r < 0) {
+			fexpr_free(l);
+			return r;
+		}
+	}
+	*ret = l;
+	return 0;
+}
+
+static int compile_msg(const char *path, struct jpath **ret, char *msg, size_t msglen)
+{
+	struct parser p;
+	struct jpath *jp = NULL;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	p.s = path;
+	p.len = strlen(path);
+	p.msg[0] = '\0';
+	buf_init(&p.norm, 1 << 20);
+	if (p.len > 0 && path[0] != '$') {
+		r = perr(&p, "a path must start with '$'");
+		goto out;
+	}
+	r = parse_path(&p, &jp);
+	if (r == 0 && p.pos != p.len) {
+		r = perr(&p, "unexpected character");
+		jpath_free(jp);
+		jp = NULL;
+	}
+	if (r == -E2BIG)
+		r = perr(&p, "path too long");
+out:
+	buf_release(&p.norm);
+	if (r < 0) {
+		if (msg && msglen)
+			snprintf(msg, msglen, "%s", r == -ENOMEM ? "out of memory" : p.msg);
+		return r;
+	}
+	*ret = jp;
+	return 0;
+}
+
+int jpath_compile(const char *path, struct jpath **ret, struct asl_err *err)
+{
+	char msg[300];
+	int r;
+
+	if (!path)
+		return asl_err_set(err, ASL_E_RUNTIME, "missing path"), JPATH_ESYNTAX;
+	r = compile_msg(path, ret, msg, sizeof(msg));
+	if (r == JPATH_ESYNTAX)
+		asl_err_set(err, ASL_E_RUNTIME, "Invalid path '%s': %s", path, msg);
+	else if (r < 0)
+		asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+	return r;
+}
+
+const char *jpath_text(const struct jpath *p)
+{
+	return p->text;
+}
+
+bool jpath_is_definite(const struct jpath *p)
+{
+	return p->definite;
+}
+
+bool jpath_is_reference(const struct jpath *p)
+{
+	return p->reference;
+}
+
+int jpath_check(const char *path, char *msg, size_t msglen)
+{
+	struct jpath *jp = NULL;
+	int r = compile_msg(path, &jp, msg, msglen);
+
+	jpath_free(jp);
+	return r < 0 ? -1 : 0;
+}
+
+int jpath_check_reference(const char *path, char *msg, size_t msglen)
+{
+	struct jpath *jp = NULL;
+	int r = compile_msg(path, &jp, msg, msglen);
+
+	if (r < 0)
+		return -1;
+	r = 0;
+	if (!jp->reference) {
+		snprintf(msg, msglen, "a reference path must be definite and may not use '..', "
+				      "'*', unions, slices or filters");
+		r = -1;
+	}
+	jpath_free(jp);
+	return r;
+}
+
+/* ---------------------------------------------------------------- evaluation */
+
+struct nodelist {
+	json_t **v;
+	size_t n, cap;
+};
+
+static int nl_push(struct nodelist *l, json_t *v)
+{
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 16;
+		json_t **nv = realloc(l->v, nc * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = nc;
+	}
+	l->v[l->n++] = v;
+	return 0;
+}
+
+static const char *java_class(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return "java.lang.String";
+	case JSON_INTEGER:
+		return "java.lang.Integer";
+	case JSON_REAL:
+		return "java.lang.Double";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "java.lang.Boolean";
+	case JSON_ARRAY:
+		return "net.minidev.json.JSONArray";
+	case JSON_OBJECT:
+		return "net.minidev.json.JSONObject";
+	default:
+		return "null";
+	}
+}
+
+static int root_value(const struct jpath *p, const struct jpath_env *env, json_t *current,
+		      json_t **ret, struct asl_err *err)
+{
+	json_t *v = NULL;
+
+	switch (p->root) {
+	case ROOT_INPUT:
+		v = env ? env->input : NULL;
+		if (!v)
+			v = json_null();
+		break;
+	case ROOT_CURRENT:
+		v = current;
+		break;
+	case ROOT_CONTEXT:
+		v = env ? env->context : NULL;
+		if (!v) {
+			if (err)
+				asl_err_set(err, ASL_E_RUNTIME,
+					    "Invalid path '%s' : the context object is not available",
+					    p->text);
+			return JPATH_ENOTFOUND;
+		}
+		break;
+	case ROOT_VAR:
+		v = env && env->var_get ? env->var_get(env->var_arg, p->var) : NULL;
+		if (!v) {
+			if (err)
+				asl_err_set(err, ASL_E_RUNTIME,
+					    "Invalid path '%s' : variable '%s' is not defined",
+					    p->text, p->var);
+			return JPATH_ENOTFOUND;
+		}
+		break;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* Walk a definite path from @v; *ret is borrowed. @err may be NULL (quiet). */
+static int walk_definite(const struct jpath *p, json_t *v, json_t **ret, bool *ret_built,
+			 struct asl_err *err)
+{
+	size_t i;
+
+	*ret_built = false;
+	for (i = 0; i < p->nsegs; i++) {
+		const struct seg *s = &p->segs[i];
+		size_t prev = i ? p->segs[i - 1].norm_end : p->root_len;
+		bool leaf = i + 1 == p->nsegs;
+		json_t *next;
+
+		if (s->kind == SEG_NAME || s->kind == SEG_NAMES) {
+			if (!json_is_object(v)) {
+				if (err)
+					asl_err_set(err, ASL_E_RUNTIME,
+						    "Invalid path '%s' : Expected to find an object with "
+						    "property %.*s in path %.*s but found '%s'. This is "
+						    "not a json object according to the JsonProvider: "
+						    "'com.jayway.jsonpath.spi.json.JsonSmartJsonProvider'.",
+						    p->text, (int)(s->norm_end - prev), p->norm + prev,
+						    (int)prev, p->norm, java_class(v));
+				return JPATH_ENOTFOUND;
+			}
+			if (s->kind == SEG_NAMES) {
+				/* a leaf multi-property selects an object of those keys */
+				json_t *o = json_object();
+				size_t k;
+				if (!o)
+					return -ENOMEM;
+				for (k = 0; k < s->n; k++) {
+					json_t *m = json_object_get(v, s->names[k]);
+					if (m && json_object_set(o, s->names[k], m) < 0) {
+						json_decref(o);
+						return -ENOMEM;
+					}
+				}
+				*ret = o;
+				*ret_built = true;
+				return 0;
+			}
+			next = json_object_get(v, s->name);
+			if (!next) {
+				if (err) {
+					if (leaf)
+						asl_err_set(err, ASL_E_RUNTIME,
+							    "Invalid path '%s' : No results for path: %s",
+							    p->text, p->norm);
+					else
+						asl_err_set(err, ASL_E_RUNTIME,
+							    "Invalid path '%s' : Missing property in path %.*s",
+							    p->text, (int)s->norm_end, p->norm);
+				}
+				return JPATH_ENOTFOUND;
+			}
+		} else {
+			long idx = s->index, n;
+			if (!json_is_array(v)) {
+				if (err) {
+					char *d = jpath_dumps(v);
+					if (json_is_null(v))
+						asl_err_set(err, ASL_E_RUNTIME,
+							    "Invalid path '%s' : The path %.*s is null",
+							    p->text, (int)prev, p->norm);
+					else
+						asl_err_set(err, ASL_E_RUNTIME,
+							    "Invalid path '%s' : Filter: [%ld] can only be "
+							    "applied to arrays. Current context is: %s",
+							    p->text, s->index, d ? d : "?");
+					free(d);
+				}
+				return JPATH_ENOTFOUND;
+			}
+			n = (long)json_array_size(v);
+			if (idx < 0)
+				idx += n;
+			next = idx >= 0 && idx < n ? json_array_get(v, (size_t)idx) : NULL;
+			if (!next) {
+				if (err)
+					asl_err_set(err, ASL_E_RUNTIME,
+						    "Invalid path '%s' : No results for path: %s",
+						    p->text, p->norm);
+				return JPATH_ENOTFOUND;
+			}
+		}
+		v = next;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int eval_list(const struct jpath *p, const struct jpath_env *env, json_t *root,
+		     struct nodelist *out, int depth);
+static bool fexpr_match(const struct fexpr *x, const struct jpath_env *env, json_t *cur,
+			int depth);
+
+static int apply_seg(const struct seg *s, bool leaf, const struct jpath_env *env, json_t *v,
+		     struct nodelist *out, int depth)
+{
+	int r = 0;
+	size_t i;
+
+	switch (s->kind) {
+	case SEG_NAME: {
+		json_t *m = json_is_object(v) ? json_object_get(v, s->name) : NULL;
+		if (m)
+			r = nl_push(out, m);
+		break;
+	}
+	case SEG_NAMES:
+		if (!json_is_object(v))
+			break;
+		if (leaf) {
+			json_t *o = json_object(), *m;
+			/* merged object; owned by out through a side list is awkward, so
+			 * push the members instead when not leaf */
+			if (!o)
+				return -ENOMEM;
+			for (i = 0; i < s->n; i++) {
+				m = json_object_get(v, s->names[i]);
+				if (m && json_object_set(o, s->names[i], m) < 0) {
+					json_decref(o);
+					return -ENOMEM;
+				}
+			}
+			/* mark as owned: tagged by pushing and letting the caller decref
+			 * leaf-built objects (see eval_list) */
+			r = nl_push(out, o);
+			if (r < 0)
+				json_decref(o);
+			break;
+		}
+		for (i = 0; i < s->n && r >= 0; i++) {
+			json_t *m = json_object_get(v, s->names[i]);
+			if (m)
+				r = nl_push(out, m);
+		}
+		break;
+	case SEG_INDEX:
+		if (json_is_array(v)) {
+			long n = (long)json_array_size(v), idx = s->index;
+			if (idx < 0)
+				idx += n;
+			if (idx >= 0 && idx < n)
+				r = nl_push(out, json_array_get(v, (size_t)idx));
+		}
+		break;
+	case SEG_INDEXES:
+		if (json_is_array(v)) {
+			long n = (long)json_array_size(v);
+			for (i = 0; i < s->n && r >= 0; i++) {
+				long idx = s->idx[i];
+				if (idx < 0)
+					idx += n;
+				if (idx >= 0 && idx < n)
+					r = nl_push(out, json_array_get(v, (size_t)idx));
+			}
+		}
+		break;
+	case SEG_WILD:
+		if (json_is_array(v)) {
+			for (i = 0; i < json_array_size(v) && r >= 0; i++)
+				r = nl_push(out, json_array_get(v, i));
+		} else if (json_is_object(v)) {
+			const char *k;
+			json_t *m;
+			json_object_foreach(v, k, m) {
+				r = nl_push(out, m);
+				if (r < 0)
+					break;
+			}
+		}
+		break;
+	case SEG_SLICE:
+		if (json_is_array(v)) {
+			long n = (long)json_array_size(v), a, b, st = s->step, k;
+			if (st > 0) {
+				a = s->has_start ? s->start : 0;
+				b = s->has_end ? s->end : n;
+				if (a < 0)
+					a = a + n < 0 ? 0 : a + n;
+				if (b < 0)
+					b = b + n < 0 ? 0 : b + n;
+				if (a > n)
+					a = n;
+				if (b > n)
+					b = n;
+				for (k = a; k < b && r >= 0; k += st)
+					r = nl_push(out, json_array_get(v, (size_t)k));
+			} else {
+				a = s->has_start ? s->start : n - 1;
+				b = s->has_end ? s->end : -n - 1;
+				if (a < 0)
+					a += n;
+				if (a >= n)
+					a = n - 1;
+				if (b < -1 || s->has_end)
+					b = s->has_end ? (s->end < 0 ? s->end + n : s->end) : -1;
+				if (b < -1)
+					b = -1;
+				for (k = a; k > b && k >= 0 && r >= 0; k += st)
+					r = nl_push(out, json_array_get(v, (size_t)k));
+			}
+		}
+		break;
+	case SEG_FILTER:
+		if (json_is_array(v)) {
+			for (i = 0; i < json_array_size(v) && r >= 0; i++) {
+				json_t *m = json_array_get(v, i);
+				if (fexpr_match(s->filter, env, m, depth))
+					r = nl_push(out, m);
+			}
+		} else if (json_is_object(v)) {
+			if (fexpr_match(s->filter, env, v, depth))
+				r = nl_push(out, v);
+		}
+		break;
+	}
+	return r;
+}
+
+/* Collect @v and all its descendants, pre-order. */
+static int collect_descent(json_t *v, struct nodelist *out, int depth)
+{
+	int r = nl_push(out, v);
+	size_t i;
+
+	if (r < 0 || depth > JP_MAX_DOC_DEPTH)
+		return r;
+	if (json_is_array(v)) {
+		for (i = 0; i < json_array_size(v) && r >= 0; i++)
+			r = collect_descent(json_array_get(v, i), out, depth + 1);
+	} else if (json_is_object(v)) {
+		const char *k;
+		json_t *m;
+		json_object_foreach(v, k, m) {
+			r = collect_descent(m, out, depth + 1);
+			if (r < 0)
+				break;
+		}
+	}
+	return r;
+}
+
+/*
+ * Evaluate any path into @out (borrowed pointers), except that a leaf
+ * SEG_NAMES pushes new objects: those are released by the caller through
+ * owns_leaf_objects().
+ */
+static int eval_list(const struct jpath *p, const struct jpath_env *env, json_t *root,
+		     struct nodelist *out, int depth)
+{
+	struct nodelist cur = { 0 }, next = { 0 }, tmp = { 0 };
+	size_t i, j;
+	int r = 0;
+
+	if (depth > JP_MAX_DEPTH)
+		return 0;
+	r = nl_push(&cur, root);
+	for (i = 0; i < p->nsegs && r >= 0; i++) {
+		const struct seg *s = &p->segs[i];
+		bool leaf = i + 1 == p->nsegs;
+		next.n = 0;
+		for (j = 0; j < cur.n && r >= 0; j++) {
+			if (s->descent) {
+				size_t k;
+				tmp.n = 0;
+				r = collect_descent(cur.v[j], &tmp, 0);
+				for (k = 0; k < tmp.n && r >= 0; k++)
+					r = apply_seg(s, leaf, env, tmp.v[k], &next, depth);
+			} else {
+				r = apply_seg(s, leaf, env, cur.v[j], &next, depth);
+			}
+		}
+		{
+			struct nodelist sw = cur;
+			cur = next;
+			next = sw;
+		}
+	}
+	if (r >= 0) {
+		for (j = 0; j < cur.n && r >= 0; j++)
+			r = nl_push(out, cur.v[j]);
+	}
+	free(cur.v);
+	free(next.v);
+	free(tmp.v);
+	return r;
+}
+
+static bool leaf_builds(const struct jpath *p)
+{
+	return p->nsegs && p->segs[p->nsegs - 1].kind == SEG_NAMES;
+}
+
+static void nl_release(const struct jpath *p, struct nodelist *l)
+{
+	size_t i;
+
+	if (leaf_builds(p))
+		for (i = 0; i < l->n; i++)
+			json_decref(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+/*
+ * Value of a filter operand: *ret is a new reference, or NULL when the path
+ * selects nothing (undefined).
+ */
+static int operand_value(const struct foperand *o, const struct jpath_env *env, json_t *cur,
+			 int depth, json_t **ret)
+{
+	json_t *root, *v;
+	struct nodelist l = { 0 };
+	size_t i;
+	bool built;
+	int r;
+
+	*ret = NULL;
+	if (!o->path) {
+		*ret = json_incref(o->lit);
+		return 0;
+	}
+	if (root_value(o->path, env, cur, &root, NULL) < 0)
+		return 0;
+	if (o->path->definite) {
+		r = walk_definite(o->path, root, &v, &built, NULL);
+		if (r == 0)
+			*ret = built ? v : json_incref(v);
+		return r == -ENOMEM ? r : 0;
+	}
+	r = eval_list(o->path, env, root, &l, depth + 1);
+	if (r >= 0) {
+		json_t *a = json_array();
+		for (i = 0; a && i < l.n; i++)
+			if (json_array_append(a, l.v[i]) < 0) {
+				json_decref(a);
+				a = NULL;
+			}
+		*ret = a;
+		if (!a)
+			r = -ENOMEM;
+	}
+	nl_release(o->path, &l);
+	return r;
+}
+
+static bool is_number(const json_t *v)
+{
+	return json_is_integer(v) || json_is_real(v);
+}
+
+static int num_cmp(const json_t *a, const json_t *b)
+{
+	if (json_is_integer(a) && json_is_integer(b)) {
+		json_int_t x = json_integer_value(a), y = json_integer_value(b);
+		return x < y ? -1 : x > y;
+	}
+	double x = json_number_value(a), y = json_number_value(b);
+	return x < y ? -1 : x > y;
+}
+
+static bool values_equal(const json_t *a, const json_t *b)
+{
+	if (is_number(a) && is_number(b))
+		return num_cmp(a, b) == 0;
+	return json_equal((json_t *)a, (json_t *)b);
+}
+
+static bool fexpr_match(const struct fexpr *x, const struct jpath_env *env, json_t *cur,
+			int depth)
+{
+	json_t *a = NULL, *b = NULL;
+	bool m = false;
+
+	if (depth > JP_MAX_DEPTH)
+		return false;
+	switch (x->kind) {
+	case FX_OR:
+		return fexpr_match(x->l, env, cur, depth + 1) || fexpr_match(x->r, env, cur, depth + 1);
+	case FX_AND:
+		return fexpr_match(x->l, env, cur, depth + 1) && fexpr_match(x->r, env, cur, depth + 1);
+	case FX_NOT:
+		return !fexpr_match(x->l, env, cur, depth + 1);
+	case FX_LIT:
+		return json_is_true(x->a.lit);
+	case FX_EXISTS:
+		if (operand_value(&x->a, env, cur, depth, &a) < 0)
+			return false;
+		m = a != NULL;
+		if (m && !x->a.path->definite)
+			m = json_array_size(a) > 0;
+		json_decref(a);
+		return m;
+	case FX_CMP:
+		break;
+	}
+	if (operand_value(&x->a, env, cur, depth, &a) < 0 ||
+	    operand_value(&x->b, env, cur, depth, &b) < 0)
+		goto out;
+	if (x->op == FOP_NE) {
+		m = !(a && b && values_equal(a, b));
+		goto out;
+	}
+	if (!a || !b)
+		goto out;
+	if (x->op == FOP_EQ) {
+		m = values_equal(a, b);
+		goto out;
+	}
+	{
+		int c;
+		if (is_number(a) && is_number(b))
+			c = num_cmp(a, b);
+		else if (json_is_string(a) && json_is_string(b))
+			c = strcmp(json_string_value(a), json_string_value(b));
+		else
+			goto out;
+		switch (x->op) {
+		case FOP_LT:
+			m = c < 0;
+			break;
+		case FOP_LE:
+			m = c <= 0;
+			break;
+		case FOP_GT:
+			m = c > 0;
+			break;
+		case FOP_GE:
+			m = c >= 0;
+			break;
+		default:
+			break;
+		}
+	}
+out:
+	json_decref(a);
+	json_decref(b);
+	return m;
+}
+
+int jpath_exec(const struct jpath *p, const struct jpath_env *env, json_t **ret,
+	       struct asl_err *err)
+{
+	json_t *root, *v;
+	struct nodelist l = { 0 };
+	size_t i;
+	bool built;
+	int r;
+
+	if (p->root == ROOT_CURRENT)
+		return asl_err_set(err, ASL_E_RUNTIME, "Invalid path '%s'", p->text), JPATH_ESYNTAX;
+	r = root_value(p, env, NULL, &root, err);
+	if (r < 0)
+		return r;
+	if (p->definite) {
+		r = walk_definite(p, root, &v, &built, err);
+		if (r == -ENOMEM)
+			asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+		if (r < 0)
+			return r;
+		*ret = built ? v : json_incref(v);
+		return 0;
+	}
+	r = eval_list(p, env, root, &l, 0);
+	if (r >= 0) {
+		json_t *a = json_array();
+		for (i = 0; a && i < l.n; i++)
+			if (json_array_append(a, l.v[i]) < 0) {
+				json_decref(a);
+				a = NULL;
+			}
+		if (a)
+			*ret = a;
+		else
+			r = -ENOMEM;
+	}
+	nl_release(p, &l);
+	if (r < 0)
+		asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+	return r < 0 ? r : 0;
+}
+
+int jpath_eval(const char *path, const struct jpath_env *env, json_t **ret, struct asl_err *err)
+{
+	struct jpath *p = NULL;
+	int r;
+
+	r = jpath_compile(path, &p, err);
+	if (r < 0)
+		return r;
+	r = jpath_exec(p, env, ret, err);
+	jpath_free(p);
+	return r;
+}
+
+/* ---------------------------------------------------------------- ResultPath */
+
+static int set_rec(const struct jpath *ref, size_t i, json_t *cur, json_t *value, json_t **ret,
+		   struct asl_err *err)
+{
+	const struct seg *s = &ref->segs[i];
+	json_t *copy, *child, *nchild = NULL;
+	int r;
+
+	if (i == ref->nsegs) {
+		*ret = json_incref(value);
+		return 0;
+	}
+	if (s->kind == SEG_NAME) {
+		if (!cur) {
+			copy = json_object();
+		} else if (json_is_object(cur)) {
+			copy = json_copy(cur);
+		} else {
+			char *d = jpath_dumps(cur);
+			asl_err_set(err, ASL_E_RESULTPATH,
+				    "Unable to apply ResultPath '%s' to input: %.*s is not an object "
+				    "but %s",
+				    ref->text, (int)(i ? ref->segs[i - 1].norm_end : 1), ref->norm,
+				    d ? d : "?");
+			free(d);
+			return -1;
+		}
+		if (!copy)
+			return -ENOMEM;
+		child = cur ? json_object_get(cur, s->name) : NULL;
+		r = set_rec(ref, i + 1, child, value, &nchild, err);
+		if (r < 0) {
+			json_decref(copy);
+			return r;
+		}
+		if (json_object_set_new(copy, s->name, nchild) < 0) {
+			json_decref(copy);
+			return -ENOMEM;
+		}
+		*ret = copy;
+		return 0;
+	}
+	/* SEG_INDEX: only an existing element of an existing array can be replaced */
+	{
+		long n = json_is_array(cur) ? (long)json_array_size(cur) : 0, idx = s->index;
+		if (idx < 0)
+			idx += n;
+		if (!json_is_array(cur) || idx < 0 || idx >= n) {
+			char *d = cur ? jpath_dumps(cur) : NULL;
+			asl_err_set(err, ASL_E_RESULTPATH,
+				    "Unable to apply ResultPath '%s' to input: %.*s is not an array "
+				    "with an element %ld (found %s)",
+				    ref->text, (int)(i ? ref->segs[i - 1].norm_end : 1), ref->norm,
+				    s->index, d ? d : "nothing");
+			free(d);
+			return -1;
+		}
+		copy = json_copy(cur);
+		if (!copy)
+			return -ENOMEM;
+		r = set_rec(ref, i + 1, json_array_get(cur, (size_t)idx), value, &nchild, err);
+		if (r < 0) {
+			json_decref(copy);
+			return r;
+		}
+		if (json_array_set_new(copy, (size_t)idx, nchild) < 0) {
+			json_decref(copy);
+			return -ENOMEM;
+		}
+		*ret = copy;
+		return 0;
+	}
+}
+
+int jpath_set_compiled(json_t *doc, const struct jpath *ref, json_t *value, json_t **ret,
+		       struct asl_err *err)
+{
+	int r;
+
+	if (!ref->reference || ref->root != ROOT_INPUT)
+		return asl_err_set(err, ASL_E_RESULTPATH,
+				   "Invalid ResultPath '%s': expected a reference path starting with '$'",
+				   ref->text);
+	r = set_rec(ref, 0, doc, value, ret, err);
+	if (r == -ENOMEM)
+		asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+	return r < 0 ? -1 : 0;
+}
+
+int jpath_set(json_t *doc, const char *refpath, json_t *value, json_t **ret, struct asl_err *err)
+{
+	struct jpath *p = NULL;
+	char msg[300];
+	int r;
+
+	r = compile_msg(refpath ? refpath : "", &p, msg, sizeof(msg));
+	if (r < 0)
+		return asl_err_set(err, ASL_E_RESULTPATH, "Invalid ResultPath '%s': %s",
+				   refpath ? refpath : "", msg);
+	r = jpath_set_compiled(doc, p, value, ret, err);
+	jpath_free(p);
+	return r;
+}
+
+/* ---------------------------------------------------------------- printing */
+
+char *jpath_fmt_real(double d, char *buf)
+{
+	char tmp[40], digits[24];
+	int prec, exp10, nd, i;
+	char *e, *o;
+	bool neg;
+
+	if (isnan(d))
+		return strcpy(buf, "NaN");
+	if (isinf(d))
+		return strcpy(buf, d < 0 ? "-Infinity" : "Infinity");
+	if (d == 0)
+		return strcpy(buf, signbit(d) ? "-0.0" : "0.0");
+	/* shortest %e that round-trips */
+	for (prec = 0; prec < 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*e", prec, d);
+		if (strtod(tmp, NULL) == d)
+			break;
+	}
+	if (prec == 17)
+		snprintf(tmp, sizeof(tmp), "%.*e", 16, d);
+	neg = tmp[0] == '-';
+	o = tmp + neg;
+	nd = 0;
+	for (; *o && *o != 'e'; o++)
+		if (*o >= '0' && *o <= '9')
+			digits[nd++] = *o;
+	digits[nd] = '\0';
+	exp10 = atoi(o + 1);
+	while (nd > 1 && digits[nd - 1] == '0')
+		digits[--nd] = '\0';
+	e = buf;
+	if (neg)
+		*e++ = '-';
+	if (exp10 >= -3 && exp10 < 7) {
+		if (exp10 < 0) {
+			*e++ = '0';
+			*e++ = '.';
+			for (i = -1; i > exp10; i--)
+				*e++ = '0';
+			for (i = 0; i < nd; i++)
+				*e++ = digits[i];
+		} else {
+			for (i = 0; i <= exp10; i++)
+				*e++ = i < nd ? digits[i] : '0';
+			*e++ = '.';
+			if (nd > exp10 + 1)
+				for (i = exp10 + 1; i < nd; i++)
+					*e++ = digits[i];
+			else
+				*e++ = '0';
+		}
+		*e = '\0';
+	} else {
+		*e++ = digits[0];
+		*e++ = '.';
+		if (nd > 1)
+			for (i = 1; i < nd; i++)
+				*e++ = digits[i];
+		else
+			*e++ = '0';
+		sprintf(e, "E%d", exp10);
+	}
+	return buf;
+}
+
+static int dump_string(struct buf *b, const char *s, size_t len)
+{
+	size_t i, run = 0;
+	int r = buf_putc(b, '"');
+
+	for (i = 0; i < len && r >= 0; i++) {
+		unsigned char c = (unsigned char)s[i];
+		const char *esc = NULL;
+		char u[8];
+		if (c == '"')
+			esc = "\\\"";
+		else if (c == '\\')
+			esc = "\\\\";
+		else if (c == '\n')
+			esc = "\\n";
+		else if (c == '\r')
+			esc = "\\r";
+		else if (c == '\t')
+			esc = "\\t";
+		else if (c == '\b')
+			esc = "\\b";
+		else if (c == '\f')
+			esc = "\\f";
+		else if (c < 0x20) {
+			snprintf(u, sizeof(u), "\\u%04x", c);
+			esc = u;
+		}
+		if (!esc)
+			continue;
+		r = buf_add(b, s + run, i - run);
+		if (r >= 0)
+			r = buf_puts(b, esc);
+		run = i + 1;
+	}
+	if (r >= 0)
+		r = buf_add(b, s + run, len - run);
+	if (r >= 0)
+		r = buf_putc(b, '"');
+	return r;
+}
+
+static int dump_rec(struct buf *b, const json_t *v, int depth)
+{
+	char num[40];
+	size_t i;
+	int r = 0;
+
+	if (depth > 10000)
+		return -E2BIG;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *m;
+		bool first = true;
+		r = buf_putc(b, '{');
+		json_object_foreach((json_t *)v, k, m) {
+			if (r >= 0 && !first)
+				r = buf_putc(b, ',');
+			first = false;
+			if (r >= 0)
+				r = dump_string(b, k, strlen(k));
+			if (r >= 0)
+				r = buf_putc(b, ':');
+			if (r >= 0)
+				r = dump_rec(b, m, depth + 1);
+			if (r < 0)
+				break;
+		}
+		if (r >= 0)
+			r = buf_putc(b, '}');
+		return r;
+	}
+	case JSON_ARRAY:
+		r = buf_putc(b, '[');
+		for (i = 0; i < json_array_size(v) && r >= 0; i++) {
+			if (i)
+				r = buf_putc(b, ',');
+			if (r >= 0)
+				r = dump_rec(b, json_array_get(v, i), depth + 1);
+		}
+		if (r >= 0)
+			r = buf_putc(b, ']');
+		return r;
+	case JSON_STRING:
+		return dump_string(b, json_string_value(v), json_string_length(v));
+	case JSON_INTEGER:
+		return buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	case JSON_REAL:
+		return buf_puts(b, jpath_fmt_real(json_real_value(v), num));
+	case JSON_TRUE:
+		return buf_puts(b, "true");
+	case JSON_FALSE:
+		return buf_puts(b, "false");
+	case JSON_NULL:
+		return buf_puts(b, "null");
+	}
+	return 0;
+}
+
+char *jpath_dumps(const json_t *v)
+{
+	struct buf b = BUF_INIT;
+
+	if (dump_rec(&b, v, 0) < 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_detach(&b, NULL);
+}
+
+/* ---------------------------------------------------------------- templates */
+
+struct jpath_expr {
+	struct jpath *path;     /* or */
+	struct intrinsic *call;
+	char *text;
+};
+
+void jpath_expr_free(struct jpath_expr *x)
+{
+	if (!x)
+		return;
+	jpath_free(x->path);
+	intrinsic_free(x->call);
+	free(x->text);
+	free(x);
+}
+
+int jpath_expr_compile(const char *s, struct jpath_expr **ret, struct asl_err *err)
+{
+	struct jpath_expr *x;
+	int r;
+
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	x->text = strdup(s);
+	if (!x->text) {
+		free(x);
+		return -ENOMEM;
+	}
+	if (intrinsic_is_call(s))
+		r = intrinsic_compile(s, &x->call, err);
+	else
+		r = jpath_compile(s, &x->path, err);
+	if (r < 0) {
+		jpath_expr_free(x);
+		return r;
+	}
+	*ret = x;
+	return 0;
+}
+
+int jpath_expr_exec(const struct jpath_expr *x, const struct jpath_env *env, const char *field,
+		    json_t **ret, struct asl_err *err)
+{
+	int r;
+
+	if (x->call)
+		return intrinsic_exec(x->call, env, ret, err);
+	r = jpath_exec(x->path, env, ret, err);
+	if (r == JPATH_ENOTFOUND && err) {
+		json_t *in = env && env->input ? env->input : json_null();
+		char *d = NULL;
+		if (x->path->root == ROOT_CONTEXT)
+			in = env->context;
+		else if (x->path->root == ROOT_VAR)
+			in = NULL;
+		d = in ? jpath_dumps(in) : NULL;
+		if (x->path->root == ROOT_VAR)
+			asl_err_set(err, ASL_E_RUNTIME,
+				    "The JSONPath '%s' specified for the field '%s' could not be found "
+				    "in the variables",
+				    x->text, field ? field : "");
+		else
+			asl_err_set(err, ASL_E_RUNTIME,
+				    "The JSONPath '%s' specified for the field '%s' could not be found "
+				    "in the input '%s'",
+				    x->text, field ? field : "", d ? d : "");
+		free(d);
+	}
+	return r;
+}
+
+enum tkind { T_LIT, T_OBJ, T_ARR, T_EXPR };
+
+struct tnode {
+	enum tkind kind;
+	json_t *lit;      /* T_LIT: deep copied on each exec */
+	char *key;        /* output key (".$" stripped) */
+	char *field;      /* source key, for causes */
+	struct jpath_expr *expr;
+	struct tnode *kids;
+	size_t nkids;
+};
+
+struct jpath_tmpl {
+	struct tnode root;
+};
+
+static void tnode_release(struct tnode *t)
+{
+	size_t i;
+
+	json_decref(t->lit);
+	free(t->key);
+	free(t->field);
+	jpath_expr_free(t->expr);
+	for (i = 0; i < t->nkids; i++)
+		tnode_release(&t->kids[i]);
+	free(t->kids);
+}
+
+void jpath_tmpl_free(struct jpath_tmpl *t)
+{
+	if (!t)
+		return;
+	tnode_release(&t->root);
+	free(t);
+}
+
+static bool has_dynamic(json_t *v, int depth)
+{
+	const char *k;
+	json_t *m;
+	size_t i;
+
+	if (depth > 1000)
+		return false;
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, m) {
+			size_t n = strlen(k);
+			if (n >= 2 && !strcmp(k + n - 2, ".$"))
+				return true;
+			if (has_dynamic(m, depth + 1))
+				return true;
+		}
+	} else if (json_is_array(v)) {
+		for (i = 0; i < json_array_size(v); i++)
+			if (has_dynamic(json_array_get(v, i), depth + 1))
+				return true;
+	}
+	return false;
+}
+
+static int tnode_build(struct tnode *t, json_t *v, int depth, struct asl_err *err)
+{
+	size_t i, n;
+	int r;
+
+	if (depth > 1000)
+		return asl_err_set(err, ASL_E_RUNTIME, "template nested too deeply"), JPATH_ESYNTAX;
+	if (!has_dynamic(v, 0)) {
+		t->kind = T_LIT;
+		t->lit = json_incref(v);
+		return 0;
+	}
+	if (json_is_array(v)) {
+		t->kind = T_ARR;
+		n = json_array_size(v);
+		t->kids = calloc(n ? n : 1, sizeof(*t->kids));
+		if (!t->kids)
+			return -ENOMEM;
+		for (i = 0; i < n; i++) {
+			r = tnode_build(&t->kids[i], json_array_get(v, i), depth + 1, err);
+			t->nkids++;
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+	/* object */
+	{
+		const char *k;
+		json_t *m;
+		t->kind = T_OBJ;
+		n = json_object_size(v);
+		t->kids = calloc(n ? n : 1, sizeof(*t->kids));
+		if (!t->kids)
+			return -ENOMEM;
+		json_object_foreach(v, k, m) {
+			struct tnode *c = &t->kids[t->nkids++];
+			size_t kl = strlen(k);
+			bool dyn = kl >= 2 && !strcmp(k + kl - 2, ".$");
+			c->field = strdup(k);
+			c->key = dyn ? strndup(k, kl - 2) : strdup(k);
+			if (!c->field || !c->key)
+				return -ENOMEM;
+			if (dyn) {
+				if (!json_is_string(m))
+					return asl_err_set(err, ASL_E_RUNTIME,
+							   "The value of the field '%s' must be a "
+							   "JSONPath or an intrinsic function call",
+							   k),
+					       JPATH_ESYNTAX;
+				c->kind = T_EXPR;
+				r = jpath_expr_compile(json_string_value(m), &c->expr, err);
+			} else {
+				r = tnode_build(c, m, depth + 1, err);
+			}
+			if (r < 0)
+				return r;
+		}
+		/* no duplicate keys after stripping ".$" */
+		for (i = 0; i < t->nkids; i++) {
+			size_t j;
+			for (j = i + 1; j < t->nkids; j++)
+				if (!strcmp(t->kids[i].key, t->kids[j].key))
+					return asl_err_set(err, ASL_E_RUNTIME,
+							   "The field '%s' is given twice ('%s' and '%s')",
+							   t->kids[i].key, t->kids[i].field,
+							   t->kids[j].field),
+					       JPATH_ESYNTAX;
+		}
+	}
+	return 0;
+}
+
+int jpath_tmpl_compile(json_t *tmpl, struct jpath_tmpl **ret, struct asl_err *err)
+{
+	struct jpath_tmpl *t;
+	int r;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	r = tnode_build(&t->root, tmpl, 0, err);
+	if (r < 0) {
+		if (r == -ENOMEM)
+			asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+		jpath_tmpl_free(t);
+		return r;
+	}
+	*ret = t;
+	return 0;
+}
+
+static int tnode_exec(const struct tnode *t, const struct jpath_env *env, json_t **ret,
+		      struct asl_err *err)
+{
+	json_t *out, *v = NULL;
+	size_t i;
+	int r;
+
+	switch (t->kind) {
+	case T_LIT:
+		*ret = json_deep_copy(t->lit);
+		return *ret ? 0 : -ENOMEM;
+	case T_EXPR:
+		return jpath_expr_exec(t->expr, env, t->field, ret, err);
+	case T_ARR:
+		out = json_array();
+		if (!out)
+			return -ENOMEM;
+		for (i = 0; i < t->nkids; i++) {
+			r = tnode_exec(&t->kids[i], env, &v, err);
+			if (r < 0)
+				goto fail;
+			if (json_array_append_new(out, v) < 0) {
+				r = -ENOMEM;
+				goto fail;
+			}
+		}
+		*ret = out;
+		return 0;
+	case T_OBJ:
+		out = json_object();
+		if (!out)
+			return -ENOMEM;
+		for (i = 0; i < t->nkids; i++) {
+			r = tnode_exec(&t->kids[i], env, &v, err);
+			if (r < 0)
+				goto fail;
+			if (json_object_set_new(out, t->kids[i].key, v) < 0) {
+				r = -ENOMEM;
+				goto fail;
+			}
+		}
+		*ret = out;
+		return 0;
+	}
+	return -EINVAL;
+fail:
+	json_decref(out);
+	return r;
+}
+
+int jpath_tmpl_exec(const struct jpath_tmpl *t, const struct jpath_env *env, const char *field,
+		    json_t **ret, struct asl_err *err)
+{
+	int r = tnode_exec(&t->root, env, ret, err);
+
+	if (r == -ENOMEM)
+		asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+	return r < 0 ? -1 : 0;
+}
+
+int jpath_template(json_t *tmpl, const struct jpath_env *env, const char *field, json_t **ret,
+		   struct asl_err *err)
+{
+	struct jpath_tmpl *t = NULL;
+	int r;
+
+	r = jpath_tmpl_compile(tmpl, &t, err);
+	if (r < 0)
+		return -1;
+	r = jpath_tmpl_exec(t, env, field, ret, err);
+	jpath_tmpl_free(t);
+	return r;
+}
+
+int jpath_template_check(json_t *tmpl, char *msg, size_t msglen)
+{
+	struct jpath_tmpl *t = NULL;
+	struct asl_err e;
+	int r;
+
+	r = jpath_tmpl_compile(tmpl, &t, &e);
+	if (r < 0) {
+		if (msg && msglen)
+			snprintf(msg, msglen, "%s", r == -ENOMEM ? "out of memory" : e.cause);
+		return -1;
+	}
+	jpath_tmpl_free(t);
+	return 0;
+}

@@ -1,0 +1,344 @@
+/*
+ * Unit tests for engine/jpath.c: JSONPath evaluation (definite and
+ * indefinite, filters, context and variables), Jayway/AWS error causes,
+ * ResultPath placement, payload templates, the compact printer.
+ */
+#include "engine/jpath.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/harness.h"
+
+static json_t *vars;
+
+static json_t *var_get(void *arg, const char *name)
+{
+	return json_object_get((json_t *)arg, name);
+}
+
+static json_t *J(const char *s)
+{
+	json_error_t e;
+	json_t *v = json_loads(s, JSON_DECODE_ANY, &e);
+
+	if (!v)
+		fprintf(stderr, "bad test JSON %s: %s\n", s, e.text);
+	return v;
+}
+
+/* Evaluate @path on @input; compare the compact result with @want (or the error cause). */
+#define EXPECT(input, path, want) expect(__LINE__, input, path, want, NULL)
+#define EXPECT_ERR(input, path, cause) expect(__LINE__, input, path, NULL, cause)
+
+static void expect(int line, const char *input, const char *path, const char *want,
+		   const char *cause)
+{
+	json_t *in = J(input), *ctx = J("{\"Execution\":{\"Id\":\"arn:x\",\"Input\":{\"a\":1}}}");
+	struct jpath_env env = { in, ctx, var_get, vars };
+	struct asl_err err = { "", "" };
+	json_t *out = NULL;
+	char *d;
+	int r = jpath_eval(path, &env, &out, &err);
+
+	if (want) {
+		d = r == 0 ? jpath_dumps(out) : NULL;
+		if (!d || strcmp(d, want))
+			fprintf(stderr, "line %d: path %s\n", line, path);
+		CHECK_STR_EQ(r == 0 ? d : err.cause, want);
+		free(d);
+	} else {
+		if (r == 0 || strcmp(err.cause, cause))
+			fprintf(stderr, "line %d: path %s\n", line, path);
+		CHECK(r < 0);
+		CHECK_STR_EQ(err.cause, cause);
+		CHECK_STR_EQ(err.error, "States.Runtime");
+	}
+	json_decref(out);
+	json_decref(in);
+	json_decref(ctx);
+}
+
+static void test_paths(void)
+{
+	const char *doc = "{\"a\":{\"b\":[1,2,3,{\"c\":\"x\"}]},\"n\":null,\"s\":\"str\","
+			  "\"items\":[{\"k\":1,\"v\":\"a\"},{\"k\":2,\"v\":\"b\"},{\"k\":3}],"
+			  "\"weird key\":5,\"in-put\":6}";
+
+	EXPECT(doc, "$", doc[0] ? "{\"a\":{\"b\":[1,2,3,{\"c\":\"x\"}]},\"n\":null,\"s\":\"str\","
+				  "\"items\":[{\"k\":1,\"v\":\"a\"},{\"k\":2,\"v\":\"b\"},{\"k\":3}],"
+				  "\"weird key\":5,\"in-put\":6}"
+				: "");
+	EXPECT(doc, "$.a.b[0]", "1");
+	EXPECT(doc, "$.a.b[-1].c", "\"x\"");
+	EXPECT(doc, "$['a']['b'][1]", "2");
+	EXPECT(doc, "$[\"a\"].b[2]", "3");
+	EXPECT(doc, "$['weird key']", "5");
+	EXPECT(doc, "$.in-put", "6");
+	EXPECT(doc, "$.n", "null");
+	EXPECT(doc, "$.items[*].k", "[1,2,3]");
+	EXPECT(doc, "$.items[*].v", "[\"a\",\"b\"]");
+	EXPECT(doc, "$.items[0:2].k", "[1,2]");
+	EXPECT(doc, "$.items[1:].k", "[2,3]");
+	EXPECT(doc, "$.items[:1].k", "[1]");
+	EXPECT(doc, "$.items[-2:].k", "[2,3]");
+	EXPECT(doc, "$.items[::2].k", "[1,3]");
+	EXPECT(doc, "$.items[0,2].k", "[1,3]");
+	EXPECT(doc, "$.a.b[0,1]", "[1,2]");
+	EXPECT(doc, "$..c", "[\"x\"]");
+	EXPECT(doc, "$..k", "[1,2,3]");
+	EXPECT(doc, "$.items[?(@.k > 1)].k", "[2,3]");
+	EXPECT(doc, "$.items[?(@.k >= 2 && @.v)].v", "[\"b\"]");
+	EXPECT(doc, "$.items[?(@.k == 1 || @.k == 3)].k", "[1,3]");
+	EXPECT(doc, "$.items[?(!(@.k == 1))].k", "[2,3]");
+	EXPECT(doc, "$.items[?(@.v == 'a')].k", "[1]");
+	EXPECT(doc, "$.items[?(@.v != 'a')].k", "[2,3]");
+	EXPECT(doc, "$.items[?(@.v)].k", "[1,2]");
+	EXPECT(doc, "$.items[?(@.k < $.a.b[1])].k", "[1]");
+	EXPECT(doc, "$.a[*]", "[[1,2,3,{\"c\":\"x\"}]]");
+	EXPECT(doc, "$['a','s']", "{\"a\":{\"b\":[1,2,3,{\"c\":\"x\"}]},\"s\":\"str\"}");
+	/* indefinite paths over missing data give [] (AWS) */
+	EXPECT("{}", "$[*]", "[]");
+	EXPECT("{}", "$.item.items[*]", "[]");
+	EXPECT("{}", "$.items[*].itemValue", "[]");
+	EXPECT("{}", "$.items[1:]", "[]");
+	EXPECT("{}", "$.items[:1].itemValue", "[]");
+	/* context and variables */
+	EXPECT("{}", "$$.Execution.Id", "\"arn:x\"");
+	EXPECT("{}", "$$.Execution.Input", "{\"a\":1}");
+	EXPECT("{}", "$myvar", "{\"x\":[10,20]}");
+	EXPECT("{}", "$myvar.x[1]", "20");
+	EXPECT("{}", "$n", "0");
+	/* scalars and odd inputs */
+	EXPECT("0", "$", "0");
+	EXPECT("false", "$", "false");
+	EXPECT("\"\"", "$", "\"\"");
+	EXPECT("null", "$", "null");
+	EXPECT("{\"r\":1.1,\"e\":1e20,\"z\":1.0}", "$", "{\"r\":1.1,\"e\":1.0E20,\"z\":1.0}");
+
+	/* causes as AWS (Jayway) words them */
+	EXPECT_ERR("{\"int-literal\":0}", "$.NoSuchInputPath",
+		   "Invalid path '$.NoSuchInputPath' : No results for path: $['NoSuchInputPath']");
+	EXPECT_ERR("{}", "$.no.such.result.path",
+		   "Invalid path '$.no.such.result.path' : Missing property in path $['no']");
+	EXPECT_ERR("{\"a\":{}}", "$.a.b.c",
+		   "Invalid path '$.a.b.c' : Missing property in path $['a']['b']");
+	EXPECT_ERR("{\"items\":[1]}", "$.items[10]",
+		   "Invalid path '$.items[10]' : No results for path: $['items'][10]");
+	EXPECT_ERR("{}", "$nosuchvar", "Invalid path '$nosuchvar' : variable 'nosuchvar' is not defined");
+	EXPECT_ERR("{\"a\":1}", "$.a.b",
+		   "Invalid path '$.a.b' : Expected to find an object with property ['b'] in path "
+		   "$['a'] but found 'java.lang.Integer'. This is not a json object according to "
+		   "the JsonProvider: 'com.jayway.jsonpath.spi.json.JsonSmartJsonProvider'.");
+}
+
+static void test_syntax(void)
+{
+	static const char *bad[] = {
+		"",	  "a",	      "$.",	 "$..",	     "$[",	"$['a'",     "$[1",
+		"$[?(@.a", "$.a b",   "$[?()]",	 "$[x]",     "$$$",	"$[1:2:0]",  "$.a)",
+		"$[?(@.a == )]",      "$['a',]", "$[1,]",    "@.a",	"$ .a",
+	};
+	static const char *good[] = {
+		"$", "$$", "$.a", "$..a", "$[*]", "$.a[1:2]", "$[?(@.x)]", "$var", "$var.a[0]",
+		"$['a b']", "$.a[-1]", "$.a.*", "$..*", "$..[0]",
+	};
+	char msg[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = jpath_check(bad[i], msg, sizeof(msg));
+		if (r == 0)
+			fprintf(stderr, "accepted bad path '%s'\n", bad[i]);
+		CHECK(r < 0);
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		int r = jpath_check(good[i], msg, sizeof(msg));
+		if (r < 0)
+			fprintf(stderr, "rejected good path '%s': %s\n", good[i], msg);
+		CHECK_INT_EQ(r, 0);
+	}
+	CHECK_INT_EQ(jpath_check_reference("$.a.b[0]", msg, sizeof(msg)), 0);
+	CHECK_INT_EQ(jpath_check_reference("$", msg, sizeof(msg)), 0);
+	CHECK(jpath_check_reference("$.a[*]", msg, sizeof(msg)) < 0);
+	CHECK(jpath_check_reference("$..a", msg, sizeof(msg)) < 0);
+	CHECK(jpath_check_reference("$.a[?(@.x)]", msg, sizeof(msg)) < 0);
+	CHECK(jpath_check_reference("$.a[0,1]", msg, sizeof(msg)) < 0);
+	CHECK(jpath_check_reference("$.a[1:]", msg, sizeof(msg)) < 0);
+	{
+		struct asl_err err;
+		json_t *out = NULL;
+		struct jpath_env env = { NULL, NULL, NULL, NULL };
+		CHECK_INT_EQ(jpath_eval("$.a[", &env, &out, &err), JPATH_ESYNTAX);
+		CHECK_STR_EQ(err.error, "States.Runtime");
+		CHECK_INT_EQ(jpath_eval("$.a", &env, &out, &err), JPATH_ENOTFOUND);
+		CHECK_INT_EQ(jpath_eval("$$.a", &env, &out, &err), JPATH_ENOTFOUND);
+	}
+}
+
+static void expect_set(int line, const char *doc, const char *path, const char *value,
+		       const char *want)
+{
+	json_t *d = J(doc), *v = J(value), *out = NULL;
+	char *before = jpath_dumps(d), *after, *s;
+	struct asl_err err = { "", "" };
+	int r = jpath_set(d, path, v, &out, &err);
+
+	if (want) {
+		s = r == 0 ? jpath_dumps(out) : NULL;
+		if (!s || strcmp(s, want))
+			fprintf(stderr, "line %d: set %s\n", line, path);
+		CHECK_STR_EQ(r == 0 ? s : err.cause, want);
+		free(s);
+	} else {
+		CHECK(r < 0);
+		CHECK_STR_EQ(err.error, "States.ResultPathMatchFailure");
+	}
+	after = jpath_dumps(d);
+	CHECK_STR_EQ(after, before); /* doc is never modified */
+	free(before);
+	free(after);
+	json_decref(out);
+	json_decref(d);
+	json_decref(v);
+}
+
+static void test_set(void)
+{
+	expect_set(__LINE__, "{\"a\":1}", "$", "{\"r\":2}", "{\"r\":2}");
+	expect_set(__LINE__, "{\"a\":1}", "$.b", "2", "{\"a\":1,\"b\":2}");
+	expect_set(__LINE__, "{\"a\":1}", "$.a", "[3]", "{\"a\":[3]}");
+	expect_set(__LINE__, "{\"a\":1}", "$.x.y.z", "true", "{\"a\":1,\"x\":{\"y\":{\"z\":true}}}");
+	expect_set(__LINE__, "{\"a\":{\"k\":1}}", "$.a.m", "2", "{\"a\":{\"k\":1,\"m\":2}}");
+	expect_set(__LINE__, "{\"a\":[1,2]}", "$.a[1]", "9", "{\"a\":[1,9]}");
+	expect_set(__LINE__, "\"str\"", "$", "1", "1");
+	expect_set(__LINE__, "\"str\"", "$.a", "1", NULL);
+	expect_set(__LINE__, "{\"a\":5}", "$.a.b", "1", NULL);
+	expect_set(__LINE__, "{\"a\":[1]}", "$.a[3]", "1", NULL);
+	expect_set(__LINE__, "{}", "$.a[*]", "1", NULL);
+	expect_set(__LINE__, "{}", "$$.a", "1", NULL);
+	expect_set(__LINE__, "{}", "$v.a", "1", NULL);
+}
+
+static void expect_tmpl(int line, const char *input, const char *tmpl, const char *want,
+			const char *cause)
+{
+	json_t *in = J(input), *t = J(tmpl), *out = NULL;
+	json_t *ctx = J("{\"Execution\":{\"Name\":\"ex\"},\"State\":{\"Name\":\"S\"}}");
+	struct jpath_env env = { in, ctx, var_get, vars };
+	struct asl_err err = { "", "" };
+	int r = jpath_template(t, &env, "Parameters", &out, &err);
+	char *s;
+
+	if (want) {
+		s = r == 0 ? jpath_dumps(out) : NULL;
+		if (!s || strcmp(s, want))
+			fprintf(stderr, "line %d: template %s\n", line, tmpl);
+		CHECK_STR_EQ(r == 0 ? s : err.cause, want);
+		free(s);
+	} else {
+		CHECK(r < 0);
+		CHECK_STR_EQ(err.error, "States.Runtime");
+		CHECK_STR_EQ(err.cause, cause);
+	}
+	json_decref(out);
+	json_decref(in);
+	json_decref(t);
+	json_decref(ctx);
+}
+
+static void test_templates(void)
+{
+	char msg[256];
+	json_t *t;
+
+	expect_tmpl(__LINE__, "{\"x\":1}", "{\"a\":1,\"b.$\":\"$.x\"}", "{\"a\":1,\"b\":1}", NULL);
+	expect_tmpl(__LINE__, "{\"x\":1}", "{\"o\":{\"p\":{\"q.$\":\"$\"}},\"l\":[{\"z.$\":\"$.x\"},2]}",
+		    "{\"o\":{\"p\":{\"q\":{\"x\":1}}},\"l\":[{\"z\":1},2]}", NULL);
+	expect_tmpl(__LINE__, "{}", "{\"n.$\":\"$$.Execution.Name\",\"c.$\":\"$$\"}",
+		    "{\"n\":\"ex\",\"c\":{\"Execution\":{\"Name\":\"ex\"},\"State\":{\"Name\":\"S\"}}}",
+		    NULL);
+	expect_tmpl(__LINE__, "{\"x\":2}", "{\"v.$\":\"$myvar.x\",\"f.$\":\"States.Format('x={}', $.x)\"}",
+		    "{\"v\":[10,20],\"f\":\"x=2\"}", NULL);
+	expect_tmpl(__LINE__, "0", "{\"v.$\":\"$\"}", "{\"v\":0}", NULL);
+	expect_tmpl(__LINE__, "false", "{\"v.$\":\"$\"}", "{\"v\":false}", NULL);
+	expect_tmpl(__LINE__, "null", "{\"v.$\":\"$\"}", "{\"v\":null}", NULL);
+	expect_tmpl(__LINE__, "{}", "{\"item.$\":\"$[*]\"}", "{\"item\":[]}", NULL);
+	expect_tmpl(__LINE__, "{}", "\"plain\"", "\"plain\"", NULL);
+	expect_tmpl(__LINE__, "{\"int-literal\":0}", "{\"value.$\":\"$.no_such_jsonpath\"}", NULL,
+		    "The JSONPath '$.no_such_jsonpath' specified for the field 'value.$' could not "
+		    "be found in the input '{\"int-literal\":0}'");
+	expect_tmpl(__LINE__, "{}", "{\"a.$\":\"$.x\",\"a\":1}", NULL,
+		    "The field 'a' is given twice ('a.$' and 'a')");
+
+	t = J("{\"a.$\":\"$.x[\"}");
+	CHECK(jpath_template_check(t, msg, sizeof(msg)) < 0);
+	json_decref(t);
+	t = J("{\"a.$\":\"States.Nope()\"}");
+	CHECK(jpath_template_check(t, msg, sizeof(msg)) < 0);
+	json_decref(t);
+	t = J("{\"a.$\":5}");
+	CHECK(jpath_template_check(t, msg, sizeof(msg)) < 0);
+	json_decref(t);
+	t = J("{\"a.$\":\"$.x\",\"b\":{\"c.$\":\"States.UUID()\"},\"d\":[{\"e.$\":\"$$.x\"}]}");
+	CHECK_INT_EQ(jpath_template_check(t, msg, sizeof(msg)), 0);
+	json_decref(t);
+}
+
+static void test_compiled(void)
+{
+	struct jpath *p = NULL;
+	struct asl_err err;
+	json_t *in = J("{\"a\":{\"b\":7}}"), *out = NULL;
+	struct jpath_env env = { in, NULL, NULL, NULL };
+	int i, ok = 0;
+
+	CHECK_INT_EQ(jpath_compile("$.a.b", &p, &err), 0);
+	CHECK(jpath_is_definite(p));
+	CHECK(jpath_is_reference(p));
+	CHECK_STR_EQ(jpath_text(p), "$.a.b");
+	for (i = 0; i < 1000; i++) {
+		if (jpath_exec(p, &env, &out, &err) == 0 && json_integer_value(out) == 7)
+			ok++;
+		json_decref(out);
+		out = NULL;
+	}
+	CHECK_INT_EQ(ok, 1000);
+	jpath_free(p);
+	CHECK_INT_EQ(jpath_compile("$.a[*]", &p, &err), 0);
+	CHECK(!jpath_is_definite(p));
+	CHECK(!jpath_is_reference(p));
+	jpath_free(p);
+	jpath_free(NULL);
+	json_decref(in);
+}
+
+static void test_fmt_real(void)
+{
+	char b[32];
+
+	CHECK_STR_EQ(jpath_fmt_real(1.1, b), "1.1");
+	CHECK_STR_EQ(jpath_fmt_real(1.0, b), "1.0");
+	CHECK_STR_EQ(jpath_fmt_real(-2.5, b), "-2.5");
+	CHECK_STR_EQ(jpath_fmt_real(0.001, b), "0.001");
+	CHECK_STR_EQ(jpath_fmt_real(0.0001, b), "1.0E-4");
+	CHECK_STR_EQ(jpath_fmt_real(1234567.0, b), "1234567.0");
+	CHECK_STR_EQ(jpath_fmt_real(12345678.0, b), "1.2345678E7");
+	CHECK_STR_EQ(jpath_fmt_real(1e20, b), "1.0E20");
+	CHECK_STR_EQ(jpath_fmt_real(0.1 + 0.2, b), "0.30000000000000004");
+	CHECK_STR_EQ(jpath_fmt_real(0.0, b), "0.0");
+	CHECK_STR_EQ(jpath_fmt_real(100.0, b), "100.0");
+}
+
+int main(void)
+{
+	vars = J("{\"myvar\":{\"x\":[10,20]},\"n\":0}");
+	test_paths();
+	test_syntax();
+	test_set();
+	test_templates();
+	test_compiled();
+	test_fmt_real();
+	json_decref(vars);
+	return TEST_DONE();
+}
