@@ -29,7 +29,9 @@ void buf_release(struct buf *b)
 void buf_reset(struct buf *b)
 {
 	b->len = 0;
-	b->data[0] = '\0';
+	/* BUF_INIT points data at a string literal: never write to it */
+	if (b->alloc)
+		b->data[0] = '\0';
 }
 
 int buf_grow(struct buf *b, size_t extra)

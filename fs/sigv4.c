@@ -172,8 +172,7 @@ static int enc_kv_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->value, y->value);
 }
 
-/* Encode, sort and join query parameters: "a=1&b=" */
-static int canonical_query(struct buf *out, const struct sigv4_kv *q, size_t n)
+int sigv4_canonical_query(struct buf *out, const struct sigv4_kv *q, size_t n)
 {
 	struct enc_kv *kv;
 	struct buf tmp;
@@ -348,7 +347,7 @@ static int sign_core(const struct sigv4_req *r, const struct sigv4_creds *c,
 	if (rc == 0)
 		rc = buf_putc(&res->canonical, '\n');
 	if (rc == 0)
-		rc = canonical_query(&res->canonical, query, nquery);
+		rc = sigv4_canonical_query(&res->canonical, query, nquery);
 	if (rc == 0)
 		rc = buf_putc(&res->canonical, '\n');
 	if (rc == 0)

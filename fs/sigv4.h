@@ -100,6 +100,13 @@ int sigv4_presign(const struct sigv4_req *r, const struct sigv4_creds *c, long e
  */
 int sigv4_uri_encode(struct buf *out, const char *s, size_t len, int keep_slash);
 
+/*
+ * Append the canonical query string of @q: names and values encoded, pairs
+ * sorted by name then value, joined with '&' ("a=1&b="). The same string is
+ * a valid query to send. Returns 0, -ENOMEM or -E2BIG.
+ */
+int sigv4_canonical_query(struct buf *out, const struct sigv4_kv *q, size_t n);
+
 /* Lower-case hex SHA-256 of data[0..len) into out (65 bytes with the NUL). */
 void sigv4_sha256_hex(const void *data, size_t len, char out[65]);
 

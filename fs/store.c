@@ -1,8 +1,8 @@
 /*
  * The backend-independent part of the object-store interface: error names
  * and errno mapping, the thin wrappers over the ops table, and the result
- * structs' destructors. Parallel whole-file transfers and store_open() live
- * beside the backends they dispatch to.
+ * structs' destructors, and store_open() dispatching on the URL. Parallel
+ * whole-file transfers are in fs/xfer.c.
  */
 #include "fs/store.h"
 
@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "fs/s3.h"
 
 static const struct {
 	const char *text;
@@ -142,4 +144,35 @@ void store_free(struct store *s)
 {
 	if (s)
 		s->ops->free(s);
+}
+
+/*
+ * Dispatch on the URL: "s3://bucket[/prefix]" opens the S3 backend; anything
+ * else is a local directory (its backend lives in fs/localstore.c).
+ */
+struct store *store_open(const char *bucket_url, json_t *options, struct store_error *err)
+{
+	struct store *s;
+	const char *b, *slash;
+	char *bucket;
+
+	if (!bucket_url || !bucket_url[0]) {
+		store_set_error(err, STORE_EINVAL, 0, NULL, "empty bucket argument");
+		return NULL;
+	}
+	if (strncmp(bucket_url, "s3://", 5) == 0) {
+		b = bucket_url + 5;
+		slash = strchr(b, '/');
+		bucket = slash ? strndup(b, (size_t)(slash - b)) : strdup(b);
+		if (!bucket) {
+			store_set_error(err, STORE_ENOMEM, 0, NULL, "out of memory");
+			return NULL;
+		}
+		s = s3_store_open(bucket, slash ? slash + 1 : NULL, options, err);
+		free(bucket);
+		return s;
+	}
+	store_set_error(err, STORE_ENOTSUP, 0, NULL,
+			"'%s': only s3://BUCKET[/PREFIX] is supported by this build", bucket_url);
+	return NULL;
 }

@@ -131,6 +131,7 @@ struct store_upload { /* an in-progress multipart upload, for list/abort of orph
 };
 
 struct store;
+struct store_xfer_opts;
 
 struct store_ops {
 	const char *name; /* "s3", "local" */
@@ -158,7 +159,9 @@ struct store_ops {
 				    struct store_error *err);
 	enum store_err (*mpu_list)(struct store *s, const char *prefix,
 				   struct store_upload **ret, size_t *ret_n, struct store_error *err);
-	/* Server-side copy; meta NULL copies the source's metadata, else replaces it. */
+	/* Server-side copy; meta NULL copies the source's metadata, else replaces it
+	 * (with opts->content_type). opts->if_match, if set, is a precondition on
+	 * the source's ETag (x-amz-copy-source-if-match). */
 	enum store_err (*copy)(struct store *s, const char *src, const char *dst,
 			       const struct store_put_opts *opts, struct store_obj *ret,
 			       struct store_error *err);
@@ -169,6 +172,10 @@ struct store_ops {
 	enum store_err (*list)(struct store *s, const struct store_list_opts *opts,
 			       struct store_list *ret, struct store_error *err);
 	void (*free)(struct store *s);
+	/* Optional, may be NULL: the backend's configured transfer defaults
+	 * (e.g. the S3 part_size/parallel options), used by store_put_file() and
+	 * store_get_file() when they are called with xfer == NULL. */
+	void (*xfer_defaults)(struct store *s, struct store_xfer_opts *ret);
 };
 
 /* Every backend's handle starts with this. */
@@ -181,7 +188,8 @@ struct store {
  * store_put_file() uploads [0, size) of fd with a single PUT when size <=
  * part_size, else a multipart upload with up to @parallel parts in flight
  * (aborted on failure); store_get_file() downloads with up to @parallel
- * ranged GETs. Both return the first error.
+ * ranged GETs. Both return the first error. @xfer may be NULL: the store's
+ * own defaults (ops->xfer_defaults) or STORE_XFER_OPTS_INIT apply.
  */
 struct store_xfer_opts {
 	uint64_t part_size; /* default 8 MiB; S3 needs >= 5 MiB except the last */
