@@ -1,0 +1,2080 @@
+/*
+ * asl_exec: the ASL execution runtime. An execution is a tree of
+ * activities: the top-level state graph is the root activity; a running Map
+ * or Parallel state owns a frame whose children are activities (iterations,
+ * branches) on the same loop. An activity runs states back to back
+ * (act_drive) until one has to wait (a Task running, a Wait or Retry timer, a
+ * frame with children still running); the completion callback then drives it
+ * on. Nothing blocks and nothing uses threads.
+ *
+ * Invariants:
+ * - JSON values flowing between states are shared by reference and never
+ *   mutated in place (jpath_set copies along the path it changes), so the
+ *   execution input, Pass Results and Map items are never copied.
+ * - act->running is true while act_drive() is on the stack for that
+ *   activity; a completion that happens synchronously (a frame whose children
+ *   all finish at once, a Wait of 0) hands its step result back through
+ *   act->sync_rc instead of recursing.
+ * - After on_done (execution end), the engine never touches the execution:
+ *   every driver returns straight after the call that may end it.
+ * - Event ids: every activity keeps the id of its last event (cursor) as
+ *   previousEventId for the next one, following AWS's recorded histories
+ *   (first state entered has previousEventId 0, MapIteration{Succeeded,Failed}
+ *   and {Map,Parallel}StateSucceeded do not move the cursor).
+ */
+#include "engine/asl.h"
+#include "engine/asl_i.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/jpath.h"
+#include "engine/loop.h"
+
+enum { R_NEXT = 1, R_WAIT, R_END, R_NONE = 0 };
+
+struct frame;
+
+struct act {
+	struct asl_execution *x;
+	const struct asl_graph *g;
+	struct act *scope_parent; /* enclosing activity, for variables */
+	struct frame *frame;      /* the Map/Parallel frame this is a child of; NULL for the root */
+	size_t index;             /* iteration or branch index */
+	int cur;                  /* current state */
+	json_t *input;            /* raw input of the current state */
+	json_t *eff;              /* effective input (after InputPath/Parameters) while waiting */
+	json_t *vars;             /* own variable scope (object) or NULL */
+	unsigned cursor;          /* previousEventId for the next event */
+	unsigned entered_id;      /* id of the current state's Entered event */
+	struct timespec entered;  /* when the current state was entered */
+	long retry_counts[8];     /* attempts per retrier for this visit */
+	long *retry_more;         /* when a state has more than 8 retriers */
+	int retry_total;          /* $$.State.RetryCount */
+	struct loop_timer *timer;
+	int timer_kind;           /* T_WAIT, T_RETRY, T_TASK_TIMEOUT */
+	struct asl_task *task;
+	struct frame *child;      /* running Map/Parallel frame */
+	json_t *wait_out;         /* output of a Wait state while waiting */
+	json_t *wait_assigned;    /* its assignment */
+	bool running;
+	bool quiet;               /* events go to a child execution's history (not kept) */
+	int sync_rc;
+	const char *fail_event;   /* emitted by state_error when it does not retry */
+	/* outcome once ended */
+	bool failed;
+	json_t *output;
+	struct asl_err err;
+	bool err_has_cause, err_has_error;
+};
+
+enum { T_WAIT = 1, T_RETRY, T_TASK_TIMEOUT };
+
+struct frame {
+	struct act *owner;
+	const struct asl_state *s;
+	json_t *eff;       /* effective input of the Map/Parallel state */
+	json_t *items;     /* Map: the items (array) */
+	json_t *batch_input;
+	size_t n;          /* iterations or branches */
+	size_t launched, finished, nfailed, running;
+	size_t batch_size;
+	long max_conc;     /* 0 = unbounded */
+	bool has_tol_count, has_tol_pct;
+	long tol_count;
+	double tol_pct;
+	json_t *results;   /* array of n */
+	struct act **kids; /* running children by index */
+	bool in_pump, ended, failing;
+	bool distributed; /* DISTRIBUTED mode: iterations are child executions (Map Run) */
+	struct asl_err err;
+	bool err_has_error, err_has_cause;
+};
+
+struct asl_engine {
+	struct loop *loop;
+	struct asl_task_ops tasks;
+	bool has_tasks;
+	struct asl_execution *list; /* running and ended executions not yet freed */
+};
+
+struct asl_execution {
+	struct asl_engine *e;
+	struct asl_machine *m;
+	struct asl_execution *prev, *next;
+	char *name, *arn, *role_arn;
+	json_t *input;
+	struct timespec start, stop;
+	char start_str[40];
+	struct asl_exec_opts opts;
+	enum asl_status status;
+	json_t *output;
+	char *error, *cause;
+	unsigned nevents;
+	bool want_events;
+	bool capped;
+	json_t *history;
+	struct act *root;
+	struct loop_timer *timeout_timer;
+	json_t *ctx_exec, *ctx_machine;
+	void (*sync_hook)(void *arg); /* asl_execution_run_sync(): called after on_done */
+	void *sync_arg;
+};
+
+/* ------------------------------------------------------------- utilities */
+
+static void act_free(struct act *a);
+static void act_cancel(struct act *a);
+static void act_drive(struct act *a, int rc);
+static int exec_state(struct act *a);
+static int exec_attempt(struct act *a);
+static void frame_free(struct frame *f);
+static void frame_pump(struct frame *f);
+static void exec_finish(struct asl_execution *x, enum asl_status st, json_t *output,
+			const char *error, const char *cause);
+
+static const struct asl_state *cur_state(const struct act *a)
+{
+	return &a->g->states[a->cur];
+}
+
+/* Fill @e with States.Runtime and AWS's "An error occurred while executing the state" cause. */
+static int rt_err(struct act *a, struct asl_err *e, const char *error, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int rt_err(struct act *a, struct asl_err *e, const char *error, const char *fmt, ...)
+{
+	char detail[ASL_CAUSE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	return asl_err_set(e, error,
+			   "An error occurred while executing the state '%s' (entered at the event "
+			   "id #%u). %s",
+			   cur_state(a)->name, a->entered_id, detail);
+}
+
+/* Re-wrap an error reported by the expression layer with the state prefix. */
+static int wrap_err(struct act *a, struct asl_err *e)
+{
+	char detail[ASL_CAUSE_MAX], error[ASL_ERROR_MAX];
+
+	snprintf(detail, sizeof(detail), "%s", e->cause);
+	snprintf(error, sizeof(error), "%s", e->error[0] ? e->error : ASL_E_RUNTIME);
+	return rt_err(a, e, error, "%s", detail);
+}
+
+static json_t *var_get(void *arg, const char *name)
+{
+	struct act *a = arg;
+	json_t *v;
+
+	for (; a; a = a->scope_parent) {
+		if (a->vars) {
+			v = json_object_get(a->vars, name);
+			if (v)
+				return v;
+		}
+	}
+	return NULL;
+}
+
+static json_t *ctx_exec(struct asl_execution *x)
+{
+	json_t *o;
+
+	if (x->ctx_exec)
+		return x->ctx_exec;
+	if (x->opts.type == ASL_EXPRESS)
+		o = json_pack("{s:s,s:O,s:s,s:s,s:s}", "Id", x->arn, "Input", x->input, "Name",
+			      x->name, "RoleArn", x->role_arn, "StartTime", x->start_str);
+	else
+		o = json_pack("{s:s,s:O,s:s,s:s,s:s,s:i}", "Id", x->arn, "Input", x->input,
+			      "StartTime", x->start_str, "Name", x->name, "RoleArn", x->role_arn,
+			      "RedriveCount", 0);
+	x->ctx_exec = o;
+	return o;
+}
+
+static json_t *ctx_machine(struct asl_execution *x)
+{
+	if (!x->ctx_machine)
+		x->ctx_machine = json_pack("{s:s,s:s}", "Id", x->m->arn, "Name", x->m->name);
+	return x->ctx_machine;
+}
+
+/* The context object $$ for the current state (new reference; NULL on ENOMEM). */
+static json_t *ctx_build(struct act *a, json_t *map_index, json_t *map_value)
+{
+	const struct asl_state *s = cur_state(a);
+	char when[40];
+	json_t *st, *c;
+
+	asl_time_format(&a->entered, when, sizeof(when));
+	st = json_pack("{s:s,s:s}", "Name", s->name, "EnteredTime", when);
+	if (st && (s->type == ASL_ST_TASK || s->type == ASL_ST_MAP || s->type == ASL_ST_PARALLEL))
+		json_object_set_new(st, "RetryCount", json_integer(a->retry_total));
+	c = json_pack("{s:O,s:O,s:o}", "Execution", ctx_exec(a->x), "StateMachine",
+		      ctx_machine(a->x), "State", st);
+	if (c && map_index)
+		json_object_set_new(c, "Map",
+				    json_pack("{s:{s:O,s:O}}", "Item", "Index", map_index, "Value",
+					      map_value));
+	return c;
+}
+
+static void env_init(struct act *a, struct jpath_env *env, json_t *input, json_t *ctx)
+{
+	env->input = input;
+	env->context = ctx;
+	env->var_get = var_get;
+	env->var_arg = a;
+}
+
+/* Evaluate a path field. ABSENT/ROOT give @in itself; NULL gives {}. */
+static int eval_path(struct act *a, const struct asl_path *p, json_t *in, json_t **ret,
+		     struct asl_err *err)
+{
+	struct jpath_env env;
+	json_t *ctx = NULL;
+	int r;
+
+	switch (p->kind) {
+	case ASL_P_ABSENT:
+	case ASL_P_ROOT:
+		*ret = json_incref(in);
+		return 0;
+	case ASL_P_NULL:
+		*ret = json_object();
+		return *ret ? 0 : asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+	default:
+		break;
+	}
+	if (cur_state(a)->needs_ctx)
+		ctx = ctx_build(a, NULL, NULL);
+	env_init(a, &env, in, ctx);
+	r = jpath_eval(p->s, &env, ret, err);
+	json_decref(ctx);
+	if (r < 0) {
+		return wrap_err(a, err);
+	}
+	return 0;
+}
+
+static int eval_template(struct act *a, json_t *tmpl, json_t *in, const char *field, json_t **ret,
+			 struct asl_err *err)
+{
+	struct jpath_env env;
+	json_t *ctx = NULL;
+	int r;
+
+	if (cur_state(a)->needs_ctx)
+		ctx = ctx_build(a, NULL, NULL);
+	env_init(a, &env, in, ctx);
+	r = jpath_template(tmpl, &env, field, ret, err);
+	json_decref(ctx);
+	if (r < 0)
+		return wrap_err(a, err);
+	return 0;
+}
+
+/*
+ * Evaluate an Assign block against @dollar (values at state entry); returns
+ * the object of assigned values in *ret (new reference) to be applied at exit.
+ */
+static int eval_assign(struct act *a, json_t *assign, json_t *dollar, json_t **ret,
+		       struct asl_err *err)
+{
+	if (!assign) {
+		*ret = NULL;
+		return 0;
+	}
+	return eval_template(a, assign, dollar, "Assign", ret, err);
+}
+
+static int apply_assign(struct act *a, json_t *assigned)
+{
+	const char *k;
+	json_t *v;
+
+	if (!assigned)
+		return 0;
+	if (!a->vars) {
+		a->vars = json_object();
+		if (!a->vars)
+			return -ENOMEM;
+	}
+	json_object_foreach(assigned, k, v) {
+		if (json_object_set(a->vars, k, v) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static bool over_limit(struct asl_execution *x, json_t *v)
+{
+	size_t lim = x->opts.payload_limit;
+
+	return lim && asl_json_size(v, lim) > lim;
+}
+
+/* ---------------------------------------------------------------- history */
+
+/*
+ * Append an event. @details (stolen) goes under @dkey. @advance: move the
+ * activity's cursor to the new id. Returns the new id.
+ */
+static unsigned emit(struct act *a, const char *type, const char *dkey, json_t *details,
+		     bool advance)
+{
+	struct asl_execution *x = a->x;
+	unsigned id, prev = a->cursor;
+	char ts[40];
+	struct timespec now;
+	json_t *ev;
+
+	if (x->capped || a->quiet) {
+		json_decref(details);
+		return a->cursor;
+	}
+	id = ++x->nevents;
+	if (x->opts.history_cap && id >= x->opts.history_cap &&
+	    strncmp(type, "Execution", 9) != 0) {
+		/* the cap-th event must be the failure itself */
+		x->capped = true;
+		x->nevents--;
+		json_decref(details);
+		return a->cursor;
+	}
+	if (advance)
+		a->cursor = id;
+	if (!x->want_events) {
+		json_decref(details);
+		return id;
+	}
+	asl_now(&now);
+	asl_time_format(&now, ts, sizeof(ts));
+	ev = json_pack("{s:s,s:s,s:I,s:I}", "timestamp", ts, "type", type, "id", (json_int_t)id,
+		       "previousEventId", (json_int_t)prev);
+	if (!ev) {
+		json_decref(details);
+		return id;
+	}
+	if (dkey && details)
+		json_object_set_new(ev, dkey, details);
+	else
+		json_decref(details);
+	if (x->history)
+		json_array_append(x->history, ev);
+	if (x->opts.on_event)
+		x->opts.on_event(x->opts.arg, x, ev);
+	json_decref(ev);
+	return id;
+}
+
+static json_t *io_details(const char *key, json_t *v)
+{
+	char dkey[32];
+	json_t *d = json_object();
+
+	if (!d)
+		return NULL;
+	json_object_set_new(d, key, asl_json_text(v));
+	snprintf(dkey, sizeof(dkey), "%sDetails", key);
+	json_object_set_new(d, dkey, json_pack("{s:b}", "truncated", 0));
+	return d;
+}
+
+static void emit_entered(struct act *a)
+{
+	const struct asl_state *s = cur_state(a);
+	char type[48];
+	json_t *d = NULL;
+
+	snprintf(type, sizeof(type), "%sStateEntered", s->type_name);
+	if (a->x->want_events) {
+		d = io_details("input", a->input);
+		if (d)
+			json_object_set_new(d, "name", json_string(s->name));
+	}
+	a->entered_id = emit(a, type, "stateEnteredEventDetails", d, true);
+}
+
+static void emit_exited(struct act *a, json_t *output, json_t *assigned)
+{
+	const struct asl_state *s = cur_state(a);
+	char type[48];
+	json_t *d = NULL;
+
+	snprintf(type, sizeof(type), "%sStateExited", s->type_name);
+	if (a->x->want_events) {
+		d = json_object();
+		if (d) {
+			const char *k;
+			json_t *v, *av;
+
+			json_object_set_new(d, "name", json_string(s->name));
+			json_object_set_new(d, "output", asl_json_text(output));
+			json_object_set_new(d, "outputDetails", json_pack("{s:b}", "truncated", 0));
+			if (assigned && json_object_size(assigned)) {
+				av = json_object();
+				json_object_foreach(assigned, k, v)
+					json_object_set_new(av, k, asl_json_text(v));
+				json_object_set_new(d, "assignedVariables", av);
+				json_object_set_new(d, "assignedVariablesDetails",
+						    json_pack("{s:b}", "truncated", 0));
+			}
+		}
+	}
+	emit(a, type, "stateExitedEventDetails", d, true);
+}
+
+static json_t *err_details(const char *error, const char *cause)
+{
+	json_t *d = json_object();
+
+	if (!d)
+		return NULL;
+	if (error)
+		json_object_set_new(d, "error", json_string(error));
+	if (cause)
+		json_object_set_new(d, "cause", json_string(cause));
+	return d;
+}
+
+/* ----------------------------------------------------------- transitions */
+
+/* Retry counts of the current visit. */
+static long *retry_slot(struct act *a, size_t i)
+{
+	return i < 8 ? &a->retry_counts[i] : &a->retry_more[i - 8];
+}
+
+static int reset_visit(struct act *a)
+{
+	const struct asl_state *s = cur_state(a);
+
+	memset(a->retry_counts, 0, sizeof(a->retry_counts));
+	free(a->retry_more);
+	a->retry_more = NULL;
+	if (s->nretriers > 8) {
+		a->retry_more = calloc(s->nretriers - 8, sizeof(long));
+		if (!a->retry_more)
+			return -ENOMEM;
+	}
+	a->retry_total = 0;
+	return 0;
+}
+
+/* End the activity with an error; returns R_END. */
+static int act_fail(struct act *a, const char *error, const char *cause)
+{
+	a->failed = true;
+	a->err_has_error = error != NULL;
+	a->err_has_cause = cause != NULL;
+	snprintf(a->err.error, sizeof(a->err.error), "%s", error ? error : "");
+	snprintf(a->err.cause, sizeof(a->err.cause), "%s", cause ? cause : "");
+	return R_END;
+}
+
+/*
+ * Leave the current state with @output (stolen) to @next (or end the
+ * activity if the state ends it), applying @assigned (stolen) and emitting
+ * the Exited event.
+ */
+static int leave(struct act *a, json_t *output, json_t *assigned, int next, bool end)
+{
+	const struct asl_state *s = cur_state(a);
+	struct asl_err err;
+
+	if (over_limit(a->x, output)) {
+		json_decref(output);
+		json_decref(assigned);
+		rt_err(a, &err, ASL_E_DATALIMIT,
+		       "The state/task '%s' returned a result with a size exceeding the maximum "
+		       "number of bytes service limit.",
+		       s->name);
+		return act_fail(a, err.error, err.cause);
+	}
+	if (apply_assign(a, assigned) < 0) {
+		json_decref(output);
+		json_decref(assigned);
+		return act_fail(a, ASL_E_RUNTIME, "out of memory");
+	}
+	emit_exited(a, output, assigned);
+	json_decref(assigned);
+	json_decref(a->input);
+	a->input = NULL;
+	if (end || next < 0) {
+		a->output = output;
+		return R_END;
+	}
+	a->input = output;
+	a->cur = next;
+	return R_NEXT;
+}
+
+static bool err_matches(const char *name, const char *err, bool catchable_all)
+{
+	if (!strcmp(name, err))
+		return true;
+	if (!strcmp(name, ASL_E_ALL))
+		return catchable_all;
+	if (!strcmp(name, ASL_E_TASKFAILED))
+		return catchable_all && strcmp(err, ASL_E_TIMEOUT) != 0 &&
+		       strcmp(err, ASL_E_HEARTBEAT) != 0 && strncmp(err, "States.", 7) != 0;
+	return false;
+}
+
+static bool list_matches(const char **list, size_t n, const char *err, bool catchable_all)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (err_matches(list[i], err, catchable_all))
+			return true;
+	return false;
+}
+
+static void retry_timer_fn(void *arg);
+
+/*
+ * The current state failed with @err (@has_error/@has_cause false for a
+ * Fail state without them). @terminal: States.Runtime-like errors that no
+ * retrier or catcher may handle. Returns R_WAIT (retrying), R_NEXT (caught)
+ * or R_END (the activity failed).
+ */
+static int state_error(struct act *a, const struct asl_err *err, bool terminal)
+{
+	const struct asl_state *s = cur_state(a);
+	const char *fail_event = a->fail_event;
+	bool all_ok = !terminal;
+	size_t i;
+
+	a->fail_event = NULL;
+	if (!terminal && !strcmp(err->error, ASL_E_RUNTIME))
+		all_ok = false;
+	for (i = 0; i < s->nretriers && !terminal && strcmp(err->error, ASL_E_RUNTIME); i++) {
+		const struct asl_retrier *rt = &s->retriers[i];
+		long *cnt;
+		double delay;
+
+		if (!list_matches(rt->errors, rt->nerrors, err->error, all_ok))
+			continue;
+		cnt = retry_slot(a, i);
+		if (*cnt >= rt->max_attempts)
+			break;
+		delay = rt->interval * pow(rt->backoff, (double)*cnt);
+		if (rt->max_delay > 0 && delay > rt->max_delay)
+			delay = rt->max_delay;
+		if (rt->jitter_full)
+			delay = delay * ((double)random() / (double)RAND_MAX);
+		(*cnt)++;
+		a->retry_total++;
+		fail_event = NULL;
+		delay *= a->x->opts.wait_scale;
+		if (delay <= 0)
+			return exec_attempt(a);
+		a->timer_kind = T_RETRY;
+		a->timer = loop_timer_add(a->x->e->loop, (uint64_t)(delay * 1000.0 + 0.5),
+					  retry_timer_fn, a);
+		if (!a->timer)
+			return act_fail(a, ASL_E_RUNTIME, "out of memory");
+		return R_WAIT;
+	}
+	if (fail_event)
+		emit(a, fail_event, NULL, NULL, true);
+	for (i = 0; i < s->ncatchers && !terminal && strcmp(err->error, ASL_E_RUNTIME); i++) {
+		const struct asl_catcher *ct = &s->catchers[i];
+		json_t *eo, *out = NULL, *assigned = NULL;
+		struct asl_err e2;
+
+		if (!list_matches(ct->errors, ct->nerrors, err->error, all_ok))
+			continue;
+		eo = json_object();
+		json_object_set_new(eo, "Error", json_string(err->error));
+		if (err->cause[0])
+			json_object_set_new(eo, "Cause", json_string(err->cause));
+		if (eval_assign(a, ct->assign, eo, &assigned, &e2) < 0) {
+			json_decref(eo);
+			return act_fail(a, e2.error, e2.cause);
+		}
+		if (ct->result_path.kind == ASL_P_NULL) {
+			out = json_incref(a->input);
+		} else if (ct->result_path.kind == ASL_P_EXPR) {
+			if (jpath_set(a->input, ct->result_path.s, eo, &out, &e2) < 0) {
+				json_decref(eo);
+				json_decref(assigned);
+				wrap_err(a, &e2);
+				return act_fail(a, e2.error, e2.cause);
+			}
+		} else {
+			out = json_incref(eo);
+		}
+		json_decref(eo);
+		return leave(a, out, assigned, ct->next, false);
+	}
+	return act_fail(a, err->error, err->cause);
+}
+
+/* A Fail-state style error that may lack error/cause: no retry/catch applies. */
+
+/*
+ * The current Task/Map/Parallel/Pass state produced @result (stolen):
+ * ResultSelector, Assign, ResultPath, OutputPath, then leave.
+ */
+static int state_result(struct act *a, json_t *result)
+{
+	const struct asl_state *s = cur_state(a);
+	json_t *sel = NULL, *assigned = NULL, *placed = NULL, *out = NULL;
+	struct asl_err err;
+
+	if (s->result_selector) {
+		if (eval_template(a, s->result_selector, result, "ResultSelector", &sel, &err) < 0)
+			goto fail;
+		json_decref(result);
+		result = sel;
+	}
+	if (eval_assign(a, s->assign, result, &assigned, &err) < 0)
+		goto fail;
+	switch (s->result_path.kind) {
+	case ASL_P_NULL:
+		placed = json_incref(a->input);
+		break;
+	case ASL_P_EXPR:
+		if (jpath_set(a->input, s->result_path.s, result, &placed, &err) < 0) {
+			wrap_err(a, &err);
+			goto fail;
+		}
+		break;
+	default:
+		placed = json_incref(result);
+		break;
+	}
+	json_decref(result);
+	result = NULL;
+	if (eval_path(a, &s->output_path, placed, &out, &err) < 0)
+		goto fail;
+	json_decref(placed);
+	return leave(a, out, assigned, s->next, s->end);
+fail:
+	json_decref(result);
+	json_decref(assigned);
+	json_decref(placed);
+	return state_error(a, &err, false);
+}
+
+/* ------------------------------------------------------------------- Task */
+
+static const char *task_res_label(const struct asl_state *s)
+{
+	return s->task_kind == ASL_TK_LAMBDA_ARN ? s->resource : s->res_type;
+}
+
+static json_t *task_details(const struct asl_state *s, json_t *d)
+{
+	if (s->task_kind != ASL_TK_LAMBDA_ARN && d) {
+		json_object_set_new(d, "resource", json_string(s->res_name));
+		json_object_set_new(d, "resourceType", json_string(s->res_type));
+	}
+	return d;
+}
+
+static void task_done(void *arg, json_t *output, const char *error, const char *cause);
+static void task_timer_fn(void *arg);
+
+static int resolve_seconds(struct act *a, json_t *in, const char *path, double *ret,
+			   const char *field, struct asl_err *err)
+{
+	struct jpath_env env;
+	json_t *v = NULL;
+
+	env_init(a, &env, in, NULL);
+	if (jpath_eval(path, &env, &v, err) < 0 || !json_is_integer(v) ||
+	    json_integer_value(v) <= 0) {
+		json_decref(v);
+		return rt_err(a, err, ASL_E_RUNTIME,
+			      "The %s field refers to an invalid value: %s", field, path);
+	}
+	*ret = (double)json_integer_value(v);
+	json_decref(v);
+	return 0;
+}
+
+static int task_start(struct act *a, json_t *eff)
+{
+	const struct asl_state *s = cur_state(a);
+	struct asl_execution *x = a->x;
+	struct asl_task_req req = { 0 };
+	json_t *creds = NULL, *d = NULL;
+	struct asl_err err = { { 0 }, { 0 } };
+	double timeout = s->timeout_s, heartbeat = s->heartbeat_s;
+	bool lambda = s->task_kind == ASL_TK_LAMBDA_ARN;
+	int r;
+
+	if (s->timeout_path && resolve_seconds(a, a->input, s->timeout_path, &timeout,
+					       "TimeoutSecondsPath", &err) < 0)
+		goto fail_rt;
+	if (s->heartbeat_path && resolve_seconds(a, a->input, s->heartbeat_path, &heartbeat,
+						 "HeartbeatSecondsPath", &err) < 0)
+		goto fail_rt;
+	if (s->credentials && eval_template(a, s->credentials, eff, "Credentials", &creds, &err) < 0)
+		goto fail_rt;
+	if (x->want_events) {
+		if (lambda) {
+			d = io_details("input", eff);
+			json_object_set_new(d, "resource", json_string(s->resource));
+		} else {
+			d = json_object();
+			json_object_set_new(d, "resourceType", json_string(s->res_type));
+			json_object_set_new(d, "resource", json_string(s->res_name));
+			json_object_set_new(d, "region", json_string("local"));
+			json_object_set_new(d, "parameters", asl_json_text(eff));
+		}
+		if (timeout > 0)
+			json_object_set_new(d, "timeoutInSeconds", json_integer((json_int_t)timeout));
+		if (heartbeat > 0)
+			json_object_set_new(d, "heartbeatInSeconds",
+					    json_integer((json_int_t)heartbeat));
+	}
+	emit(a, lambda ? "LambdaFunctionScheduled" : "TaskScheduled",
+	     lambda ? "lambdaFunctionScheduledEventDetails" : "taskScheduledEventDetails", d, true);
+	req.resource = s->resource;
+	req.input = eff;
+	req.state_name = s->name;
+	req.state_machine = x->m->name;
+	req.execution_arn = x->arn;
+	req.execution_name = x->name;
+	req.definition_dir = x->m->definition_dir;
+	req.retry_count = a->retry_total;
+	req.timeout_s = timeout;
+	req.heartbeat_s = heartbeat;
+	req.credentials = creds;
+	req.chain_depth = x->opts.chain_depth;
+	if (!x->e->has_tasks) {
+		r = asl_err_set(&err, ASL_E_TASKFAILED, "no task runner is configured for '%s'",
+				s->resource);
+	} else {
+		r = x->e->tasks.start(x->e->tasks.arg, x->e->loop, &req, task_done, a, &a->task,
+				      &err);
+	}
+	json_decref(creds);
+	if (r < 0) {
+		d = x->want_events ? err_details(err.error, err.cause) : NULL;
+		emit(a, lambda ? "LambdaFunctionStartFailed" : "TaskStartFailed",
+		     lambda ? "lambdaFunctionStartFailedEventDetails" : "taskStartFailedEventDetails",
+		     task_details(s, d), true);
+		return state_error(a, &err, false);
+	}
+	d = lambda ? NULL : json_object();
+	emit(a, lambda ? "LambdaFunctionStarted" : "TaskStarted",
+	     lambda ? NULL : "taskStartedEventDetails", task_details(s, d), true);
+	if (timeout > 0) {
+		a->timer_kind = T_TASK_TIMEOUT;
+		a->timer = loop_timer_add(x->e->loop, (uint64_t)(timeout * 1000.0), task_timer_fn, a);
+	}
+	return R_WAIT;
+fail_rt:
+	json_decref(creds);
+	return state_error(a, &err, false);
+}
+
+static int task_finished(struct act *a, json_t *output, const char *error, const char *cause)
+{
+	const struct asl_state *s = cur_state(a);
+	bool lambda = s->task_kind == ASL_TK_LAMBDA_ARN;
+	struct asl_err err;
+	json_t *d = NULL;
+
+	if (!error && over_limit(a->x, output)) {
+		json_decref(output);
+		output = NULL;
+		asl_err_set(&err, ASL_E_DATALIMIT,
+			    "The state/task '%s' returned a result with a size exceeding the maximum "
+			    "number of bytes service limit.",
+			    task_res_label(s));
+		error = err.error;
+		cause = err.cause;
+	}
+	if (error) {
+		bool timeout = !strcmp(error, ASL_E_TIMEOUT) || !strcmp(error, ASL_E_HEARTBEAT);
+
+		asl_err_set(&err, error, "%s", cause ? cause : "");
+		if (a->x->want_events)
+			d = err_details(error, cause);
+		if (timeout)
+			emit(a, lambda ? "LambdaFunctionTimedOut" : "TaskTimedOut",
+			     lambda ? "lambdaFunctionTimedOutEventDetails" : "taskTimedOutEventDetails",
+			     task_details(s, d), true);
+		else
+			emit(a, lambda ? "LambdaFunctionFailed" : "TaskFailed",
+			     lambda ? "lambdaFunctionFailedEventDetails" : "taskFailedEventDetails",
+			     task_details(s, d), true);
+		return state_error(a, &err, false);
+	}
+	if (!output)
+		output = json_null();
+	if (a->x->want_events)
+		d = io_details("output", output);
+	emit(a, lambda ? "LambdaFunctionSucceeded" : "TaskSucceeded",
+	     lambda ? "lambdaFunctionSucceededEventDetails" : "taskSucceededEventDetails",
+	     task_details(s, d), true);
+	return state_result(a, output);
+}
+
+static void act_async(struct act *a, int rc)
+{
+	if (rc == R_WAIT)
+		return; /* whoever suspended will call back (or already set sync_rc) */
+	if (a->running)
+		a->sync_rc = rc;
+	else
+		act_drive(a, rc);
+}
+
+static void task_done(void *arg, json_t *output, const char *error, const char *cause)
+{
+	struct act *a = arg;
+
+	a->task = NULL;
+	if (a->timer) {
+		loop_timer_cancel(a->x->e->loop, a->timer);
+		a->timer = NULL;
+	}
+	act_async(a, task_finished(a, output, error, cause));
+}
+
+static void task_timer_fn(void *arg)
+{
+	struct act *a = arg;
+	struct asl_execution *x = a->x;
+
+	a->timer = NULL;
+	if (a->task) {
+		x->e->tasks.cancel(x->e->tasks.arg, a->task);
+		a->task = NULL;
+	}
+	act_async(a, task_finished(a, NULL, ASL_E_TIMEOUT, NULL));
+}
+
+static void retry_timer_fn(void *arg)
+{
+	struct act *a = arg;
+
+	a->timer = NULL;
+	act_async(a, exec_attempt(a));
+}
+
+/* ------------------------------------------------------------------- Wait */
+
+static void wait_timer_fn(void *arg)
+{
+	struct act *a = arg;
+	const struct asl_state *s;
+	json_t *out = a->wait_out, *assigned = a->wait_assigned;
+
+	a->timer = NULL;
+	a->wait_out = NULL;
+	a->wait_assigned = NULL;
+	s = cur_state(a);
+	act_async(a, leave(a, out, assigned, s->next, s->end));
+}
+
+static void value_text(json_t *v, char *buf, size_t len)
+{
+	char *t;
+
+	if (json_is_string(v)) {
+		snprintf(buf, len, "%s", json_string_value(v));
+		return;
+	}
+	t = asl_json_dumps(v);
+	snprintf(buf, len, "%s", t ? t : "");
+	free(t);
+}
+
+static int exec_wait(struct act *a, json_t *eff)
+{
+	const struct asl_state *s = cur_state(a);
+	struct asl_err err = { { 0 }, { 0 } };
+	json_t *out = NULL, *assigned = NULL, *v = NULL;
+	struct jpath_env env;
+	struct timespec ts, now;
+	double delay = 0;
+	char vt[256];
+
+	if (s->has_seconds) {
+		delay = s->seconds;
+	} else if (s->has_timestamp || s->timestamp_path) {
+		const char *t = s->timestamp;
+
+		if (s->timestamp_path) {
+			env_init(a, &env, eff, NULL);
+			if (jpath_eval(s->timestamp_path, &env, &v, &err) < 0) {
+				rt_err(a, &err, ASL_E_RUNTIME,
+				       "The TimestampPath parameter does not reference an input "
+				       "value: %s", s->timestamp_path);
+				goto fail;
+			}
+			t = json_string_value(v);
+		}
+		if (!t || asl_timestamp_parse(t, &ts) < 0) {
+			value_text(v, vt, sizeof(vt));
+			rt_err(a, &err, ASL_E_RUNTIME,
+			       "The TimestampPath parameter does not reference a valid ISO-8601 "
+			       "extended offset date-time format string: %s == %s",
+			       s->timestamp_path ? s->timestamp_path : "Timestamp",
+			       t ? t : vt);
+			goto fail;
+		}
+		asl_now(&now);
+		delay = (double)(ts.tv_sec - now.tv_sec) + (double)(ts.tv_nsec - now.tv_nsec) / 1e9;
+	} else if (s->seconds_path) {
+		env_init(a, &env, eff, NULL);
+		if (jpath_eval(s->seconds_path, &env, &v, &err) < 0) {
+			rt_err(a, &err, ASL_E_RUNTIME,
+			       "The SecondsPath parameter does not reference an input value: %s",
+			       s->seconds_path);
+			goto fail;
+		}
+		value_text(v, vt, sizeof(vt));
+		if (!json_is_integer(v)) {
+			rt_err(a, &err, ASL_E_RUNTIME,
+			       "The SecondsPath parameter cannot be parsed as a long value: %s == %s",
+			       s->seconds_path, vt);
+			goto fail;
+		}
+		if (json_integer_value(v) < 0) {
+			rt_err(a, &err, ASL_E_RUNTIME,
+			       "The SecondsPath parameter references a negative value: %s == %s",
+			       s->seconds_path, vt);
+			goto fail;
+		}
+		delay = (double)json_integer_value(v);
+	}
+	json_decref(v);
+	v = NULL;
+	if (eval_assign(a, s->assign, eff, &assigned, &err) < 0)
+		goto fail;
+	if (eval_path(a, &s->output_path, eff, &out, &err) < 0)
+		goto fail;
+	delay *= a->x->opts.wait_scale;
+	if (delay <= 0)
+		return leave(a, out, assigned, s->next, s->end);
+	a->wait_out = out;
+	a->wait_assigned = assigned;
+	a->timer_kind = T_WAIT;
+	a->timer = loop_timer_add(a->x->e->loop, (uint64_t)(delay * 1000.0 + 0.5), wait_timer_fn, a);
+	if (!a->timer)
+		return act_fail(a, ASL_E_RUNTIME, "out of memory");
+	return R_WAIT;
+fail:
+	json_decref(v);
+	json_decref(out);
+	json_decref(assigned);
+	return state_error(a, &err, false);
+}
+
+/* ----------------------------------------------------------------- Choice */
+
+static int exec_choice(struct act *a, json_t *eff)
+{
+	const struct asl_state *s = cur_state(a);
+	struct asl_err err;
+	struct jpath_env env;
+	json_t *ctx = NULL, *out = NULL, *assigned = NULL, *assign = s->assign;
+	int next = s->default_next;
+	size_t i;
+
+	if (s->needs_ctx)
+		ctx = ctx_build(a, NULL, NULL);
+	env_init(a, &env, eff, ctx);
+	for (i = 0; i < s->nchoices; i++) {
+		bool match = false;
+
+		if (choice_eval(s->choices[i].rule, &env, &match, &err) < 0) {
+			json_decref(ctx);
+			wrap_err(a, &err);
+			return state_error(a, &err, false);
+		}
+		if (match) {
+			next = s->choices[i].next;
+			assign = s->choices[i].assign;
+			break;
+		}
+	}
+	json_decref(ctx);
+	if (next < 0) {
+		rt_err(a, &err, ASL_E_RUNTIME, "No Choice Rules matched and no Default was specified");
+		return state_error(a, &err, false);
+	}
+	if (eval_assign(a, assign, eff, &assigned, &err) < 0)
+		return state_error(a, &err, false);
+	if (eval_path(a, &s->output_path, eff, &out, &err) < 0) {
+		json_decref(assigned);
+		return state_error(a, &err, false);
+	}
+	return leave(a, out, assigned, next, false);
+}
+
+/* ------------------------------------------------------------------- Fail */
+
+static int fail_field(struct act *a, const char *lit, const char *path, const char *field,
+		      char *buf, size_t len, bool *present, struct asl_err *err)
+{
+	struct jpath_env env;
+	json_t *v = NULL;
+	json_t *ctx = NULL;
+	int r;
+
+	*present = false;
+	if (lit) {
+		snprintf(buf, len, "%s", lit);
+		*present = true;
+		return 0;
+	}
+	if (!path)
+		return 0;
+	if (cur_state(a)->needs_ctx)
+		ctx = ctx_build(a, NULL, NULL);
+	env_init(a, &env, a->input, ctx);
+	if (intrinsic_is_call(path))
+		r = intrinsic_eval(path, &env, &v, err);
+	else
+		r = jpath_eval(path, &env, &v, err);
+	json_decref(ctx);
+	if (r < 0) {
+		if (r == JPATH_ENOTFOUND || !intrinsic_is_call(path)) {
+			char *in = asl_json_dumps(a->input);
+
+			rt_err(a, err, ASL_E_RUNTIME,
+			       "The JSONPath '%s' specified for the field '%s' could not be found in "
+			       "the input '%s'",
+			       path, field, in ? in : "");
+			free(in);
+			return -1;
+		}
+		return wrap_err(a, err);
+	}
+	value_text(v, buf, len);
+	json_decref(v);
+	*present = true;
+	return 0;
+}
+
+static int exec_fail(struct act *a)
+{
+	const struct asl_state *s = cur_state(a);
+	char error[ASL_ERROR_MAX], cause[ASL_CAUSE_MAX];
+	bool has_error, has_cause;
+	struct asl_err err;
+
+	if (fail_field(a, s->error, s->error_path, "ErrorPath", error, sizeof(error), &has_error,
+		       &err) < 0 ||
+	    fail_field(a, s->cause, s->cause_path, "CausePath", cause, sizeof(cause), &has_cause,
+		       &err) < 0)
+		return act_fail(a, err.error, err.cause);
+	return act_fail(a, has_error ? error : NULL, has_cause ? cause : NULL);
+}
+
+/* ---------------------------------------------------------- Map / Parallel */
+
+static struct act *act_new(struct asl_execution *x, const struct asl_graph *g, json_t *input,
+			   struct act *scope_parent, struct frame *f, size_t index)
+{
+	struct act *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->x = x;
+	a->g = g;
+	a->scope_parent = scope_parent;
+	a->frame = f;
+	a->index = index;
+	a->cur = g->start;
+	a->input = json_incref(input);
+	return a;
+}
+
+static void frame_child_done(struct act *kid);
+
+static void frame_end(struct frame *f)
+{
+	struct act *a = f->owner;
+	const struct asl_state *s = f->s;
+	bool map = s->type == ASL_ST_MAP;
+	int rc;
+
+	f->ended = true;
+	a->child = NULL;
+	if (f->failing) {
+		struct asl_err err = f->err;
+		bool has_error = f->err_has_error, has_cause = f->err_has_cause;
+
+		if (f->distributed)
+			emit(a, "MapRunFailed", NULL, NULL, true);
+		a->fail_event = map ? "MapStateFailed" : "ParallelStateFailed";
+		if (!has_error)
+			err.error[0] = '\0';
+		frame_free(f);
+		if (!has_error && !has_cause) {
+			rc = act_fail(a, NULL, NULL);
+		} else {
+			rc = state_error(a, &err, false);
+			if (rc == R_END) {
+				/* keep "no error"/"no cause" of a Fail state without them */
+				a->err_has_error = has_error;
+				a->err_has_cause = has_cause;
+			}
+		}
+		act_async(a, rc);
+		return;
+	} else {
+		json_t *res = json_incref(f->results);
+
+		if (f->distributed)
+			emit(a, "MapRunSucceeded", NULL, NULL, true);
+		if (map)
+			emit(a, "MapStateSucceeded", NULL, NULL, false);
+		else
+			a->x->nevents += a->x->capped ? 0 : 1; /* AWS skips ParallelStateSucceeded's id */
+		frame_free(f);
+		act_async(a, state_result(a, res));
+	}
+}
+
+static void emit_iter(struct frame *f, const char *type, size_t i, bool advance)
+{
+	struct act *o = f->owner;
+	char dkey[64];
+	json_t *d = NULL;
+
+	if (f->distributed)
+		return;
+	if (o->x->want_events) {
+		snprintf(dkey, sizeof(dkey), "m%sEventDetails", type + 1);
+		d = json_pack("{s:I,s:s}", "index", (json_int_t)i, "name", f->s->name);
+	}
+	emit(o, type, d ? dkey : NULL, d, advance);
+}
+
+static void frame_abort_kids(struct frame *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		struct act *k = f->kids[i];
+
+		if (!k)
+			continue;
+		f->kids[i] = NULL;
+		if (f->s->type == ASL_ST_MAP)
+			emit_iter(f, "MapIterationAborted", k->index, false);
+		act_cancel(k);
+		act_free(k);
+		f->running--;
+	}
+}
+
+static int frame_launch(struct frame *f, size_t i)
+{
+	struct act *o = f->owner;
+	const struct asl_state *s = f->s;
+	const struct asl_graph *g = s->type == ASL_ST_MAP ? s->processor : s->branches[i];
+	json_t *in = NULL;
+	struct act *k;
+	struct asl_err err;
+
+	if (s->type == ASL_ST_MAP) {
+		size_t lo = i * f->batch_size, hi = lo + f->batch_size, j;
+		json_t *batch = NULL;
+
+		if (f->batch_size) {
+			batch = json_array();
+			if (hi > json_array_size(f->items))
+				hi = json_array_size(f->items);
+		} else {
+			lo = i;
+			hi = i + 1;
+		}
+		for (j = lo; j < hi; j++) {
+			json_t *item = json_array_get(f->items, j), *sel;
+
+			if (s->item_selector) {
+				struct jpath_env env;
+				json_t *ctx = NULL, *idx = json_integer((json_int_t)j);
+
+				if (s->needs_ctx)
+					ctx = ctx_build(o, idx, item);
+				env_init(o, &env, f->eff, ctx);
+				if (jpath_template(s->item_selector, &env, "ItemSelector", &sel,
+						   &err) < 0) {
+					json_decref(ctx);
+					json_decref(idx);
+					json_decref(batch);
+					wrap_err(o, &err);
+					goto fail;
+				}
+				json_decref(ctx);
+				json_decref(idx);
+			} else {
+				sel = json_incref(item);
+			}
+			if (batch)
+				json_array_append_new(batch, sel);
+			else
+				in = sel;
+		}
+		if (batch) {
+			in = json_object();
+			if (f->batch_input)
+				json_object_set(in, "BatchInput", f->batch_input);
+			json_object_set_new(in, "Items", batch);
+		}
+		emit_iter(f, "MapIterationStarted", i, true);
+	} else {
+		in = json_incref(f->eff);
+	}
+	k = act_new(o->x, g, in, o, f, i);
+	json_decref(in);
+	if (!k) {
+		asl_err_set(&err, ASL_E_RUNTIME, "out of memory");
+		goto fail;
+	}
+	k->cursor = o->cursor;
+	k->quiet = o->quiet || f->distributed;
+	f->kids[i] = k;
+	f->running++;
+	act_drive(k, R_NEXT);
+	return 0;
+fail:
+	f->failing = true;
+	f->err = err;
+	f->err_has_error = f->err_has_cause = true;
+	return -1;
+}
+
+static void frame_pump(struct frame *f)
+{
+	struct asl_execution *x = f->owner->x;
+
+	if (f->in_pump)
+		return;
+	f->in_pump = true;
+	while (!f->failing && f->launched < f->n &&
+	       (f->max_conc <= 0 || f->running < (size_t)f->max_conc)) {
+		if (x->capped) {
+			f->failing = true;
+			asl_err_set(&f->err, ASL_E_RUNTIME,
+				    "The execution reached the maximum number of history events "
+				    "(%u).", x->opts.history_cap);
+			f->err_has_error = f->err_has_cause = true;
+			break;
+		}
+		frame_launch(f, f->launched++);
+	}
+	f->in_pump = false;
+	if (f->failing)
+		frame_abort_kids(f);
+	if (f->running == 0 && (f->failing || f->finished == f->n))
+		frame_end(f);
+}
+
+static bool tolerated(struct frame *f)
+{
+	if (!f->has_tol_count && !f->has_tol_pct)
+		return false;
+	if (f->has_tol_count && (long)f->nfailed <= f->tol_count)
+		return true;
+	if (f->has_tol_pct && f->n && (double)f->nfailed * 100.0 / (double)f->n <= f->tol_pct)
+		return true;
+	return false;
+}
+
+/* A child activity ended (its outcome is in @kid). */
+static void frame_child_done(struct act *kid)
+{
+	struct frame *f = kid->frame;
+	struct act *o = f->owner;
+	bool map = f->s->type == ASL_ST_MAP;
+	size_t i = kid->index;
+
+	f->kids[i] = NULL;
+	f->running--;
+	f->finished++;
+	o->cursor = kid->cursor;
+	if (!kid->failed) {
+		json_array_set(f->results, i, kid->output ? kid->output : json_null());
+		if (map)
+			emit_iter(f, "MapIterationSucceeded", i, false);
+	} else {
+		if (map)
+			emit_iter(f, "MapIterationFailed", i, false);
+		f->nfailed++;
+		if (map && tolerated(f)) {
+			json_array_set_new(f->results, i,
+					   json_pack("{s:s,s:s}", "Error", kid->err.error, "Cause",
+						     kid->err.cause));
+		} else if (!f->failing) {
+			f->failing = true;
+			if (map && (f->has_tol_count || f->has_tol_pct)) {
+				asl_err_set(&f->err, ASL_E_TOLERATED,
+					    "The specified tolerated failure threshold was exceeded");
+				f->err_has_error = f->err_has_cause = true;
+			} else {
+				f->err = kid->err;
+				f->err_has_error = kid->err_has_error;
+				f->err_has_cause = kid->err_has_cause;
+			}
+		}
+	}
+	act_free(kid);
+	frame_pump(f);
+}
+
+static int parse_int_value(json_t *v, long *ret)
+{
+	char *end;
+
+	if (json_is_integer(v)) {
+		*ret = (long)json_integer_value(v);
+		return 0;
+	}
+	if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v)) {
+		*ret = (long)json_real_value(v);
+		return 0;
+	}
+	if (json_is_string(v) && json_string_length(v)) {
+		*ret = strtol(json_string_value(v), &end, 10);
+		if (*end == '\0')
+			return 0;
+	}
+	return -1;
+}
+
+static int parse_float_value(json_t *v, double *ret)
+{
+	char *end;
+
+	if (json_is_number(v)) {
+		*ret = json_number_value(v);
+		return 0;
+	}
+	if (json_is_string(v) && json_string_length(v)) {
+		*ret = strtod(json_string_value(v), &end);
+		if (*end == '\0')
+			return 0;
+	}
+	return -1;
+}
+
+static int path_number(struct act *a, json_t *in, const char *path, const char *field,
+		       bool integer, long *ri, double *rd, struct asl_err *err)
+{
+	struct jpath_env env;
+	json_t *v = NULL;
+	char vt[256];
+	int r;
+
+	env_init(a, &env, in, NULL);
+	if (jpath_eval(path, &env, &v, err) < 0)
+		return rt_err(a, err, ASL_E_RUNTIME,
+			      "The %s field refers to value \"null\" which is not a valid %s: %s",
+			      field, integer ? "integer" : "float", path);
+	r = integer ? parse_int_value(v, ri) : parse_float_value(v, rd);
+	if (r < 0) {
+		value_text(v, vt, sizeof(vt));
+		json_decref(v);
+		return rt_err(a, err, ASL_E_RUNTIME,
+			      "The %s field refers to value \"%s\" which is not a valid %s: %s", field,
+			      vt, integer ? "integer" : "float", path);
+	}
+	json_decref(v);
+	return 0;
+}
+
+static int frame_start(struct act *a, json_t *eff)
+{
+	const struct asl_state *s = cur_state(a);
+	bool map = s->type == ASL_ST_MAP;
+	struct asl_err err;
+	struct frame *f;
+	size_t i;
+
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return act_fail(a, ASL_E_RUNTIME, "out of memory");
+	f->owner = a;
+	f->s = s;
+	f->eff = json_incref(eff);
+	if (map) {
+		if (s->item_reader) {
+			asl_err_set(&err, ASL_E_ITEMREADER,
+				    "ItemReader is not supported by this engine yet");
+			goto fail_rt;
+		}
+		if (eval_path(a, &s->items_path, eff, &f->items, &err) < 0)
+			goto fail_rt;
+		if (!json_is_array(f->items)) {
+			char *t = asl_json_dumps(f->items);
+
+			rt_err(a, &err, ASL_E_RUNTIME, "Map state input must be an array but was: %s",
+			       t ? t : "");
+			free(t);
+			goto fail_rt;
+		}
+		f->n = json_array_size(f->items);
+		f->distributed = s->distributed;
+		f->max_conc = s->max_concurrency;
+		f->has_tol_count = s->has_tol_count;
+		f->tol_count = s->tol_count;
+		f->has_tol_pct = s->has_tol_pct;
+		f->tol_pct = s->tol_pct;
+	} else {
+		f->n = s->nbranches;
+	}
+	if (map && s->max_concurrency_path &&
+	    path_number(a, a->input, s->max_concurrency_path, "MaxConcurrencyPath", true,
+			&f->max_conc, NULL, &err) < 0)
+		goto fail_rt;
+	if (a->x->want_events && map)
+		emit(a, "MapStateStarted", "mapStateStartedEventDetails",
+		     json_pack("{s:I}", "length", (json_int_t)f->n), true);
+	else
+		emit(a, map ? "MapStateStarted" : "ParallelStateStarted", NULL, NULL, true);
+	if (map) {
+		if (s->tol_count_path) {
+			if (path_number(a, a->input, s->tol_count_path, "ToleratedFailureCountPath",
+					true, &f->tol_count, NULL, &err) < 0)
+				goto fail_rt;
+			f->has_tol_count = true;
+		}
+		if (f->has_tol_count && f->tol_count < 0) {
+			rt_err(a, &err, ASL_E_RUNTIME, "ToleratedFailureCount cannot be negative.");
+			goto fail_rt;
+		}
+		if (s->tol_pct_path) {
+			if (path_number(a, a->input, s->tol_pct_path,
+					"ToleratedFailurePercentagePath", false, NULL, &f->tol_pct,
+					&err) < 0)
+				goto fail_rt;
+			f->has_tol_pct = true;
+		}
+		if (f->has_tol_pct && (f->tol_pct < 0 || f->tol_pct > 100)) {
+			rt_err(a, &err, ASL_E_RUNTIME,
+			       "ToleratedFailurePercentage must be between 0 and 100.");
+			goto fail_rt;
+		}
+		if (f->max_conc < 0) {
+			rt_err(a, &err, ASL_E_RUNTIME, "MaxConcurrency cannot be negative.");
+			goto fail_rt;
+		}
+		if (s->batcher) {
+			json_t *mi = json_object_get(s->batcher, "MaxItemsPerBatch");
+			const char *mip = json_string_value(
+				json_object_get(s->batcher, "MaxItemsPerBatchPath"));
+			json_t *bi = json_object_get(s->batcher, "BatchInput");
+			long n = 0;
+
+			if (json_is_integer(mi))
+				n = (long)json_integer_value(mi);
+			if (mip && path_number(a, a->input, mip, "MaxItemsPerBatchPath", true, &n,
+					       NULL, &err) < 0)
+				goto fail_rt;
+			if (n <= 0)
+				n = (long)(f->n ? f->n : 1);
+			f->batch_size = (size_t)n;
+			if (bi && eval_template(a, bi, eff, "BatchInput", &f->batch_input, &err) < 0)
+				goto fail_rt;
+			f->n = (f->n + f->batch_size - 1) / f->batch_size;
+		}
+	}
+	f->results = json_array();
+	f->kids = calloc(f->n ? f->n : 1, sizeof(*f->kids));
+	if (!f->results || !f->kids) {
+		frame_free(f);
+		return act_fail(a, ASL_E_RUNTIME, "out of memory");
+	}
+	for (i = 0; i < f->n; i++)
+		json_array_append_new(f->results, json_null());
+	if (f->distributed) {
+		json_t *d = NULL;
+
+		char *arn = NULL;
+
+		if (a->x->want_events &&
+		    asprintf(&arn, "arn:aws:states:local:000000000000:mapRun:%s/%s",
+			     a->x->m->name, s->name) >= 0) {
+			d = json_pack("{s:s}", "mapRunArn", arn);
+			free(arn);
+		}
+		emit(a, "MapRunStarted", d ? "mapRunStartedEventDetails" : NULL, d, true);
+	}
+	a->child = f;
+	frame_pump(f);
+	return R_WAIT;
+fail_rt:
+	frame_free(f);
+	if (map && !strcmp(err.error, ASL_E_ITEMREADER))
+		return state_error(a, &err, false);
+	return state_error(a, &err, false);
+}
+
+static void frame_free(struct frame *f)
+{
+	if (!f)
+		return;
+	json_decref(f->eff);
+	json_decref(f->items);
+	json_decref(f->batch_input);
+	json_decref(f->results);
+	free(f->kids);
+	free(f);
+}
+
+/* ------------------------------------------------------------ the driver */
+
+/* One attempt of the current state (re-run on Retry without a new Entered event). */
+static int exec_attempt(struct act *a)
+{
+	const struct asl_state *s = cur_state(a);
+	json_t *eff = NULL, *p = NULL, *result, *assigned = NULL, *out = NULL;
+	struct asl_err err;
+	int rc;
+
+	if (s->type == ASL_ST_FAIL)
+		return exec_fail(a);
+	if (eval_path(a, &s->input_path, a->input, &eff, &err) < 0)
+		return state_error(a, &err, false);
+	if (s->parameters && s->type != ASL_ST_MAP) {
+		if (eval_template(a, s->parameters, eff, "Parameters", &p, &err) < 0) {
+			json_decref(eff);
+			return state_error(a, &err, false);
+		}
+		json_decref(eff);
+		eff = p;
+	}
+	switch (s->type) {
+	case ASL_ST_PASS:
+		result = s->result ? json_incref(s->result) : json_incref(eff);
+		json_decref(eff);
+		if (!s->result_selector && s->result_path.kind != ASL_P_EXPR &&
+		    s->output_path.kind != ASL_P_EXPR && !s->assign) {
+			/* fast path: no pipeline after the result */
+			if (s->result_path.kind == ASL_P_NULL) {
+				json_decref(result);
+				result = json_incref(a->input);
+			}
+			if (s->output_path.kind == ASL_P_NULL) {
+				json_decref(result);
+				result = json_object();
+			}
+			return leave(a, result, NULL, s->next, s->end);
+		}
+		return state_result(a, result);
+	case ASL_ST_SUCCEED:
+		if (eval_path(a, &s->output_path, eff, &out, &err) < 0) {
+			json_decref(eff);
+			return state_error(a, &err, false);
+		}
+		json_decref(eff);
+		return leave(a, out, NULL, -1, true);
+	case ASL_ST_CHOICE:
+		rc = exec_choice(a, eff);
+		json_decref(eff);
+		return rc;
+	case ASL_ST_WAIT:
+		rc = exec_wait(a, eff);
+		json_decref(eff);
+		return rc;
+	case ASL_ST_TASK:
+		rc = task_start(a, eff);
+		json_decref(eff);
+		return rc;
+	case ASL_ST_PARALLEL:
+	case ASL_ST_MAP:
+		rc = frame_start(a, eff);
+		json_decref(eff);
+		return rc;
+	default:
+		break;
+	}
+	json_decref(eff);
+	json_decref(assigned);
+	return act_fail(a, ASL_E_RUNTIME, "unknown state type");
+}
+
+static int exec_state(struct act *a)
+{
+	struct asl_execution *x = a->x;
+
+	if (x->capped) {
+		char cause[128];
+
+		snprintf(cause, sizeof(cause),
+			 "The execution reached the maximum number of history events (%u).",
+			 x->opts.history_cap);
+		return act_fail(a, ASL_E_RUNTIME, cause);
+	}
+	if (reset_visit(a) < 0)
+		return act_fail(a, ASL_E_RUNTIME, "out of memory");
+	if (cur_state(a)->needs_ctx || x->want_events)
+		asl_now(&a->entered);
+	if (a->cursor == 0 && x->nevents == 1 && !a->frame)
+		a->cursor = 0; /* the first state entered points at 0, as AWS does */
+	emit_entered(a);
+	if (x->capped)
+		return exec_state(a);
+	return exec_attempt(a);
+}
+
+static void act_end(struct act *a)
+{
+	struct asl_execution *x = a->x;
+
+	if (a->frame) {
+		frame_child_done(a);
+		return;
+	}
+	/* the root activity */
+	if (a->failed)
+		exec_finish(x, ASL_FAILED, NULL, a->err_has_error ? a->err.error : NULL,
+			    a->err_has_cause ? a->err.cause : NULL);
+	else
+		exec_finish(x, ASL_SUCCEEDED, a->output, NULL, NULL);
+}
+
+static void act_drive(struct act *a, int rc)
+{
+	a->running = true;
+	for (;;) {
+		if (rc == R_NEXT) {
+			rc = exec_state(a);
+			continue;
+		}
+		if (rc == R_WAIT && a->sync_rc != R_NONE) {
+			rc = a->sync_rc;
+			a->sync_rc = R_NONE;
+			continue;
+		}
+		break;
+	}
+	a->running = false;
+	if (rc == R_END)
+		act_end(a); /* may free @a and the execution: return at once */
+}
+
+static void act_cancel(struct act *a)
+{
+	struct asl_execution *x = a->x;
+
+	if (a->timer) {
+		loop_timer_cancel(x->e->loop, a->timer);
+		a->timer = NULL;
+	}
+	if (a->task) {
+		x->e->tasks.cancel(x->e->tasks.arg, a->task);
+		a->task = NULL;
+	}
+	if (a->child) {
+		struct frame *f = a->child;
+		size_t i;
+
+		for (i = 0; i < f->n; i++) {
+			if (f->kids[i]) {
+				act_cancel(f->kids[i]);
+				act_free(f->kids[i]);
+				f->kids[i] = NULL;
+			}
+		}
+		frame_free(f);
+		a->child = NULL;
+	}
+}
+
+static void act_free(struct act *a)
+{
+	if (!a)
+		return;
+	json_decref(a->input);
+	json_decref(a->eff);
+	json_decref(a->vars);
+	json_decref(a->output);
+	json_decref(a->wait_out);
+	json_decref(a->wait_assigned);
+	free(a->retry_more);
+	free(a);
+}
+
+/* ------------------------------------------------------------- executions */
+
+static void exec_finish(struct asl_execution *x, enum asl_status st, json_t *output,
+			const char *error, const char *cause)
+{
+	struct act *root = x->root;
+	void (*hook)(void *arg);
+	void *hook_arg;
+	json_t *d = NULL;
+
+	if (x->timeout_timer) {
+		loop_timer_cancel(x->e->loop, x->timeout_timer);
+		x->timeout_timer = NULL;
+	}
+	x->status = st;
+	if (st == ASL_SUCCEEDED && over_limit(x, output)) {
+		st = x->status = ASL_FAILED;
+		output = NULL;
+		error = ASL_E_DATALIMIT;
+		cause = "The state/task 'Execution' returned a result with a size exceeding the "
+			"maximum number of bytes service limit.";
+	}
+	if (x->capped && st == ASL_FAILED)
+		x->capped = false; /* the failure is the cap-th event */
+	x->output = output ? json_incref(output) : NULL;
+	x->error = error ? strdup(error) : NULL;
+	x->cause = cause ? strdup(cause) : NULL;
+	asl_now(&x->stop);
+	switch (st) {
+	case ASL_SUCCEEDED:
+		if (x->want_events)
+			d = io_details("output", output);
+		emit(root, "ExecutionSucceeded", "executionSucceededEventDetails", d, true);
+		break;
+	case ASL_FAILED:
+		if (x->want_events)
+			d = err_details(error, cause);
+		emit(root, "ExecutionFailed", "executionFailedEventDetails", d, true);
+		break;
+	case ASL_TIMED_OUT:
+		if (x->want_events)
+			d = err_details(error, cause);
+		emit(root, "ExecutionTimedOut", "executionTimedOutEventDetails", d, true);
+		break;
+	case ASL_ABORTED:
+		if (x->want_events)
+			d = err_details(error, cause);
+		root->cursor = 0;
+		emit(root, "ExecutionAborted", "executionAbortedEventDetails", d, true);
+		break;
+	default:
+		break;
+	}
+	x->root = NULL;
+	act_cancel(root);
+	act_free(root);
+	hook = x->sync_hook;
+	hook_arg = x->sync_arg;
+	if (x->opts.on_done)
+		x->opts.on_done(x->opts.arg, x, x->status, x->output, x->error, x->cause);
+	if (hook)
+		hook(hook_arg);
+}
+
+static void timeout_fn(void *arg)
+{
+	struct asl_execution *x = arg;
+
+	x->timeout_timer = NULL;
+	if (x->status == ASL_RUNNING && x->root)
+		exec_finish(x, ASL_TIMED_OUT, NULL, ASL_E_TIMEOUT, NULL);
+}
+
+struct asl_engine *asl_engine_new(struct loop *loop, const struct asl_task_ops *tasks)
+{
+	struct asl_engine *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->loop = loop;
+	if (tasks && tasks->start) {
+		e->tasks = *tasks;
+		e->has_tasks = true;
+	}
+	return e;
+}
+
+struct loop *asl_engine_loop(struct asl_engine *e)
+{
+	return e->loop;
+}
+
+static void exec_unlink(struct asl_execution *x)
+{
+	if (!x->e)
+		return;
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		x->e->list = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	x->prev = x->next = NULL;
+	x->e = NULL;
+}
+
+void asl_engine_free(struct asl_engine *e)
+{
+	if (!e)
+		return;
+	while (e->list) {
+		struct asl_execution *x = e->list;
+
+		if (x->root) {
+			act_cancel(x->root);
+			act_free(x->root);
+			x->root = NULL;
+		}
+		if (x->timeout_timer) {
+			loop_timer_cancel(e->loop, x->timeout_timer);
+			x->timeout_timer = NULL;
+		}
+		exec_unlink(x);
+	}
+	free(e);
+}
+
+static void gen_uuid(char *buf, size_t len)
+{
+	unsigned char b[16];
+	size_t i;
+	FILE *f = fopen("/dev/urandom", "re");
+
+	if (!f || fread(b, 1, sizeof(b), f) != sizeof(b)) {
+		for (i = 0; i < sizeof(b); i++)
+			b[i] = (unsigned char)random();
+	}
+	if (f)
+		fclose(f);
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	snprintf(buf, len,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+		 b[14], b[15]);
+}
+
+static struct asl_execution *exec_new(struct asl_engine *e, struct asl_machine *m,
+				      json_t *input, const struct asl_exec_opts *opts)
+{
+	struct asl_exec_opts dflt = ASL_EXEC_OPTS_INIT;
+	struct asl_execution *x = calloc(1, sizeof(*x));
+	char uuid[40];
+	int r;
+
+	if (!x)
+		return NULL;
+	x->opts = opts ? *opts : dflt;
+	x->opts.name = NULL;
+	x->opts.role_arn = NULL;
+	if (x->opts.wait_scale < 0)
+		x->opts.wait_scale = 0;
+	x->e = e;
+	x->m = asl_machine_ref(m);
+	if (opts && opts->name) {
+		x->name = strdup(opts->name);
+	} else {
+		gen_uuid(uuid, sizeof(uuid));
+		x->name = strdup(uuid);
+	}
+	x->role_arn = strdup(opts && opts->role_arn ? opts->role_arn
+						    : "arn:aws:iam::000000000000:role/stepfs");
+	if (x->opts.type == ASL_EXPRESS) {
+		gen_uuid(uuid, sizeof(uuid));
+		r = asprintf(&x->arn, "arn:aws:states:local:000000000000:express:%s:%s:%s",
+			     m->name, x->name ? x->name : "", uuid);
+	} else {
+		r = asprintf(&x->arn, "arn:aws:states:local:000000000000:execution:%s:%s",
+			     m->name, x->name ? x->name : "");
+	}
+	if (r < 0)
+		x->arn = NULL;
+	x->input = input ? json_incref(input) : json_object();
+	x->want_events = x->opts.record_history || x->opts.on_event;
+	if (x->opts.record_history)
+		x->history = json_array();
+	if (!x->name || !x->arn || !x->role_arn || !x->input ||
+	    (x->opts.record_history && !x->history)) {
+		x->e = NULL;
+		asl_execution_free(x);
+		return NULL;
+	}
+	asl_now(&x->start);
+	asl_time_format(&x->start, x->start_str, sizeof(x->start_str));
+	x->next = e->list;
+	if (e->list)
+		e->list->prev = x;
+	e->list = x;
+	return x;
+}
+
+int asl_execution_start(struct asl_engine *e, struct asl_machine *m, json_t *input,
+			const struct asl_exec_opts *opts, struct asl_execution **ret)
+{
+	struct asl_execution *x = exec_new(e, m, input, opts);
+	json_t *d = NULL;
+
+	if (!x)
+		return -ENOMEM;
+	x->root = act_new(x, m->top, x->input, NULL, NULL, 0);
+	if (!x->root) {
+		asl_execution_free(x);
+		return -ENOMEM;
+	}
+	*ret = x;
+	if (x->want_events) {
+		d = io_details("input", x->input);
+		if (d)
+			json_object_set_new(d, "roleArn", json_string(x->role_arn));
+	}
+	emit(x->root, "ExecutionStarted", "executionStartedEventDetails", d, false);
+	if (m->timeout_s > 0)
+		x->timeout_timer = loop_timer_add(e->loop, (uint64_t)(m->timeout_s * 1000.0),
+						  timeout_fn, x);
+	act_drive(x->root, R_NEXT);
+	return 0;
+}
+
+void asl_execution_stop(struct asl_execution *x, const char *error, const char *cause)
+{
+	if (!x || x->status != ASL_RUNNING || !x->root)
+		return;
+	exec_finish(x, ASL_ABORTED, NULL, error, cause);
+}
+
+void asl_execution_free(struct asl_execution *x)
+{
+	if (!x)
+		return;
+	if (x->root) {
+		act_cancel(x->root);
+		act_free(x->root);
+	}
+	if (x->timeout_timer && x->e)
+		loop_timer_cancel(x->e->loop, x->timeout_timer);
+	exec_unlink(x);
+	asl_machine_unref(x->m);
+	json_decref(x->input);
+	json_decref(x->output);
+	json_decref(x->history);
+	json_decref(x->ctx_exec);
+	json_decref(x->ctx_machine);
+	free(x->name);
+	free(x->arn);
+	free(x->role_arn);
+	free(x->error);
+	free(x->cause);
+	free(x);
+}
+
+enum asl_status asl_execution_status(const struct asl_execution *x)
+{
+	return x->status;
+}
+
+json_t *asl_execution_output(const struct asl_execution *x)
+{
+	return x->status == ASL_SUCCEEDED ? x->output : NULL;
+}
+
+const char *asl_execution_error(const struct asl_execution *x)
+{
+	return x->error;
+}
+
+const char *asl_execution_cause(const struct asl_execution *x)
+{
+	return x->cause;
+}
+
+const char *asl_execution_name(const struct asl_execution *x)
+{
+	return x->name;
+}
+
+const char *asl_execution_arn(const struct asl_execution *x)
+{
+	return x->arn;
+}
+
+json_t *asl_execution_input(const struct asl_execution *x)
+{
+	return x->input;
+}
+
+struct asl_machine *asl_execution_machine(const struct asl_execution *x)
+{
+	return x->m;
+}
+
+struct timespec asl_execution_start_time(const struct asl_execution *x)
+{
+	return x->start;
+}
+
+struct timespec asl_execution_stop_time(const struct asl_execution *x)
+{
+	return x->stop;
+}
+
+unsigned asl_execution_event_count(const struct asl_execution *x)
+{
+	return x->nevents;
+}
+
+json_t *asl_execution_history(const struct asl_execution *x)
+{
+	return x->history ? json_incref(x->history) : NULL;
+}
+
+struct sync_ctx {
+	struct loop *loop;
+	bool done;
+};
+
+static void sync_hook(void *arg)
+{
+	struct sync_ctx *c = arg;
+
+	c->done = true;
+	loop_stop(c->loop);
+}
+
+int asl_execution_run_sync(struct asl_engine *e, struct asl_machine *m, json_t *input,
+			   const struct asl_exec_opts *opts, struct asl_execution **ret)
+{
+	struct sync_ctx c = { e->loop, false };
+	struct asl_execution *x;
+	int r;
+
+	r = asl_execution_start(e, m, input, opts, &x);
+	if (r < 0)
+		return r;
+	if (x->status == ASL_RUNNING) {
+		x->sync_hook = sync_hook;
+		x->sync_arg = &c;
+		while (!c.done) {
+			loop_run(e->loop);
+			if (!c.done && x->status == ASL_RUNNING) {
+				/* nothing left to wait for: a task runner lost its done() */
+				exec_finish(x, ASL_FAILED, NULL, ASL_E_RUNTIME,
+					    "the execution stalled with nothing left to wait for");
+			}
+		}
+		x->sync_hook = NULL;
+	}
+	*ret = x;
+	return 0;
+}
+
+int asl_execution_resume(struct asl_engine *e, struct asl_machine *m, json_t *events,
+			 const struct asl_exec_opts *opts, struct asl_execution **ret,
+			 struct asl_err *err)
+{
+	asl_err_set(err, ASL_E_RUNTIME, "resume is not implemented yet");
+	return -EINVAL;
+}

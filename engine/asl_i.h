@@ -1,0 +1,149 @@
+/*
+ * Private declarations of the ASL interpreter, shared by asl_machine.c
+ * (compile), asl_exec.c (runtime), asl_hist.c (history events) and
+ * asl_util.c (JSON printing, sizes, time). Not part of the public API.
+ */
+#ifndef STEPFS_ASL_I_H
+#define STEPFS_ASL_I_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "engine/asl.h"
+#include "engine/asl_task.h"
+
+enum asl_stype {
+	ASL_ST_PASS = 0,
+	ASL_ST_TASK,
+	ASL_ST_CHOICE,
+	ASL_ST_WAIT,
+	ASL_ST_SUCCEED,
+	ASL_ST_FAIL,
+	ASL_ST_PARALLEL,
+	ASL_ST_MAP,
+};
+
+/* A compiled path field: absent (the default "$"), JSON null, "$", or an expression. */
+enum asl_pkind { ASL_P_ABSENT = 0, ASL_P_NULL, ASL_P_ROOT, ASL_P_EXPR };
+
+struct asl_path {
+	enum asl_pkind kind;
+	const char *s; /* borrowed from the definition; set for ASL_P_EXPR and ASL_P_ROOT */
+};
+
+struct asl_retrier {
+	const char **errors; /* borrowed strings */
+	size_t nerrors;
+	double interval;     /* seconds */
+	long max_attempts;
+	double backoff;
+	double max_delay;    /* seconds; 0 = none */
+	bool jitter_full;
+};
+
+struct asl_catcher {
+	const char **errors;
+	size_t nerrors;
+	int next;              /* state index */
+	struct asl_path result_path;
+	json_t *assign;        /* borrowed; NULL if none */
+};
+
+struct asl_graph;
+
+struct asl_choice {
+	json_t *rule;   /* borrowed rule object */
+	int next;
+	json_t *assign; /* borrowed; NULL if none */
+};
+
+/* One compiled state. All json_t pointers are borrowed from the machine's definition. */
+struct asl_state {
+	const char *name;
+	enum asl_stype type;
+	const char *type_name; /* "Pass", "Task", ... (event type prefix) */
+	int next;              /* index in the graph, -1 if End or terminal */
+	bool end;
+	bool needs_ctx;        /* some field of the state references $$ */
+	struct asl_path input_path, output_path, result_path;
+	json_t *parameters, *result_selector, *result, *assign;
+	struct asl_retrier *retriers;
+	size_t nretriers;
+	struct asl_catcher *catchers;
+	size_t ncatchers;
+
+	/* Task */
+	const char *resource;
+	double timeout_s, heartbeat_s;
+	const char *timeout_path, *heartbeat_path;
+	json_t *credentials;
+	int task_kind;           /* ASL_TK_* below */
+	char *res_type, *res_name; /* for TaskScheduled events (owned) */
+
+	/* Choice */
+	struct asl_choice *choices;
+	size_t nchoices;
+	int default_next; /* -1 if none */
+
+	/* Wait */
+	bool has_seconds, has_timestamp;
+	double seconds;
+	const char *timestamp, *seconds_path, *timestamp_path;
+
+	/* Fail */
+	const char *error, *error_path, *cause, *cause_path;
+
+	/* Parallel */
+	struct asl_graph **branches;
+	size_t nbranches;
+
+	/* Map */
+	struct asl_graph *processor;
+	struct asl_path items_path;
+	json_t *item_selector; /* ItemSelector or the deprecated Parameters */
+	long max_concurrency;
+	const char *max_concurrency_path;
+	bool has_tol_count, has_tol_pct;
+	long tol_count;
+	double tol_pct;
+	const char *tol_count_path, *tol_pct_path;
+	json_t *batcher;       /* ItemBatcher or NULL */
+	json_t *item_reader;   /* ItemReader or NULL (not supported: States.ItemReaderFailed) */
+	bool distributed;      /* ProcessorConfig.Mode DISTRIBUTED */
+};
+
+enum { ASL_TK_OTHER = 0, ASL_TK_LAMBDA_ARN, ASL_TK_SERVICE };
+
+struct asl_graph {
+	struct asl_state *states;
+	size_t nstates;
+	int start;
+};
+
+struct asl_machine {
+	int refs; /* atomic: machines are shared between threads */
+	json_t *def;
+	char *name, *arn, *definition_dir;
+	struct asl_graph *top;
+	double timeout_s; /* execution TimeoutSeconds; 0 = none */
+	/* every graph and state array allocated, for freeing */
+	struct asl_graph **graphs;
+	size_t ngraphs, agraphs;
+};
+
+/* asl_util.c */
+/* Exact length of the compact JSON text of @v, stopping early once above @limit. */
+size_t asl_json_size(const json_t *v, size_t limit);
+/* Append the compact AWS-style JSON of @v to a malloc'd string (see asl_json_dumps). */
+void asl_now(struct timespec *ts);
+/* Parse "Type" names. */
+const char *asl_stype_name(enum asl_stype t);
+/* Wrap @v as a JSON text string value (new reference, NULL on ENOMEM). */
+json_t *asl_json_text(const json_t *v);
+/* Shortest-round-trip %g of @d into @buf. */
+void asl_fmt_real(double d, char *buf, size_t len);
+
+#endif

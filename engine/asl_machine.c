@@ -1,0 +1,648 @@
+/*
+ * asl_machine: compile a definition into an immutable struct asl_machine.
+ * Every state becomes a struct asl_state with its fields looked up once,
+ * `Next` names resolved to indexes, and flags the runtime uses to skip work
+ * (a path that is just "$", whether anything references $$). The machine
+ * keeps one reference to the definition; every borrowed json_t and string in
+ * the compiled states points into it, so nothing is copied per execution.
+ */
+#include "engine/asl.h"
+#include "engine/asl_i.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/aslcheck.h"
+#include "engine/buf.h"
+
+struct compile {
+	struct asl_machine *m;
+	char msg[512];
+};
+
+static int cfail(struct compile *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int cfail(struct compile *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->msg[0])
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static bool refs_context(json_t *v)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return strstr(json_string_value(v), "$$") != NULL;
+	case JSON_OBJECT:
+		json_object_foreach(v, k, x) {
+			/* nested graphs get their own flags */
+			if (!strcmp(k, "Branches") || !strcmp(k, "ItemProcessor") ||
+			    !strcmp(k, "Iterator"))
+				continue;
+			if (strstr(k, "$$") || refs_context(x))
+				return true;
+		}
+		return false;
+	case JSON_ARRAY:
+		for (i = 0; i < json_array_size(v); i++)
+			if (refs_context(json_array_get(v, i)))
+				return true;
+		return false;
+	default:
+		return false;
+	}
+}
+
+static const char *sfield(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static int path_field(struct compile *c, json_t *o, const char *k, struct asl_path *p,
+		      const char *state)
+{
+	json_t *v = json_object_get(o, k);
+
+	p->s = NULL;
+	if (!v) {
+		p->kind = ASL_P_ABSENT;
+		return 0;
+	}
+	if (json_is_null(v)) {
+		p->kind = ASL_P_NULL;
+		return 0;
+	}
+	if (!json_is_string(v))
+		return cfail(c, "state '%s': %s must be a string or null", state, k);
+	p->s = json_string_value(v);
+	p->kind = strcmp(p->s, "$") == 0 ? ASL_P_ROOT : ASL_P_EXPR;
+	return 0;
+}
+
+static int num_field(struct compile *c, json_t *o, const char *k, double *ret, bool *present,
+		     const char *state)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (present)
+		*present = v != NULL;
+	if (!v)
+		return 0;
+	if (!json_is_number(v))
+		return cfail(c, "state '%s': %s must be a number", state, k);
+	*ret = json_number_value(v);
+	return 0;
+}
+
+static int errors_list(struct compile *c, json_t *o, const char ***ret, size_t *n,
+		       const char *state)
+{
+	json_t *a = json_object_get(o, "ErrorEquals");
+	size_t i;
+
+	if (!json_is_array(a) || json_array_size(a) == 0)
+		return cfail(c, "state '%s': ErrorEquals must be a non-empty array", state);
+	*n = json_array_size(a);
+	*ret = calloc(*n, sizeof(**ret));
+	if (!*ret)
+		return -ENOMEM;
+	for (i = 0; i < *n; i++) {
+		(*ret)[i] = json_string_value(json_array_get(a, i));
+		if (!(*ret)[i])
+			return cfail(c, "state '%s': ErrorEquals entries must be strings", state);
+	}
+	return 0;
+}
+
+static int compile_graph(struct compile *c, json_t *g, struct asl_graph **ret);
+
+static int resolve(struct compile *c, json_t *index, const char *name, const char *state,
+		   int *ret)
+{
+	json_t *v = name ? json_object_get(index, name) : NULL;
+
+	if (!v)
+		return cfail(c, "state '%s': no state named '%s'", state, name ? name : "(null)");
+	*ret = (int)json_integer_value(v);
+	return 0;
+}
+
+static void task_kind(struct asl_state *s)
+{
+	const char *r = s->resource;
+	const char *p;
+
+	if (!strncmp(r, "arn:aws:lambda:", 15) || !strncmp(r, "arn:aws-us-gov:lambda:", 22) ||
+	    !strncmp(r, "arn:aws-cn:lambda:", 18)) {
+		s->task_kind = ASL_TK_LAMBDA_ARN;
+		return;
+	}
+	s->task_kind = ASL_TK_SERVICE;
+	if (!strncmp(r, "arn:", 4) && (p = strstr(r, ":::")) != NULL) {
+		const char *colon;
+
+		p += 3;
+		colon = strchr(p, ':');
+		if (colon) {
+			s->res_type = strndup(p, (size_t)(colon - p));
+			s->res_name = strdup(colon + 1);
+			return;
+		}
+	}
+	p = strchr(r, ':');
+	if (p && p != r) {
+		s->res_type = strndup(r, (size_t)(p - r));
+		p++;
+		while (*p == '/' && p[1] == '/')
+			p += 2;
+		s->res_name = strdup(p);
+	} else {
+		s->res_type = strdup("local");
+		s->res_name = strdup(r);
+	}
+}
+
+static int compile_state(struct compile *c, json_t *index, const char *name, json_t *o,
+			 struct asl_state *s)
+{
+	const char *type = sfield(o, "Type");
+	const char *next = sfield(o, "Next");
+	json_t *v;
+	size_t i;
+	int r;
+
+	s->name = name;
+	s->next = -1;
+	s->default_next = -1;
+	s->max_concurrency = 0;
+	if (!json_is_object(o))
+		return cfail(c, "state '%s' must be an object", name);
+	if (!type)
+		return cfail(c, "state '%s' has no Type", name);
+	if (!strcmp(type, "Pass"))
+		s->type = ASL_ST_PASS;
+	else if (!strcmp(type, "Task"))
+		s->type = ASL_ST_TASK;
+	else if (!strcmp(type, "Choice"))
+		s->type = ASL_ST_CHOICE;
+	else if (!strcmp(type, "Wait"))
+		s->type = ASL_ST_WAIT;
+	else if (!strcmp(type, "Succeed"))
+		s->type = ASL_ST_SUCCEED;
+	else if (!strcmp(type, "Fail"))
+		s->type = ASL_ST_FAIL;
+	else if (!strcmp(type, "Parallel"))
+		s->type = ASL_ST_PARALLEL;
+	else if (!strcmp(type, "Map"))
+		s->type = ASL_ST_MAP;
+	else
+		return cfail(c, "state '%s': unknown Type '%s'", name, type);
+	s->type_name = asl_stype_name(s->type);
+	if (json_is_string(json_object_get(o, "QueryLanguage")) &&
+	    !strcmp(sfield(o, "QueryLanguage"), "JSONata"))
+		return cfail(c, "state '%s': the JSONata query language is not supported", name);
+	s->end = json_is_true(json_object_get(o, "End"));
+	if (next && resolve(c, index, next, name, &s->next) < 0)
+		return -1;
+	s->needs_ctx = refs_context(o);
+	if (path_field(c, o, "InputPath", &s->input_path, name) < 0 ||
+	    path_field(c, o, "OutputPath", &s->output_path, name) < 0 ||
+	    path_field(c, o, "ResultPath", &s->result_path, name) < 0)
+		return -1;
+	s->parameters = json_object_get(o, "Parameters");
+	s->result_selector = json_object_get(o, "ResultSelector");
+	s->result = json_object_get(o, "Result");
+	s->assign = json_object_get(o, "Assign");
+
+	v = json_object_get(o, "Retry");
+	if (json_is_array(v) && json_array_size(v)) {
+		s->nretriers = json_array_size(v);
+		s->retriers = calloc(s->nretriers, sizeof(*s->retriers));
+		if (!s->retriers)
+			return -ENOMEM;
+		for (i = 0; i < s->nretriers; i++) {
+			struct asl_retrier *rt = &s->retriers[i];
+			json_t *ro = json_array_get(v, i);
+			json_t *js;
+			double d;
+
+			r = errors_list(c, ro, &rt->errors, &rt->nerrors, name);
+			if (r < 0)
+				return r;
+			rt->interval = 1;
+			rt->max_attempts = 3;
+			rt->backoff = 2.0;
+			if (num_field(c, ro, "IntervalSeconds", &rt->interval, NULL, name) < 0 ||
+			    num_field(c, ro, "BackoffRate", &rt->backoff, NULL, name) < 0 ||
+			    num_field(c, ro, "MaxDelaySeconds", &rt->max_delay, NULL, name) < 0)
+				return -1;
+			d = 3;
+			if (num_field(c, ro, "MaxAttempts", &d, NULL, name) < 0)
+				return -1;
+			rt->max_attempts = (long)d;
+			js = json_object_get(ro, "JitterStrategy");
+			rt->jitter_full = json_is_string(js) && !strcmp(json_string_value(js), "FULL");
+		}
+	}
+	v = json_object_get(o, "Catch");
+	if (json_is_array(v) && json_array_size(v)) {
+		s->ncatchers = json_array_size(v);
+		s->catchers = calloc(s->ncatchers, sizeof(*s->catchers));
+		if (!s->catchers)
+			return -ENOMEM;
+		for (i = 0; i < s->ncatchers; i++) {
+			struct asl_catcher *ct = &s->catchers[i];
+			json_t *co = json_array_get(v, i);
+
+			r = errors_list(c, co, &ct->errors, &ct->nerrors, name);
+			if (r < 0)
+				return r;
+			if (resolve(c, index, sfield(co, "Next"), name, &ct->next) < 0 ||
+			    path_field(c, co, "ResultPath", &ct->result_path, name) < 0)
+				return -1;
+			ct->assign = json_object_get(co, "Assign");
+		}
+	}
+
+	switch (s->type) {
+	case ASL_ST_TASK:
+		s->resource = sfield(o, "Resource");
+		if (!s->resource)
+			return cfail(c, "state '%s': Task has no Resource", name);
+		task_kind(s);
+		if (s->task_kind != ASL_TK_LAMBDA_ARN && (!s->res_type || !s->res_name))
+			return -ENOMEM;
+		if (num_field(c, o, "TimeoutSeconds", &s->timeout_s, NULL, name) < 0 ||
+		    num_field(c, o, "HeartbeatSeconds", &s->heartbeat_s, NULL, name) < 0)
+			return -1;
+		s->timeout_path = sfield(o, "TimeoutSecondsPath");
+		s->heartbeat_path = sfield(o, "HeartbeatSecondsPath");
+		s->credentials = json_object_get(o, "Credentials");
+		break;
+	case ASL_ST_CHOICE:
+		v = json_object_get(o, "Choices");
+		if (!json_is_array(v) || json_array_size(v) == 0)
+			return cfail(c, "state '%s': Choices must be a non-empty array", name);
+		s->nchoices = json_array_size(v);
+		s->choices = calloc(s->nchoices, sizeof(*s->choices));
+		if (!s->choices)
+			return -ENOMEM;
+		for (i = 0; i < s->nchoices; i++) {
+			json_t *rule = json_array_get(v, i);
+
+			s->choices[i].rule = rule;
+			s->choices[i].assign = json_object_get(rule, "Assign");
+			if (resolve(c, index, sfield(rule, "Next"), name, &s->choices[i].next) < 0)
+				return -1;
+		}
+		if (sfield(o, "Default") &&
+		    resolve(c, index, sfield(o, "Default"), name, &s->default_next) < 0)
+			return -1;
+		break;
+	case ASL_ST_WAIT:
+		if (num_field(c, o, "Seconds", &s->seconds, &s->has_seconds, name) < 0)
+			return -1;
+		s->timestamp = sfield(o, "Timestamp");
+		s->has_timestamp = s->timestamp != NULL;
+		s->seconds_path = sfield(o, "SecondsPath");
+		s->timestamp_path = sfield(o, "TimestampPath");
+		if (!s->has_seconds && !s->has_timestamp && !s->seconds_path && !s->timestamp_path)
+			return cfail(c, "state '%s': Wait needs Seconds, Timestamp, SecondsPath or "
+				     "TimestampPath", name);
+		break;
+	case ASL_ST_FAIL:
+		s->error = sfield(o, "Error");
+		s->error_path = sfield(o, "ErrorPath");
+		s->cause = sfield(o, "Cause");
+		s->cause_path = sfield(o, "CausePath");
+		break;
+	case ASL_ST_PARALLEL:
+		v = json_object_get(o, "Branches");
+		if (!json_is_array(v) || json_array_size(v) == 0)
+			return cfail(c, "state '%s': Branches must be a non-empty array", name);
+		s->nbranches = json_array_size(v);
+		s->branches = calloc(s->nbranches, sizeof(*s->branches));
+		if (!s->branches)
+			return -ENOMEM;
+		for (i = 0; i < s->nbranches; i++) {
+			r = compile_graph(c, json_array_get(v, i), &s->branches[i]);
+			if (r < 0)
+				return r;
+		}
+		break;
+	case ASL_ST_MAP: {
+		json_t *p = json_object_get(o, "ItemProcessor");
+		double d;
+		bool has;
+
+		if (!p)
+			p = json_object_get(o, "Iterator");
+		if (!p)
+			return cfail(c, "state '%s': Map has no ItemProcessor", name);
+		v = json_object_get(p, "ProcessorConfig");
+		s->distributed = json_is_string(json_object_get(v, "Mode")) &&
+				 !strcmp(sfield(v, "Mode"), "DISTRIBUTED");
+		r = compile_graph(c, p, &s->processor);
+		if (r < 0)
+			return r;
+		if (path_field(c, o, "ItemsPath", &s->items_path, name) < 0)
+			return -1;
+		s->item_selector = json_object_get(o, "ItemSelector");
+		if (!s->item_selector)
+			s->item_selector = s->parameters;
+		s->parameters = NULL;
+		d = 0;
+		if (num_field(c, o, "MaxConcurrency", &d, NULL, name) < 0)
+			return -1;
+		s->max_concurrency = (long)d;
+		s->max_concurrency_path = sfield(o, "MaxConcurrencyPath");
+		d = 0;
+		if (num_field(c, o, "ToleratedFailureCount", &d, &has, name) < 0)
+			return -1;
+		s->tol_count = (long)d;
+		s->has_tol_count = has;
+		if (num_field(c, o, "ToleratedFailurePercentage", &s->tol_pct, &s->has_tol_pct,
+			      name) < 0)
+			return -1;
+		s->tol_count_path = sfield(o, "ToleratedFailureCountPath");
+		s->tol_pct_path = sfield(o, "ToleratedFailurePercentagePath");
+		s->batcher = json_object_get(o, "ItemBatcher");
+		s->item_reader = json_object_get(o, "ItemReader");
+		break;
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int add_graph(struct asl_machine *m, struct asl_graph *g)
+{
+	if (m->ngraphs == m->agraphs) {
+		size_t n = m->agraphs ? m->agraphs * 2 : 8;
+		struct asl_graph **p = realloc(m->graphs, n * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		m->graphs = p;
+		m->agraphs = n;
+	}
+	m->graphs[m->ngraphs++] = g;
+	return 0;
+}
+
+static int compile_graph(struct compile *c, json_t *g, struct asl_graph **ret)
+{
+	json_t *states = json_object_get(g, "States");
+	const char *start = sfield(g, "StartAt");
+	json_t *index = NULL, *v;
+	struct asl_graph *gr;
+	const char *k;
+	size_t i;
+	int r;
+
+	if (!json_is_object(g) || !json_is_object(states) || json_object_size(states) == 0)
+		return cfail(c, "a state machine needs a non-empty States object");
+	if (!start)
+		return cfail(c, "a state machine needs StartAt");
+	if (json_is_string(json_object_get(g, "QueryLanguage")) &&
+	    !strcmp(sfield(g, "QueryLanguage"), "JSONata"))
+		return cfail(c, "the JSONata query language is not supported");
+	gr = calloc(1, sizeof(*gr));
+	if (!gr)
+		return -ENOMEM;
+	if (add_graph(c->m, gr) < 0) {
+		free(gr);
+		return -ENOMEM;
+	}
+	gr->nstates = json_object_size(states);
+	gr->states = calloc(gr->nstates, sizeof(*gr->states));
+	index = json_object();
+	if (!gr->states || !index) {
+		r = -ENOMEM;
+		goto out;
+	}
+	i = 0;
+	json_object_foreach(states, k, v) {
+		if (json_object_set_new(index, k, json_integer((json_int_t)i++)) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	r = resolve(c, index, start, "StartAt", &gr->start);
+	if (r < 0)
+		goto out;
+	i = 0;
+	json_object_foreach(states, k, v) {
+		r = compile_state(c, index, k, v, &gr->states[i++]);
+		if (r < 0)
+			goto out;
+	}
+	*ret = gr;
+out:
+	json_decref(index);
+	return r;
+}
+
+static void free_graph(struct asl_graph *g)
+{
+	size_t i, j;
+
+	if (!g)
+		return;
+	for (i = 0; g->states && i < g->nstates; i++) {
+		struct asl_state *s = &g->states[i];
+
+		for (j = 0; j < s->nretriers; j++)
+			free(s->retriers[j].errors);
+		free(s->retriers);
+		for (j = 0; j < s->ncatchers; j++)
+			free(s->catchers[j].errors);
+		free(s->catchers);
+		free(s->choices);
+		free(s->branches);
+		free(s->res_type);
+		free(s->res_name);
+	}
+	free(g->states);
+	free(g);
+}
+
+static void machine_free(struct asl_machine *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->ngraphs; i++)
+		free_graph(m->graphs[i]);
+	free(m->graphs);
+	json_decref(m->def);
+	free(m->name);
+	free(m->arn);
+	free(m->definition_dir);
+	free(m);
+}
+
+static char *diag_text(const struct aslcheck_result *res)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < res->n; i++)
+		buf_printf(&b, "%s%s: %s: %s", i ? "\n" : "",
+			   res->diags[i].pointer[0] ? res->diags[i].pointer : "/",
+			   res->diags[i].code, res->diags[i].message);
+	if (b.alloc == 0)
+		return strdup(b.data);
+	return buf_detach(&b, NULL);
+}
+
+int asl_machine_new(json_t *def, const struct asl_machine_opts *opts, struct asl_machine **ret,
+		    char **ret_msg)
+{
+	struct asl_machine_opts dflt = ASL_MACHINE_OPTS_INIT;
+	struct compile c = { 0 };
+	struct asl_machine *m;
+	json_t *to;
+	int r;
+
+	if (!opts)
+		opts = &dflt;
+	if (!json_is_object(def)) {
+		if (ret_msg)
+			*ret_msg = strdup("the definition must be a JSON object");
+		return -1;
+	}
+	if (opts->validate) {
+		struct aslcheck_opts co = ASLCHECK_OPTS_INIT;
+		struct aslcheck_result res = ASLCHECK_RESULT_INIT;
+
+		co.tasks = opts->tasks;
+		co.definition_dir = opts->definition_dir;
+		co.check_resources = opts->tasks && opts->tasks->check;
+		r = aslcheck_definition(def, &co, &res);
+		if (r != 0) {
+			if (ret_msg)
+				*ret_msg = r < 0 ? strdup("out of memory") : diag_text(&res);
+			aslcheck_result_release(&res);
+			return r < 0 ? r : -1;
+		}
+		aslcheck_result_release(&res);
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->refs = 1;
+	m->def = json_incref(def);
+	m->name = strdup(opts->name ? opts->name : "StateMachine");
+	m->definition_dir = opts->definition_dir ? strdup(opts->definition_dir) : NULL;
+	if (!m->name || asprintf(&m->arn, "arn:aws:states:local:000000000000:stateMachine:%s",
+				 m->name) < 0) {
+		m->arn = NULL;
+		r = -ENOMEM;
+		goto fail;
+	}
+	c.m = m;
+	to = json_object_get(def, "TimeoutSeconds");
+	if (json_is_number(to))
+		m->timeout_s = json_number_value(to);
+	r = compile_graph(&c, def, &m->top);
+	if (r < 0)
+		goto fail;
+	*ret = m;
+	return 0;
+fail:
+	if (ret_msg)
+		*ret_msg = strdup(c.msg[0] ? c.msg : "out of memory");
+	machine_free(m);
+	return r == -ENOMEM && !c.msg[0] ? -ENOMEM : -1;
+}
+
+int asl_machine_load_file(const char *path, const struct asl_machine_opts *opts,
+			  struct asl_machine **ret, char **ret_msg)
+{
+	struct asl_machine_opts o = ASL_MACHINE_OPTS_INIT;
+	char *dcopy = NULL, *bcopy = NULL, *base, *dot;
+	json_error_t jerr;
+	json_t *def;
+	int r;
+
+	if (opts)
+		o = *opts;
+	def = json_load_file(path, JSON_DECODE_ANY, &jerr);
+	if (!def) {
+		if (ret_msg && asprintf(ret_msg, "%s:%d:%d: malformed JSON: %s", path, jerr.line,
+					jerr.column, jerr.text) < 0)
+			*ret_msg = NULL;
+		return -1;
+	}
+	dcopy = strdup(path);
+	bcopy = strdup(path);
+	if (!dcopy || !bcopy) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (!o.definition_dir)
+		o.definition_dir = dirname(dcopy);
+	if (!o.name) {
+		base = basename(bcopy);
+		dot = strchr(base, '.');
+		if (dot && dot != base)
+			*dot = '\0';
+		o.name = base;
+	}
+	r = asl_machine_new(def, &o, ret, ret_msg);
+	if (r < 0 && ret_msg && *ret_msg) {
+		char *m2;
+
+		if (asprintf(&m2, "%s: %s", path, *ret_msg) >= 0) {
+			free(*ret_msg);
+			*ret_msg = m2;
+		}
+	}
+out:
+	free(dcopy);
+	free(bcopy);
+	json_decref(def);
+	return r;
+}
+
+struct asl_machine *asl_machine_ref(struct asl_machine *m)
+{
+	if (m)
+		__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+	return m;
+}
+
+void asl_machine_unref(struct asl_machine *m)
+{
+	if (m && __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		machine_free(m);
+}
+
+const char *asl_machine_name(const struct asl_machine *m)
+{
+	return m->name;
+}
+
+const char *asl_machine_arn(const struct asl_machine *m)
+{
+	return m->arn;
+}
+
+json_t *asl_machine_definition(const struct asl_machine *m)
+{
+	return m->def;
+}
