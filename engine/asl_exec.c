@@ -2075,6 +2075,6 @@ int asl_execution_resume(struct asl_engine *e, struct asl_machine *m, json_t *ev
 			 const struct asl_exec_opts *opts, struct asl_execution **ret,
 			 struct asl_err *err)
 {
-	asl_err_set(err, ASL_E_RUNTIME, "resume is not implemented yet");
-	return -EINVAL;
+	asl_err_set(err, ASL_E_RUNTIME, "resuming an execution is not implemented yet");
+	return -ENOSYS;
 }
