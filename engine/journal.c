@@ -14,12 +14,15 @@
 #include "engine/journal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/commit.h"
 #include "engine/log.h"
@@ -38,6 +41,7 @@ struct journal {
 	sqlite3 *db;            /* protected by db_lock */
 	pthread_mutex_t db_lock;
 	char *path;
+	int lock_fd;            /* daemon lock, -1 if not held */
 	uint64_t last_seq;      /* protected by db_lock */
 	/* group commit */
 	pthread_mutex_t q_lock; /* taken before db_lock, never the other way round */
@@ -175,6 +179,7 @@ int journal_open(const char *path, unsigned flags, struct journal **ret, char *e
 		return -ENOMEM;
 	}
 	j->path = strdup(path);
+	j->lock_fd = -1;
 	pthread_mutex_init(&j->db_lock, NULL);
 	pthread_mutex_init(&j->q_lock, NULL);
 	pthread_cond_init(&j->q_cond, NULL);
@@ -233,6 +238,8 @@ void journal_close(struct journal *j)
 		return;
 	if (j->db)
 		sqlite3_close(j->db);
+	if (j->lock_fd >= 0)
+		close(j->lock_fd);
 	pthread_mutex_destroy(&j->db_lock);
 	pthread_mutex_destroy(&j->q_lock);
 	pthread_cond_destroy(&j->q_cond);
@@ -901,4 +908,122 @@ int64_t journal_prune(struct journal *j, int64_t before_ms)
 		(void)journal_exec_sql(j, "ROLLBACK");
 	pthread_mutex_unlock(&j->db_lock);
 	return r < 0 ? r : n;
+}
+
+static int journal_lock_open(const char *path)
+{
+	char lp[4200];
+
+	snprintf(lp, sizeof(lp), "%s-daemon.lock", path);
+	return open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+}
+
+int journal_daemon_lock(struct journal *j)
+{
+	int fd;
+
+	if (j->lock_fd >= 0)
+		return 0;
+	fd = journal_lock_open(j->path);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		close(fd);
+		return e == EWOULDBLOCK ? -EBUSY : -e;
+	}
+	j->lock_fd = fd;
+	return 0;
+}
+
+int journal_daemon_alive(const char *path)
+{
+	char lp[4200];
+	int fd, alive = 0;
+
+	snprintf(lp, sizeof(lp), "%s-daemon.lock", path);
+	fd = open(lp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+		alive = errno == EWOULDBLOCK;
+	close(fd);
+	return alive;
+}
+
+int journal_exec_abort_offline(struct journal *j, const char *arn, const char *error,
+			       const char *cause)
+{
+	sqlite3_stmt *st;
+	int64_t last = 0, now = journal_now_ms();
+	char when[80];
+	time_t secs = (time_t)(now / 1000);
+	struct tm tm;
+	json_t *ev;
+	char *text = NULL;
+	int r = -EIO, rc;
+
+	gmtime_r(&secs, &tm);
+	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now % 1000));
+	pthread_mutex_lock(&j->db_lock);
+	if (journal_exec_sql(j, "BEGIN IMMEDIATE") < 0)
+		goto out_unlock;
+	st = journal_prep(j, "SELECT status FROM executions WHERE arn = ?");
+	if (!st)
+		goto rollback;
+	journal_bind_text(st, 1, arn);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW || strcmp(journal_col(st, 0), "RUNNING") != 0) {
+		sqlite3_finalize(st);
+		r = rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT : -EIO;
+		goto rollback;
+	}
+	sqlite3_finalize(st);
+	st = journal_prep(j, "SELECT coalesce(max(id), 0) FROM history WHERE arn = ?");
+	if (!st)
+		goto rollback;
+	journal_bind_text(st, 1, arn);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		last = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	ev = json_pack("{s:s,s:s,s:I,s:I,s:{s:s?,s:s?}}", "timestamp", when, "type",
+		       "ExecutionAborted", "id", (json_int_t)(last + 1), "previousEventId",
+		       (json_int_t)last, "executionAbortedEventDetails", "error", error, "cause",
+		       cause);
+	text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+	json_decref(ev);
+	if (!text)
+		goto rollback;
+	st = journal_prep(j, "INSERT OR IGNORE INTO history(arn, id, event) VALUES(?, ?, ?)");
+	if (!st)
+		goto rollback;
+	journal_bind_text(st, 1, arn);
+	sqlite3_bind_int64(st, 2, last + 1);
+	journal_bind_text(st, 3, text);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto rollback;
+	st = journal_prep(j, "UPDATE executions SET status = 'ABORTED', error = ?, cause = ?, "
+			     "stop_ms = ? WHERE arn = ?");
+	if (!st)
+		goto rollback;
+	journal_bind_text(st, 1, error);
+	journal_bind_text(st, 2, cause);
+	sqlite3_bind_int64(st, 3, now);
+	journal_bind_text(st, 4, arn);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE || journal_exec_sql(j, "COMMIT") < 0)
+		goto rollback;
+	r = 0;
+	goto out_unlock;
+rollback:
+	(void)journal_exec_sql(j, "ROLLBACK");
+out_unlock:
+	pthread_mutex_unlock(&j->db_lock);
+	free(text);
+	return r;
 }

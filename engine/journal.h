@@ -179,6 +179,25 @@ int journal_meta_set(struct journal *j, const char *key, const char *value);
  */
 int64_t journal_prune(struct journal *j, int64_t before_ms);
 
+/* ---- the daemon's presence ---- */
+
+/*
+ * Mark this process as the daemon serving the journal: an exclusive flock(2)
+ * on "<path>-daemon.lock", held until journal_close(). Returns 0, -EBUSY if
+ * another process holds it, or -errno.
+ */
+int journal_daemon_lock(struct journal *j);
+/* 1 if some process holds the daemon lock of the journal at @path, else 0. */
+int journal_daemon_alive(const char *path);
+
+/*
+ * Append an ExecutionAborted history event and set ABORTED, for stopping an
+ * execution while no daemon runs. Returns 0, -ENOENT if @arn is not
+ * RUNNING, or -EIO.
+ */
+int journal_exec_abort_offline(struct journal *j, const char *arn, const char *error,
+			       const char *cause);
+
 /* Wall clock in Unix epoch milliseconds. */
 int64_t journal_now_ms(void);
 

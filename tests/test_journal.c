@@ -239,8 +239,24 @@ int main(void)
 		journal_close(ro);
 	}
 
-	/* retention: only the ended execution and routed rows go */
-	CHECK_INT_EQ(journal_prune(j, journal_now_ms() + 1000), 1);
+	/* the daemon lock, and stopping with no daemon */
+	CHECK_INT_EQ(journal_daemon_alive(path), 0);
+	CHECK_INT_EQ(journal_daemon_lock(j), 0);
+	CHECK_INT_EQ(journal_daemon_alive(path), 1);
+	CHECK_INT_EQ(journal_exec_abort_offline(j, x[1].arn, "Stopped", "no daemon"), 0);
+	CHECK_INT_EQ(journal_exec_abort_offline(j, x[1].arn, "Stopped", "again"), -ENOENT);
+	CHECK_INT_EQ(journal_history(j, x[1].arn, &hist), 0);
+	CHECK_INT_EQ(json_array_size(hist), 1);
+	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(hist, 0), "type")),
+		     "ExecutionAborted");
+	json_decref(hist);
+	CHECK_INT_EQ(journal_exec_describe(j, x[1].arn, &d), 0);
+	CHECK_STR_EQ(json_string_value(json_object_get(d, "status")), "ABORTED");
+	CHECK_STR_EQ(json_string_value(json_object_get(d, "cause")), "no daemon");
+	json_decref(d);
+
+	/* retention: only ended executions and routed rows go */
+	CHECK_INT_EQ(journal_prune(j, journal_now_ms() + 1000), 2);
 	CHECK_INT_EQ(journal_history(j, x[0].arn, &hist), 0);
 	CHECK_INT_EQ(json_array_size(hist), 0);
 	json_decref(hist);
@@ -274,9 +290,10 @@ int main(void)
 	CHECK(strstr(err, "nodir") != NULL);
 
 	{
-		static const char *const files[] = { "journal.db", "journal.db-wal", "journal.db-shm" };
+		static const char *const files[] = { "journal.db", "journal.db-wal", "journal.db-shm",
+						     "journal.db-daemon.lock" };
 
-		for (i = 0; i < 3; i++) {
+		for (i = 0; i < 4; i++) {
 			snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
 			(void)unlink(path);
 		}
