@@ -15,5 +15,6 @@ struct cli_cmd {
 int cmd_help(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_executions(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif
