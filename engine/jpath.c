@@ -1457,7 +1457,7 @@ int jpath_eval(const char *path, const struct jpath_env *env, json_t **ret, stru
 static int set_rec(const struct jpath *ref, size_t i, json_t *cur, json_t *value, json_t **ret,
 		   struct asl_err *err)
 {
-	const struct seg *s = &ref->segs[i];
+	const struct seg *s;
 	json_t *copy, *child, *nchild = NULL;
 	int r;
 
@@ -1465,6 +1465,7 @@ static int set_rec(const struct jpath *ref, size_t i, json_t *cur, json_t *value
 		*ret = json_incref(value);
 		return 0;
 	}
+	s = &ref->segs[i];
 	if (s->kind == SEG_NAME) {
 		if (!cur) {
 			copy = json_object();
