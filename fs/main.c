@@ -24,6 +24,7 @@ static const struct cli_cmd commands[] = {
 	{ "executions", cmd_executions, "list, describe, show the history of, or stop executions" },
 	{ "graph", cmd_graph, "draw a state machine (and an execution's path) as DOT or SVG" },
 	{ "check", cmd_check, "verify endpoint, credentials and permissions for a bucket" },
+	{ "validate", cmd_validate, "check ASL definitions statically (file, JSON pointer, reason)" },
 };
 
 int cmd_help(int argc, char **argv)
