@@ -605,11 +605,18 @@ int asl_machine_load_file(const char *path, const struct asl_machine_opts *opts,
 	}
 	r = asl_machine_new(def, &o, ret, ret_msg);
 	if (r < 0 && ret_msg && *ret_msg) {
-		char *m2;
+		/* name the file on every diagnostic line */
+		struct buf b = BUF_INIT;
+		const char *p = *ret_msg, *nl;
 
-		if (asprintf(&m2, "%s: %s", path, *ret_msg) >= 0) {
+		for (; p; p = nl ? nl + 1 : NULL) {
+			nl = strchr(p, '\n');
+			buf_printf(&b, "%s%s: %.*s", p == *ret_msg ? "" : "\n", path,
+				   (int)(nl ? (size_t)(nl - p) : strlen(p)), p);
+		}
+		if (b.alloc) {
 			free(*ret_msg);
-			*ret_msg = m2;
+			*ret_msg = buf_detach(&b, NULL);
 		}
 	}
 out:

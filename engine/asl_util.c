@@ -15,27 +15,14 @@
 #include <string.h>
 
 #include "engine/buf.h"
+#include "engine/jpath.h"
 
 void asl_fmt_real(double d, char *buf, size_t len)
 {
-	int prec;
+	char tmp[40];
 
-	if (!isfinite(d)) {
-		snprintf(buf, len, "null");
-		return;
-	}
-	for (prec = 15; prec <= 17; prec++) {
-		snprintf(buf, len, "%.*g", prec, d);
-		if (strtod(buf, NULL) == d)
-			break;
-	}
-	/* keep it a JSON real, as jansson and Java print it: 1 -> 1.0 */
-	if (!strpbrk(buf, ".eEn")) {
-		size_t n = strlen(buf);
-
-		if (n + 3 <= len)
-			memcpy(buf + n, ".0", 3);
-	}
+	/* Java's Double.toString, as AWS prints numbers */
+	snprintf(buf, len, "%s", isfinite(d) ? jpath_fmt_real(d, tmp) : "null");
 }
 
 static size_t str_size(const char *s, size_t n)

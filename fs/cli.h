@@ -13,6 +13,7 @@ struct cli_cmd {
 };
 
 int cmd_help(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_executions(int argc, char **argv);
 int cmd_check(int argc, char **argv);

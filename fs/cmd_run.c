@@ -1,0 +1,214 @@
+/*
+ * stepfs run: run one execution of a state machine in the foreground on a
+ * private loop and print its output, like `aws stepfunctions
+ * start-sync-execution`. Exit status: 0 succeeded, 1 failed / timed out,
+ * 2 bad usage or bad input (unreadable or malformed definition or input,
+ * validator diagnostics).
+ */
+#include "fs/cli.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/asl.h"
+#include "engine/loop.h"
+
+static void run_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: stepfs run DEFINITION [--input JSON|@FILE] [--name NAME] [--express]\n"
+		"                  [--wait-scale F] [--json] [--history]\n\n"
+		"Run one execution of the state machine in DEFINITION (Amazon States Language,\n"
+		"JSONPath) and print its output. On failure the error and cause go to stderr\n"
+		"and the exit status is 1; a bad definition or input exits with 2.\n\n"
+		"  --input JSON|@FILE  execution input (default {}); @FILE reads a file, @- stdin\n"
+		"  --name NAME         execution name (default: a random UUID)\n"
+		"  --express           run as an EXPRESS execution (default STANDARD)\n"
+		"  --wait-scale F      multiply every Wait and Retry delay by F (0: no waiting)\n"
+		"  --json              print one object shaped like start-sync-execution's answer\n"
+		"  --history           also print the history events (as get-execution-history)\n");
+}
+
+static json_t *load_input(const char *arg)
+{
+	json_error_t jerr;
+	json_t *v;
+
+	if (arg[0] == '@') {
+		if (!strcmp(arg + 1, "-"))
+			v = json_loadf(stdin, JSON_DECODE_ANY, &jerr);
+		else
+			v = json_load_file(arg + 1, JSON_DECODE_ANY, &jerr);
+		if (!v)
+			fprintf(stderr, "stepfs run: --input '%s': %s at line %d, column %d\n",
+				arg + 1, jerr.text, jerr.line, jerr.column);
+		return v;
+	}
+	v = json_loads(arg, JSON_DECODE_ANY, &jerr);
+	if (!v)
+		fprintf(stderr, "stepfs run: --input: malformed JSON: %s at line %d, column %d\n",
+			jerr.text, jerr.line, jerr.column);
+	return v;
+}
+
+static json_t *sync_answer(struct asl_execution *x)
+{
+	struct timespec t0 = asl_execution_start_time(x), t1 = asl_execution_stop_time(x);
+	enum asl_status st = asl_execution_status(x);
+	char start[40], stop[40];
+	json_t *o;
+	char *in;
+	long ms;
+
+	asl_time_format(&t0, start, sizeof(start));
+	asl_time_format(&t1, stop, sizeof(stop));
+	ms = (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+	in = asl_json_dumps(asl_execution_input(x));
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:b}}", "executionArn", asl_execution_arn(x),
+		      "stateMachineArn", asl_machine_arn(asl_execution_machine(x)), "name",
+		      asl_execution_name(x), "startDate", start, "stopDate", stop, "status",
+		      asl_status_name(st), "input", in ? in : "{}", "inputDetails", "included", 1);
+	free(in);
+	if (!o)
+		return NULL;
+	if (st == ASL_SUCCEEDED) {
+		char *out = asl_json_dumps(asl_execution_output(x));
+
+		json_object_set_new(o, "output", json_string(out ? out : "null"));
+		json_object_set_new(o, "outputDetails", json_pack("{s:b}", "included", 1));
+		free(out);
+	} else {
+		if (asl_execution_error(x))
+			json_object_set_new(o, "error", json_string(asl_execution_error(x)));
+		if (asl_execution_cause(x))
+			json_object_set_new(o, "cause", json_string(asl_execution_cause(x)));
+	}
+	json_object_set_new(o, "billingDetails",
+			    json_pack("{s:i,s:I}", "billedMemoryUsedInMB", 64,
+				      "billedDurationInMilliseconds", (json_int_t)(ms > 100 ? ms : 100)));
+	return o;
+}
+
+static void print_json(const json_t *v)
+{
+	char *s = asl_json_dumps(v);
+
+	if (s)
+		printf("%s\n", s);
+	free(s);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "input", required_argument, NULL, 'i' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "express", no_argument, NULL, 'e' },
+		{ "wait-scale", required_argument, NULL, 'w' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "history", no_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct asl_machine_opts mo = ASL_MACHINE_OPTS_INIT;
+	struct asl_exec_opts xo = ASL_EXEC_OPTS_INIT;
+	const char *input_arg = NULL;
+	bool as_json = false, history = false;
+	struct asl_machine *m = NULL;
+	struct asl_engine *e = NULL;
+	struct asl_execution *x = NULL;
+	struct loop *loop = NULL;
+	json_t *input = NULL;
+	char *msg = NULL, *end;
+	int c, rc = 2;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "i:n:ew:jHh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			input_arg = optarg;
+			break;
+		case 'n':
+			xo.name = optarg;
+			break;
+		case 'e':
+			xo.type = ASL_EXPRESS;
+			break;
+		case 'w':
+			xo.wait_scale = strtod(optarg, &end);
+			if (*end || end == optarg || !isfinite(xo.wait_scale) || xo.wait_scale < 0) {
+				fprintf(stderr, "stepfs run: --wait-scale: '%s' is not a number >= 0\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'j':
+			as_json = true;
+			break;
+		case 'H':
+			history = true;
+			break;
+		case 'h':
+			run_usage(stdout);
+			return 0;
+		default:
+			run_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		run_usage(stderr);
+		return 2;
+	}
+	if (input_arg) {
+		input = load_input(input_arg);
+		if (!input)
+			return 2;
+	}
+	if (asl_machine_load_file(argv[optind], &mo, &m, &msg) < 0) {
+		fprintf(stderr, "stepfs run: %s\n", msg ? msg : "out of memory");
+		goto out;
+	}
+	loop = loop_new();
+	e = loop ? asl_engine_new(loop, NULL) : NULL;
+	xo.record_history = history;
+	if (!e || asl_execution_run_sync(e, m, input, &xo, &x) < 0) {
+		fprintf(stderr, "stepfs run: out of memory\n");
+		rc = 1;
+		goto out;
+	}
+	if (as_json) {
+		json_t *o = sync_answer(x);
+
+		print_json(o);
+		json_decref(o);
+	} else if (asl_execution_status(x) == ASL_SUCCEEDED) {
+		print_json(asl_execution_output(x));
+	} else {
+		fprintf(stderr, "stepfs run: execution %s\n",
+			asl_status_name(asl_execution_status(x)));
+		if (asl_execution_error(x))
+			fprintf(stderr, "error: %s\n", asl_execution_error(x));
+		if (asl_execution_cause(x))
+			fprintf(stderr, "cause: %s\n", asl_execution_cause(x));
+	}
+	if (history) {
+		json_t *h = asl_execution_history(x);
+
+		print_json(h);
+		json_decref(h);
+	}
+	rc = asl_execution_status(x) == ASL_SUCCEEDED ? 0 : 1;
+out:
+	asl_execution_free(x);
+	asl_engine_free(e);
+	asl_machine_unref(m);
+	loop_free(loop);
+	json_decref(input);
+	free(msg);
+	return rc;
+}
