@@ -259,6 +259,7 @@ it_mount() {
 	esac
 	AWS_ACCESS_KEY_ID="$IT_AK" AWS_SECRET_ACCESS_KEY="$IT_SK" AWS_REGION="$IT_REGION" \
 		AWS_CONFIG_FILE="$IT_DIR/.aws/config" AWS_SHARED_CREDENTIALS_FILE="$IT_DIR/.aws/credentials" \
+		AWS_ENDPOINT_URL_S3="$IT_ENDPOINT" \
 		"$STEPFS_BIN" mount "$src" "$mnt" -f "${extra[@]}" "$@" </dev/null >"$log" 2>&1 &
 	pid=$!
 	it_register_mount "$mnt" "$pid"
@@ -270,7 +271,8 @@ it_mount() {
 }
 
 # it_s3fs_mount MNT [s3fs options...]: mount the test bucket with s3fs
-# (../shared/reference/s3-servers.md), registered for unmounting
+# (../shared/reference/s3-servers.md), registered for unmounting; with
+# IT_S3FS_PREFIX=p, only the prefix p/ of the bucket (s3fs BUCKET:/p)
 it_s3fs_mount() {
 	local mnt=$1 n=${#IT_MOUNTS[@]} log pid
 	shift
@@ -278,7 +280,7 @@ it_s3fs_mount() {
 	log=$IT_DIR/s3fs-$n.log
 	echo "$IT_AK:$IT_SK" >"$IT_DIR/s3fs.passwd"
 	chmod 600 "$IT_DIR/s3fs.passwd"
-	s3fs "$IT_BUCKET" "$mnt" -f -o url="$IT_ENDPOINT" -o use_path_request_style \
+	s3fs "$IT_BUCKET${IT_S3FS_PREFIX:+:/$IT_S3FS_PREFIX}" "$mnt" -f -o url="$IT_ENDPOINT" -o use_path_request_style \
 		-o endpoint="$IT_REGION" -o passwd_file="$IT_DIR/s3fs.passwd" "$@" \
 		</dev/null >"$log" 2>&1 &
 	pid=$!
