@@ -15,13 +15,15 @@
 #include <string.h>
 
 #include "engine/asl.h"
+#include "engine/asl_task.h"
 #include "engine/loop.h"
+#include "engine/taskrun.h"
 
 static void run_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: stepfs run DEFINITION [--input JSON|@FILE] [--name NAME] [--express]\n"
-		"                  [--wait-scale F] [--json] [--history]\n\n"
+		"                  [--wait-scale F] [--json] [--history] [--config FILE]\n\n"
 		"Run one execution of the state machine in DEFINITION (Amazon States Language,\n"
 		"JSONPath) and print its output. On failure the error and cause go to stderr\n"
 		"and the exit status is 1; a bad definition or input exits with 2.\n\n"
@@ -30,7 +32,9 @@ static void run_usage(FILE *f)
 		"  --express           run as an EXPRESS execution (default STANDARD)\n"
 		"  --wait-scale F      multiply every Wait and Retry delay by F (0: no waiting)\n"
 		"  --json              print one object shaped like start-sync-execution's answer\n"
-		"  --history           also print the history events (as get-execution-history)\n");
+		"  --history           also print the history events (as get-execution-history)\n"
+		"  --config FILE       task-runner configuration (\"functions\" for Lambda ARNs,\n"
+		"                      \"tasks\" limits); Task resources exec:PROG run local programs\n");
 }
 
 static json_t *load_input(const char *arg)
@@ -111,12 +115,17 @@ int cmd_run(int argc, char **argv)
 		{ "wait-scale", required_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "history", no_argument, NULL, 'H' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct asl_machine_opts mo = ASL_MACHINE_OPTS_INIT;
 	struct asl_exec_opts xo = ASL_EXEC_OPTS_INIT;
-	const char *input_arg = NULL;
+	const char *input_arg = NULL, *config = NULL;
+	struct taskrun_config *tcfg = NULL;
+	struct taskrun *tr = NULL;
+	struct asl_task_ops ops;
+	char errmsg[1024];
 	bool as_json = false, history = false;
 	struct asl_machine *m = NULL;
 	struct asl_engine *e = NULL;
@@ -127,7 +136,7 @@ int cmd_run(int argc, char **argv)
 	int c, rc = 2;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "i:n:ew:jHh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:n:ew:jHc:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			input_arg = optarg;
@@ -152,6 +161,9 @@ int cmd_run(int argc, char **argv)
 		case 'H':
 			history = true;
 			break;
+		case 'c':
+			config = optarg;
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -169,12 +181,23 @@ int cmd_run(int argc, char **argv)
 		if (!input)
 			return 2;
 	}
+	if (config && taskrun_config_load(config, &tcfg, errmsg, sizeof(errmsg)) < 0) {
+		fprintf(stderr, "stepfs run: --config: %s\n", errmsg);
+		goto out;
+	}
+	tr = taskrun_new(tcfg);
+	if (!tr) {
+		fprintf(stderr, "stepfs run: out of memory\n");
+		goto out;
+	}
+	taskrun_ops(tr, &ops);
+	mo.tasks = &ops;
 	if (asl_machine_load_file(argv[optind], &mo, &m, &msg) < 0) {
 		fprintf(stderr, "stepfs run: %s\n", msg ? msg : "out of memory");
 		goto out;
 	}
 	loop = loop_new();
-	e = loop ? asl_engine_new(loop, NULL) : NULL;
+	e = loop ? asl_engine_new(loop, &ops) : NULL;
 	xo.record_history = history;
 	if (!e || asl_execution_run_sync(e, m, input, &xo, &x) < 0) {
 		fprintf(stderr, "stepfs run: out of memory\n");
@@ -206,6 +229,8 @@ int cmd_run(int argc, char **argv)
 out:
 	asl_execution_free(x);
 	asl_engine_free(e);
+	taskrun_free(tr);
+	taskrun_config_free(tcfg);
 	asl_machine_unref(m);
 	loop_free(loop);
 	json_decref(input);

@@ -47,6 +47,15 @@ it_check "dangling Next names the pointer" grep -q "/States/A/Next" "$D/err"
 rc=0; "$STEPFS_BIN" run "$D/loop.asl.json" --input '{"from":' 2>"$D/err" || rc=$?
 it_check_eq "malformed input exits 2" 2 "$rc"
 it_check "malformed input names the column" grep -q "column" "$D/err"
+cat >"$D/task.asl.json" <<'J'
+{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"exec:/bin/cat","ResultPath":"$.echo","Next":"T2"},
+ "T2":{"Type":"Task","Resource":"exec:/bin/false","Retry":[{"ErrorEquals":["States.TaskFailed"],"MaxAttempts":1}],
+       "Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":"$.err","Next":"D"}],"End":true},"D":{"Type":"Succeed"}}}
+J
+out=$("$STEPFS_BIN" run "$D/task.asl.json" --input '{"a":1}' --wait-scale 0 --history)
+it_check_eq "Task runs a local program" '{"a":1}' "$(head -n 1 <<<"$out" | jq -c .echo)"
+it_check_eq "failing program is caught" States.TaskFailed "$(head -n 1 <<<"$out" | jq -r .err.Error)"
+it_check_eq "retry repeats TaskScheduled/Started/Failed" 2 "$(tail -n 1 <<<"$out" | jq '[.[]|select(.type=="TaskFailed")]|length')"
 start=$(date +%s%N)
 "$STEPFS_BIN" run "$D/loop.asl.json" --input '{"from":1}' --wait-scale 0.0003 >/dev/null
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
