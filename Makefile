@@ -61,6 +61,34 @@ asan:
 tsan:
 	$(MAKE) SAN=thread unit
 
+# make bench: the engine benchmark, side by side with aws-local-stepfunctions (not in check)
+bench: $(O)/tests/bench/bench_engine
+	@O=$(O) tests/bench/engine.sh
+
+# make fuzz: each tests/fuzz/*.c is a libFuzzer target, built with clang and ASan+UBSan
+# against the library sources in build/fuzz/, then run FUZZ_SECONDS each (tests/fuzz/run.sh)
+FUZZ_SECONDS ?= 300
+FUZZ_CC    ?= clang
+FUZZ_O     := build/fuzz
+FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZERS    := $(patsubst tests/fuzz/%.c,$(FUZZ_O)/%,$(wildcard tests/fuzz/*.c))
+
+$(FUZZ_O)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_O)/libstepfs.a: $(LIB_SRC:%.c=$(FUZZ_O)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_O)/fuzz_%: $(FUZZ_O)/tests/fuzz/fuzz_%.o $(FUZZ_O)/libstepfs.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-bins: $(FUZZERS)
+
+fuzz: $(FUZZERS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZERS)
+
 install: $(O)/stepfs
 	install -D -m 0755 $(O)/stepfs $(DESTDIR)$(BINDIR)/stepfs
 	install -d $(DESTDIR)$(SBINDIR)
@@ -77,6 +105,6 @@ install: $(O)/stepfs
 clean:
 	rm -rf build
 
-.PHONY: all check unit unit-bins asan tsan install clean
+.PHONY: all check unit unit-bins asan tsan install clean bench fuzz fuzz-bins
 .SECONDARY:
 -include $(shell find build -name '*.d' 2>/dev/null)
