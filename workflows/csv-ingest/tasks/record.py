@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Record the ingested file's metadata in SQLite ($INGEST_DB, default ./ingest.db)."""
+"""Record the ingested file's metadata in SQLite ($INGEST_DB, default /var/tmp/stepfs-csv-ingest.db)."""
 import os
 import sqlite3
 from common import read_input, reply
 
 req = read_input()
-db = sqlite3.connect(os.environ.get("INGEST_DB", "ingest.db"), timeout=30)
+db = sqlite3.connect(os.environ.get("INGEST_DB") or "/var/tmp/stepfs-csv-ingest.db", timeout=30)
 with db:
     db.execute("""CREATE TABLE IF NOT EXISTS ingested (
         id INTEGER PRIMARY KEY, key TEXT, etag TEXT, rows INTEGER, columns INTEGER,
