@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <regex.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,15 @@ enum seg_kind {
 
 enum root_kind { ROOT_INPUT, ROOT_CONTEXT, ROOT_VAR, ROOT_CURRENT };
 
+/* Jayway's path functions, allowed as the last step: $.items.length() */
+enum jfunc { JF_NONE, JF_LENGTH, JF_MIN, JF_MAX, JF_AVG, JF_SUM, JF_STDDEV, JF_KEYS, JF_FIRST, JF_LAST };
+
+static const char *const jfunc_names[] = {
+	[JF_NONE] = "",	 [JF_LENGTH] = "length", [JF_MIN] = "min",	[JF_MAX] = "max",
+	[JF_AVG] = "avg", [JF_SUM] = "sum",	  [JF_STDDEV] = "stddev", [JF_KEYS] = "keys",
+	[JF_FIRST] = "first", [JF_LAST] = "last",
+};
+
 struct fexpr;
 
 struct seg {
@@ -59,14 +69,31 @@ struct jpath {
 	char *var;
 	struct seg *segs;
 	size_t nsegs;
-	bool definite;
+	bool definite;      /* selects one value (incl. through a function) */
+	bool base_definite; /* the path without its function is definite */
 	bool reference;
+	enum jfunc func;
 	size_t root_len; /* length of the root in norm */
 	char *text; /* source text */
 	char *norm; /* Jayway's normalized form: $['a'][0] */
 };
 
-enum fop { FOP_EQ, FOP_NE, FOP_LT, FOP_LE, FOP_GT, FOP_GE };
+enum fop {
+	FOP_EQ,
+	FOP_NE,
+	FOP_LT,
+	FOP_LE,
+	FOP_GT,
+	FOP_GE,
+	FOP_REGEX,
+	FOP_IN,
+	FOP_NIN,
+	FOP_SUBSETOF,
+	FOP_ANYOF,
+	FOP_NONEOF,
+	FOP_SIZE,
+	FOP_EMPTY,
+};
 enum fkind { FX_OR, FX_AND, FX_NOT, FX_CMP, FX_EXISTS, FX_LIT };
 
 struct foperand {
@@ -79,6 +106,7 @@ struct fexpr {
 	struct fexpr *l, *r;
 	enum fop op;
 	struct foperand a, b;
+	regex_t *re; /* FOP_REGEX: POSIX ERE, anchored (Java's matches()) */
 };
 
 /* ---------------------------------------------------------------- parser */
@@ -132,6 +160,10 @@ static void fexpr_free(struct fexpr *x)
 	jpath_free(x->b.path);
 	json_decref(x->a.lit);
 	json_decref(x->b.lit);
+	if (x->re) {
+		regfree(x->re);
+		free(x->re);
+	}
 	free(x);
 }
 
@@ -456,6 +488,32 @@ static int parse_dotname(struct parser *p, struct seg *s)
 	return r < 0 ? r : 0;
 }
 
+/* `.name(` just parsed into @s: a function call ending the path; drops @s. */
+static int parse_function(struct parser *p, struct jpath *jp, struct seg *s)
+{
+	size_t i;
+	int r;
+
+	for (i = 1; i < sizeof(jfunc_names) / sizeof(jfunc_names[0]); i++)
+		if (!strcmp(s->name, jfunc_names[i]))
+			break;
+	if (i == sizeof(jfunc_names) / sizeof(jfunc_names[0]))
+		return perr(p, "unknown function");
+	p->pos++;
+	skip_ws(p);
+	if (peek(p) != ')')
+		return perr(p, "path functions take no arguments");
+	p->pos++;
+	jp->func = (enum jfunc)i;
+	/* the name was appended to norm as ['name']: replace it by .name() */
+	p->norm.len -= strlen(s->name) + 4;
+	p->norm.data[p->norm.len] = '\0';
+	r = buf_printf(&p->norm, ".%s()", s->name);
+	seg_release(s);
+	jp->nsegs--;
+	return r < 0 ? r : 0;
+}
+
 static int parse_path(struct parser *p, struct jpath **ret)
 {
 	struct jpath *jp;
@@ -526,6 +584,12 @@ static int parse_path(struct parser *p, struct jpath **ret)
 					r = parse_dotname(p, s);
 			} else {
 				r = parse_dotname(p, s);
+				if (r >= 0 && s->kind == SEG_NAME && peek(p) == '(') {
+					r = parse_function(p, jp, s);
+					if (r < 0)
+						goto fail;
+					break;
+				}
 			}
 		} else {
 			r = parse_bracket(p, s);
@@ -540,10 +604,15 @@ static int parse_path(struct parser *p, struct jpath **ret)
 			struct seg *s = &jp->segs[i];
 			bool leaf = i + 1 == jp->nsegs;
 			if (s->descent || (s->kind != SEG_NAME && s->kind != SEG_INDEX &&
-					   !(s->kind == SEG_NAMES && leaf)))
+					   !(s->kind == SEG_NAMES && leaf && !jp->func)))
 				jp->definite = false;
 			if (s->descent || (s->kind != SEG_NAME && s->kind != SEG_INDEX))
 				jp->reference = false;
+		}
+		jp->base_definite = jp->definite;
+		if (jp->func) {
+			jp->definite = true;
+			jp->reference = false;
 		}
 	}
 	jp->text = strndup(p->s + start, p->pos - start);
@@ -564,6 +633,123 @@ fail:
 
 /* ---- filter expressions */
 
+/* A JSON array literal in a filter; single-quoted strings are allowed. */
+static int parse_array_literal(struct parser *p, struct foperand *o)
+{
+	struct buf b = BUF_INIT_CAP(1 << 20);
+	json_error_t je;
+	int depth = 0, r = 0;
+
+	while (p->pos < p->len) {
+		char c = p->s[p->pos++];
+		if (c == '\'') {
+			r = buf_putc(&b, '"');
+			while (r >= 0 && p->pos < p->len && p->s[p->pos] != '\'') {
+				c = p->s[p->pos++];
+				if (c == '\\' && p->pos < p->len && p->s[p->pos] == '\'')
+					c = p->s[p->pos++];
+				else if (c == '\\' && p->pos < p->len)
+					r = buf_putc(&b, c), c = p->s[p->pos++];
+				else if (c == '"')
+					r = buf_putc(&b, '\\');
+				if (r >= 0)
+					r = buf_putc(&b, c);
+			}
+			if (p->pos >= p->len) {
+				buf_release(&b);
+				return perr(p, "unterminated string in an array literal");
+			}
+			p->pos++;
+			c = '"';
+		} else if (c == '"') {
+			r = buf_putc(&b, c);
+			while (r >= 0 && p->pos < p->len && p->s[p->pos] != '"') {
+				c = p->s[p->pos++];
+				r = buf_putc(&b, c);
+				if (r >= 0 && c == '\\' && p->pos < p->len)
+					r = buf_putc(&b, p->s[p->pos++]);
+			}
+			if (p->pos >= p->len) {
+				buf_release(&b);
+				return perr(p, "unterminated string in an array literal");
+			}
+			p->pos++;
+			c = '"';
+		} else if (c == '[') {
+			depth++;
+		} else if (c == ']') {
+			depth--;
+		}
+		if (r >= 0)
+			r = buf_putc(&b, c);
+		if (r < 0 || depth == 0)
+			break;
+	}
+	if (r < 0 || depth != 0) {
+		buf_release(&b);
+		return r < 0 && r != -E2BIG ? r : perr(p, "unterminated array literal");
+	}
+	o->lit = json_loadb(b.data, b.len, 0, &je);
+	buf_release(&b);
+	if (!json_is_array(o->lit))
+		return perr(p, "invalid array literal");
+	return 0;
+}
+
+/* Parse `/pattern/flags` after =~ into x->re (anchored: Java's matches()). */
+static int parse_regex(struct parser *p, struct fexpr *x)
+{
+	struct buf b = BUF_INIT_CAP(1 << 16);
+	int cflags = REG_EXTENDED | REG_NOSUB, r;
+
+	skip_ws(p);
+	if (peek(p) != '/')
+		return perr(p, "expected /regex/ after =~");
+	p->pos++;
+	r = buf_puts(&b, "^(");
+	while (r >= 0 && p->pos < p->len && p->s[p->pos] != '/') {
+		char c = p->s[p->pos++];
+		if (c == '\\' && p->pos < p->len) {
+			char n = p->s[p->pos++];
+			if (n == 'd')
+				r = buf_puts(&b, "[0-9]");
+			else if (n == 'D')
+				r = buf_puts(&b, "[^0-9]");
+			else if (n == '/')
+				r = buf_putc(&b, '/');
+			else
+				r = buf_printf(&b, "\\%c", n);
+			continue;
+		}
+		r = buf_putc(&b, c);
+	}
+	if (r >= 0)
+		r = buf_puts(&b, ")$");
+	if (r < 0 || p->pos >= p->len) {
+		buf_release(&b);
+		return r < 0 && r != -E2BIG ? r : perr(p, "unterminated regular expression");
+	}
+	p->pos++;
+	while (peek(p) >= 'a' && peek(p) <= 'z') {
+		if (peek(p) == 'i')
+			cflags |= REG_ICASE;
+		p->pos++;
+	}
+	x->re = malloc(sizeof(*x->re));
+	if (!x->re) {
+		buf_release(&b);
+		return -ENOMEM;
+	}
+	if (regcomp(x->re, b.data, cflags) != 0) {
+		free(x->re);
+		x->re = NULL;
+		buf_release(&b);
+		return perr(p, "invalid regular expression");
+	}
+	buf_release(&b);
+	return 0;
+}
+
 static int parse_operand(struct parser *p, struct foperand *o)
 {
 	int c, r;
@@ -577,6 +763,8 @@ static int parse_operand(struct parser *p, struct foperand *o)
 		p->embedded = emb;
 		return r;
 	}
+	if (c == '[')
+		return parse_array_literal(p, o);
 	if (c == '\'' || c == '"') {
 		char *s;
 		r = parse_quoted(p, &s);
@@ -679,10 +867,30 @@ static int parse_fprimary(struct parser *p, struct fexpr **ret)
 		goto out;
 	skip_ws(p);
 	{
+		static const struct {
+			const char *word;
+			enum fop op;
+		} words[] = {
+			{ "in", FOP_IN },	  { "nin", FOP_NIN },	    { "subsetof", FOP_SUBSETOF },
+			{ "anyof", FOP_ANYOF }, { "noneof", FOP_NONEOF }, { "size", FOP_SIZE },
+			{ "empty", FOP_EMPTY },
+		};
 		const char *o = p->s + p->pos;
-		size_t left = p->len - p->pos;
+		size_t left = p->len - p->pos, w;
 		int op = -1, n = 0;
-		if (left >= 2 && !strncmp(o, "==", 2))
+		for (w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+			size_t wl = strlen(words[w].word);
+			if (left > wl && !strncmp(o, words[w].word, wl) &&
+			    !is_ident_char((unsigned char)o[wl])) {
+				op = (int)words[w].op;
+				n = (int)wl;
+			}
+		}
+		if (op >= 0)
+			;
+		else if (left >= 2 && !strncmp(o, "=~", 2))
+			op = FOP_REGEX, n = 2;
+		else if (left >= 2 && !strncmp(o, "==", 2))
 			op = FOP_EQ, n = 2;
 		else if (left >= 2 && !strncmp(o, "!=", 2))
 			op = FOP_NE, n = 2;
@@ -708,7 +916,10 @@ static int parse_fprimary(struct parser *p, struct fexpr **ret)
 		p->pos += n;
 		x->kind = FX_CMP;
 		x->op = op;
-		r = parse_operand(p, &x->b);
+		if (op == FOP_REGEX)
+			r = parse_regex(p, x);
+		else
+			r = parse_operand(p, &x->b);
 	}
 out:
 	p->depth--;
@@ -1261,6 +1472,59 @@ static void nl_release(const struct jpath *p, struct nodelist *l)
 	l->n = l->cap = 0;
 }
 
+static bool is_number(const json_t *v);
+static int apply_func(const struct jpath *p, json_t *v, json_t **ret, struct asl_err *err);
+
+/*
+ * Evaluate @p (root resolved against @env, or @cur for `@`): *ret is a new
+ * reference. A definite path that selects nothing fails with JPATH_ENOTFOUND,
+ * with @err filled when not NULL.
+ */
+static int eval_value(const struct jpath *p, const struct jpath_env *env, json_t *cur,
+		      int depth, json_t **ret, struct asl_err *err)
+{
+	json_t *root, *v = NULL, *f;
+	struct nodelist l = { 0 };
+	size_t i;
+	bool built;
+	int r;
+
+	r = root_value(p, env, cur, &root, err);
+	if (r < 0)
+		return r;
+	if (p->base_definite) {
+		r = walk_definite(p, root, &v, &built, err);
+		if (r < 0)
+			return r;
+		if (!built)
+			json_incref(v);
+	} else {
+		r = eval_list(p, env, root, &l, depth);
+		if (r >= 0) {
+			v = json_array();
+			for (i = 0; v && i < l.n; i++)
+				if (json_array_append(v, l.v[i]) < 0) {
+					json_decref(v);
+					v = NULL;
+				}
+			if (!v)
+				r = -ENOMEM;
+		}
+		nl_release(p, &l);
+		if (r < 0)
+			return r;
+	}
+	if (p->func) {
+		r = apply_func(p, v, &f, err);
+		json_decref(v);
+		if (r < 0)
+			return r;
+		v = f;
+	}
+	*ret = v;
+	return 0;
+}
+
 /*
  * Value of a filter operand: *ret is a new reference, or NULL when the path
  * selects nothing (undefined).
@@ -1268,10 +1532,6 @@ static void nl_release(const struct jpath *p, struct nodelist *l)
 static int operand_value(const struct foperand *o, const struct jpath_env *env, json_t *cur,
 			 int depth, json_t **ret)
 {
-	json_t *root, *v;
-	struct nodelist l = { 0 };
-	size_t i;
-	bool built;
 	int r;
 
 	*ret = NULL;
@@ -1279,28 +1539,10 @@ static int operand_value(const struct foperand *o, const struct jpath_env *env, 
 		*ret = json_incref(o->lit);
 		return 0;
 	}
-	if (root_value(o->path, env, cur, &root, NULL) < 0)
-		return 0;
-	if (o->path->definite) {
-		r = walk_definite(o->path, root, &v, &built, NULL);
-		if (r == 0)
-			*ret = built ? v : json_incref(v);
-		return r == -ENOMEM ? r : 0;
-	}
-	r = eval_list(o->path, env, root, &l, depth + 1);
-	if (r >= 0) {
-		json_t *a = json_array();
-		for (i = 0; a && i < l.n; i++)
-			if (json_array_append(a, l.v[i]) < 0) {
-				json_decref(a);
-				a = NULL;
-			}
-		*ret = a;
-		if (!a)
-			r = -ENOMEM;
-	}
-	nl_release(o->path, &l);
-	return r;
+	r = eval_value(o->path, env, cur, depth + 1, ret, NULL);
+	if (r < 0)
+		*ret = NULL;
+	return r == -ENOMEM ? r : 0;
 }
 
 static bool is_number(const json_t *v)
@@ -1323,6 +1565,57 @@ static bool values_equal(const json_t *a, const json_t *b)
 	if (is_number(a) && is_number(b))
 		return num_cmp(a, b) == 0;
 	return json_equal((json_t *)a, (json_t *)b);
+}
+
+static bool in_array(const json_t *v, const json_t *arr)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(arr); i++)
+		if (values_equal(v, json_array_get(arr, i)))
+			return true;
+	return false;
+}
+
+/* in, nin, subsetof, anyof, noneof, size, empty (Jayway's filter operators) */
+static bool match_word_op(enum fop op, const json_t *a, const json_t *b)
+{
+	size_t i, hits = 0;
+
+	switch (op) {
+	case FOP_IN:
+		return a && json_is_array(b) && in_array(a, b);
+	case FOP_NIN:
+		return !(a && json_is_array(b) && in_array(a, b));
+	case FOP_SIZE:
+		if (!a || !json_is_integer(b))
+			return false;
+		if (json_is_array(a))
+			return (json_int_t)json_array_size(a) == json_integer_value(b);
+		if (json_is_string(a))
+			return (json_int_t)json_string_length(a) == json_integer_value(b);
+		return false;
+	case FOP_EMPTY:
+		if (!a || !json_is_boolean(b))
+			return false;
+		if (json_is_array(a))
+			return (json_array_size(a) == 0) == json_is_true(b);
+		if (json_is_string(a))
+			return (json_string_length(a) == 0) == json_is_true(b);
+		return false;
+	default:
+		break;
+	}
+	if (!json_is_array(a) || !json_is_array(b))
+		return false;
+	for (i = 0; i < json_array_size(a); i++)
+		if (in_array(json_array_get(a, i), b))
+			hits++;
+	if (op == FOP_SUBSETOF)
+		return hits == json_array_size(a);
+	if (op == FOP_ANYOF)
+		return hits > 0;
+	return hits == 0; /* FOP_NONEOF */
 }
 
 static bool fexpr_match(const struct fexpr *x, const struct jpath_env *env, json_t *cur,
@@ -1353,9 +1646,18 @@ static bool fexpr_match(const struct fexpr *x, const struct jpath_env *env, json
 	case FX_CMP:
 		break;
 	}
-	if (operand_value(&x->a, env, cur, depth, &a) < 0 ||
-	    operand_value(&x->b, env, cur, depth, &b) < 0)
+	if (operand_value(&x->a, env, cur, depth, &a) < 0)
 		goto out;
+	if (x->op == FOP_REGEX) {
+		m = json_is_string(a) && regexec(x->re, json_string_value(a), 0, NULL, 0) == 0;
+		goto out;
+	}
+	if (operand_value(&x->b, env, cur, depth, &b) < 0)
+		goto out;
+	if (x->op >= FOP_IN) {
+		m = match_word_op(x->op, a, b);
+		goto out;
+	}
 	if (x->op == FOP_NE) {
 		m = !(a && b && values_equal(a, b));
 		goto out;
@@ -1400,43 +1702,106 @@ out:
 int jpath_exec(const struct jpath *p, const struct jpath_env *env, json_t **ret,
 	       struct asl_err *err)
 {
-	json_t *root, *v;
-	struct nodelist l = { 0 };
-	size_t i;
-	bool built;
 	int r;
 
 	if (p->root == ROOT_CURRENT)
 		return asl_err_set(err, ASL_E_RUNTIME, "Invalid path '%s'", p->text), JPATH_ESYNTAX;
-	r = root_value(p, env, NULL, &root, err);
-	if (r < 0)
-		return r;
-	if (p->definite) {
-		r = walk_definite(p, root, &v, &built, err);
-		if (r == -ENOMEM)
-			asl_err_set(err, ASL_E_RUNTIME, "out of memory");
-		if (r < 0)
-			return r;
-		*ret = built ? v : json_incref(v);
-		return 0;
-	}
-	r = eval_list(p, env, root, &l, 0);
-	if (r >= 0) {
-		json_t *a = json_array();
-		for (i = 0; a && i < l.n; i++)
-			if (json_array_append(a, l.v[i]) < 0) {
-				json_decref(a);
-				a = NULL;
-			}
-		if (a)
-			*ret = a;
-		else
-			r = -ENOMEM;
-	}
-	nl_release(p, &l);
-	if (r < 0)
+	r = eval_value(p, env, NULL, 0, ret, err);
+	if (r == -ENOMEM)
 		asl_err_set(err, ASL_E_RUNTIME, "out of memory");
-	return r < 0 ? r : 0;
+	return r;
+}
+
+/* Jayway's aggregate and accessor functions over the selected value. */
+static int apply_func(const struct jpath *p, json_t *v, json_t **ret, struct asl_err *err)
+{
+	const char *fname = jfunc_names[p->func];
+	double acc = 0, sq = 0, mn = 0, mx = 0;
+	size_t i, n = 0;
+
+	switch (p->func) {
+	case JF_LENGTH:
+		if (json_is_array(v))
+			*ret = json_integer((json_int_t)json_array_size(v));
+		else if (json_is_object(v))
+			*ret = json_integer((json_int_t)json_object_size(v));
+		else if (json_is_string(v))
+			*ret = json_integer((json_int_t)json_string_length(v));
+		else
+			break;
+		return *ret ? 0 : -ENOMEM;
+	case JF_KEYS: {
+		const char *k;
+		json_t *m, *a;
+		if (!json_is_object(v))
+			break;
+		a = json_array();
+		json_object_foreach(v, k, m)
+			if (!a || json_array_append_new(a, json_string(k)) < 0) {
+				json_decref(a);
+				return -ENOMEM;
+			}
+		*ret = a;
+		return a ? 0 : -ENOMEM;
+	}
+	case JF_FIRST:
+	case JF_LAST:
+		if (!json_is_array(v) || json_array_size(v) == 0)
+			break;
+		*ret = json_incref(json_array_get(v, p->func == JF_FIRST ? 0 : json_array_size(v) - 1));
+		return 0;
+	default:
+		if (!json_is_array(v))
+			break;
+		for (i = 0; i < json_array_size(v); i++) {
+			json_t *m = json_array_get(v, i);
+			double d;
+			if (!is_number(m))
+				continue;
+			d = json_number_value(m);
+			if (n == 0 || d < mn)
+				mn = d;
+			if (n == 0 || d > mx)
+				mx = d;
+			acc += d;
+			sq += d * d;
+			n++;
+		}
+		if (n == 0)
+			return asl_err_set(err, ASL_E_RUNTIME,
+					   "Invalid path '%s' : Aggregation function attempted to "
+					   "calculate value using empty array",
+					   p->text),
+			       JPATH_ENOTFOUND;
+		switch (p->func) {
+		case JF_MIN:
+			*ret = json_real(mn);
+			break;
+		case JF_MAX:
+			*ret = json_real(mx);
+			break;
+		case JF_SUM:
+			*ret = json_real(acc);
+			break;
+		case JF_AVG:
+			*ret = json_real(acc / (double)n);
+			break;
+		default: {
+			double mean = acc / (double)n, var = sq / (double)n - mean * mean;
+			*ret = json_real(var > 0 ? sqrt(var) : 0);
+			break;
+		}
+		}
+		return *ret ? 0 : -ENOMEM;
+	}
+	{
+		char *d = jpath_dumps(v);
+		asl_err_set(err, ASL_E_RUNTIME,
+			    "Invalid path '%s' : Function %s() cannot be applied to %s", p->text, fname,
+			    d ? d : "this value");
+		free(d);
+	}
+	return JPATH_ENOTFOUND;
 }
 
 int jpath_eval(const char *path, const struct jpath_env *env, json_t **ret, struct asl_err *err)

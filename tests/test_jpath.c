@@ -96,7 +96,35 @@ static void test_paths(void)
 	EXPECT(doc, "$.items[?(@.v)].k", "[1,2]");
 	EXPECT(doc, "$.items[?(@.k < $.a.b[1])].k", "[1]");
 	EXPECT(doc, "$.a[*]", "[[1,2,3,{\"c\":\"x\"}]]");
+	EXPECT(doc, "$.items[?(@.v =~ /[ab]/)].k", "[1,2]");
+	EXPECT(doc, "$.items[?(@.v =~ /A/i)].k", "[1]");
+	EXPECT(doc, "$.items[?(@.v =~ /a.+/)].k", "[]");
+	EXPECT(doc, "$.items[?(@.k =~ /\\d/)].k", "[]");
+	EXPECT(doc, "$.items[?(@.k in [1, 3])].k", "[1,3]");
+	EXPECT(doc, "$.items[?(@.v in ['b', \"c\"])].k", "[2]");
+	EXPECT(doc, "$.items[?(@.k nin [1, 3])].k", "[2]");
+	EXPECT("{\"l\":[{\"t\":[1,2]},{\"t\":[3]},{\"t\":[]}]}", "$.l[?(@.t size 2)].t", "[[1,2]]");
+	EXPECT("{\"l\":[{\"t\":[1,2]},{\"t\":[3]},{\"t\":[]}]}", "$.l[?(@.t empty true)].t", "[[]]");
+	EXPECT("{\"l\":[{\"t\":[1,2]},{\"t\":[3]},{\"t\":[]}]}", "$.l[?(@.t anyof [2, 3])].t", "[[1,2],[3]]");
+	EXPECT("{\"l\":[{\"t\":[1,2]},{\"t\":[3]},{\"t\":[]}]}", "$.l[?(@.t noneof [2])].t", "[[3],[]]");
+	EXPECT("{\"l\":[{\"t\":[1,2]},{\"t\":[3]},{\"t\":[]}]}", "$.l[?(@.t subsetof [1, 2])].t", "[[1,2],[]]");
 	EXPECT(doc, "$['a','s']", "{\"a\":{\"b\":[1,2,3,{\"c\":\"x\"}]},\"s\":\"str\"}");
+	/* Jayway path functions */
+	EXPECT(doc, "$.items.length()", "3");
+	EXPECT(doc, "$.a.b.length()", "4");
+	EXPECT(doc, "$.s.length()", "3");
+	EXPECT(doc, "$.a.length()", "1");
+	EXPECT(doc, "$.items[*].k.length()", "3");
+	EXPECT(doc, "$.items[*].k.sum()", "6.0");
+	EXPECT(doc, "$.items[*].k.min()", "1.0");
+	EXPECT(doc, "$.items[*].k.max()", "3.0");
+	EXPECT(doc, "$.items[*].k.avg()", "2.0");
+	EXPECT(doc, "$.a.b.first()", "1");
+	EXPECT(doc, "$.a.b.last()", "{\"c\":\"x\"}");
+	EXPECT(doc, "$.a.keys()", "[\"b\"]");
+	EXPECT(doc, "$.items[?(@.v.length() > 0)].k", "[1,2]");
+	EXPECT_ERR(doc, "$.n.length()", "Invalid path '$.n.length()' : Function length() cannot be applied to null");
+	EXPECT_ERR(doc, "$.nope.length()", "Invalid path '$.nope.length()' : No results for path: $['nope'].length()");
 	/* indefinite paths over missing data give [] (AWS) */
 	EXPECT("{}", "$[*]", "[]");
 	EXPECT("{}", "$.item.items[*]", "[]");
@@ -138,10 +166,12 @@ static void test_syntax(void)
 		"",	  "a",	      "$.",	 "$..",	     "$[",	"$['a'",     "$[1",
 		"$[?(@.a", "$.a b",   "$[?()]",	 "$[x]",     "$$$",	"$[1:2:0]",  "$.a)",
 		"$[?(@.a == )]",      "$['a',]", "$[1,]",    "@.a",	"$ .a",
+		"$.a.nofunc()", "$.a.length(1)", "$.a.length().b", "$.a.length(",
+		"$[?(@.a =~ /x)]", "$[?(@.a =~ x)]", "$[?(@.a in [1,)]", "$[?(@.a =~ /(/)]",
 	};
 	static const char *good[] = {
 		"$", "$$", "$.a", "$..a", "$[*]", "$.a[1:2]", "$[?(@.x)]", "$var", "$var.a[0]",
-		"$['a b']", "$.a[-1]", "$.a.*", "$..*", "$..[0]",
+		"$['a b']", "$.a[-1]", "$.a.*", "$..*", "$..[0]", "$.a.length()", "$[*].sum()",
 	};
 	char msg[256];
 	size_t i;
