@@ -19,10 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/asl.h"
 #include "engine/asl_task.h"
 #include "engine/loop.h"
+#include "engine/taskrun.h"
 #include "tests/harness.h"
 
 enum { CL_PURE, CL_LAMBDA, CL_S3, CL_N };
@@ -31,6 +33,7 @@ static const char *const class_names[CL_N] = { "pure", "lambda_only", "itemreade
 struct counts {
 	int run, pass, fail, cause_ok, cause_n, hist_ok, hist_n;
 	int skip_jsonata, skip_lambda, skip_s3, skip_mock, skip_nostatus, skip_api;
+	int skip_unnamed; /* lambda_only rows whose recording names no handler (mocked) */
 };
 
 /* A placeholder string of the recordings matches any string. */
@@ -38,6 +41,9 @@ static bool is_placeholder(const char *e)
 {
 	return !strcmp(e, "date") || !strcmp(e, "timestamp") || !strcmp(e, "start-time") ||
 	       !strcmp(e, "snf_role_arn") || !strcmp(e, "sfn_role_arn") ||
+	       /* Lambda response metadata, replaced by its own name in the snapshots */
+	       !strcmp(e, "x-amzn-RequestId") || !strcmp(e, "X-Amzn-Trace-Id") ||
+	       !strcmp(e, "RequestId") ||
 	       (strchr(e, '<') && strchr(e, '>'));
 }
 
@@ -349,14 +355,21 @@ static int run_row(json_t *row, struct loop *loop, struct asl_engine *e, struct 
 			goto out;
 		}
 		if (cause_want || json_object_get(exp, "cause")) {
+			json_t *cw = json_object_get(exp, "cause"), *cg = NULL;
+
+			/* a cause that is JSON text is stored parsed: compare it parsed */
+			if (!cause_want && json_is_object(cw) && asl_execution_cause(x))
+				cg = json_loads(asl_execution_cause(x), 0, NULL);
 			c->cause_n++;
-			if (cause_want && asl_execution_cause(x) &&
-			    str_match(cause_want, asl_execution_cause(x)))
+			if ((cause_want && asl_execution_cause(x) &&
+			     str_match(cause_want, asl_execution_cause(x))) ||
+			    (cg && json_match(cw, cg)))
 				c->cause_ok++;
 			else
 				printf("CAUSE %s %s: cause '%s', AWS '%s'\n", class_names[cls], id,
 				       asl_execution_cause(x) ? asl_execution_cause(x) : "(none)",
 				       cause_want ? cause_want : "(not a string)");
+			json_decref(cg);
 		}
 	}
 out:
@@ -386,6 +399,95 @@ out:
 	return ok ? 0 : -1;
 }
 
+
+/*
+ * Lambda stand-ins (owned by the task runner, engine/taskrun.c): each
+ * lambda_only row names its functions in "lambdas" (ARN -> handler file);
+ * the trivial handlers are played by tests/helper_task.c modes, wired in
+ * through a functions table, and the row runs on an engine whose tasks go
+ * through the real task runner. Rows whose "lambdas" is empty name no
+ * handler (LocalStack's local_mocking and TestState recordings, answered by
+ * mocks): nothing can stand in, they are skipped as "unnamed".
+ */
+static const struct {
+	const char *handler; /* base name of the recorded handler_file */
+	const char *mode;    /* helper_task mode */
+	const char *arg;
+} lambda_standins[] = {
+	{ "id_function.py", "lambda-id", NULL },
+	{ "raise_exception.py", "lambda-raise", NULL },
+	{ "raise_custom_exception.py", "lambda-raise-custom", NULL },
+	{ "return_bytes_str.py", "lambda-bytes-str", NULL },
+	{ "large_output_string.py", "lambda-large", NULL },
+	{ "echo_function.py", "lambda-echo", NULL },
+	{ "wait_60_seconds.py", "lambda-sleep", "60" },
+};
+
+static bool lambda_helper(char *path, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", path, len - 32);
+	char *slash;
+
+	if (n <= 0)
+		return false;
+	path[n] = '\0';
+	slash = strrchr(path, '/');
+	if (!slash)
+		return false;
+	strcpy(slash + 1, "helper_task");
+	return access(path, X_OK) == 0;
+}
+
+/* Run one lambda_only row with its stand-ins; false if a handler has none. */
+static bool run_lambda_row(json_t *row, struct loop *loop, struct counts *c, const char *helper)
+{
+	json_t *lambdas = json_object_get(row, "lambdas"), *fns = json_object(), *v;
+	struct taskrun_config *cfg = NULL;
+	struct asl_task_ops ops;
+	struct asl_engine *e;
+	struct taskrun *tr;
+	const char *arn;
+	char err[512];
+	json_t *root;
+	size_t i;
+
+	if (!json_object_size(lambdas)) {
+		json_decref(fns);
+		c->skip_unnamed++;
+		return true;
+	}
+	json_object_foreach(lambdas, arn, v) {
+		const char *hf = json_string_value(json_object_get(v, "handler_file"));
+		const char *base = hf && strrchr(hf, '/') ? strrchr(hf, '/') + 1 : hf;
+
+		for (i = 0; i < sizeof(lambda_standins) / sizeof(lambda_standins[0]); i++)
+			if (base && !strcmp(base, lambda_standins[i].handler))
+				break;
+		if (i == sizeof(lambda_standins) / sizeof(lambda_standins[0])) {
+			json_decref(fns);
+			return false;
+		}
+		json_object_set_new(fns, arn,
+				    json_pack("{s:s,s:[s,s*]}", "exec", helper, "args",
+					      lambda_standins[i].mode, lambda_standins[i].arg));
+	}
+	root = json_pack("{s:o,s:{s:s}}", "functions", fns, "tasks", "account", "111111111111");
+	if (taskrun_config_parse(root, NULL, &cfg, err, sizeof(err)) < 0) {
+		printf("FAIL lambda_only stand-in config: %s\n", err);
+		json_decref(root);
+		return false;
+	}
+	json_decref(root);
+	tr = taskrun_new(cfg);
+	taskrun_ops(tr, &ops);
+	e = asl_engine_new(loop, &ops);
+	run_row(row, loop, e, c, CL_LAMBDA, true);
+	asl_engine_free(e);
+	taskrun_free(tr);
+	taskrun_config_free(cfg);
+	return true;
+}
+
 static FILE *open_data(void)
 {
 	const char *env = getenv("STEPFS_CONFORMANCE");
@@ -407,6 +509,8 @@ static FILE *open_data(void)
 int main(void)
 {
 	struct counts c[CL_N];
+	char helper[4096];
+	bool have_helper = lambda_helper(helper, sizeof(helper));
 	struct loop *loop;
 	struct asl_engine *e;
 	char *line = NULL;
@@ -435,6 +539,11 @@ int main(void)
 			k = CL_LAMBDA;
 		else if (cls && !strcmp(cls, "itemreader_s3"))
 			k = CL_S3;
+		if (k == CL_LAMBDA && have_helper && !is_jsonata(json_object_get(row, "definition")) &&
+		    run_lambda_row(row, loop, &c[k], helper)) {
+			json_decref(row);
+			continue;
+		}
 		run_row(row, loop, e, &c[k], k, false);
 		json_decref(row);
 	}
@@ -445,13 +554,15 @@ int main(void)
 
 		printf("conformance %-13s: %d/%d pass (status+output+error) = %.1f%%; causes %d/%d; "
 		       "history types %d/%d; skipped: jsonata %d, lambda %d, s3 %d, mock %d, "
-		       "no-final-status %d, api-stop %d\n",
+		       "no-final-status %d, api-stop %d, lambda-unnamed %d\n",
 		       class_names[i], k->pass, k->run, k->run ? 100.0 * k->pass / k->run : 0.0,
 		       k->cause_ok, k->cause_n, k->hist_ok, k->hist_n, k->skip_jsonata,
-		       k->skip_lambda, k->skip_s3, k->skip_mock, k->skip_nostatus, k->skip_api);
+		       k->skip_lambda, k->skip_s3, k->skip_mock, k->skip_nostatus, k->skip_api, k->skip_unnamed);
 	}
 	CHECK(c[CL_PURE].run > 400);
 	CHECK(c[CL_PURE].pass * 100 >= c[CL_PURE].run * 98);
+	if (have_helper)
+		CHECK(c[CL_LAMBDA].pass * 100 >= c[CL_LAMBDA].run * 95);
 	asl_engine_free(e);
 	loop_free(loop);
 	return TEST_DONE();
