@@ -18,5 +18,6 @@ int cmd_graph(int argc, char **argv);
 int cmd_executions(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
+int cmd_mount(int argc, char **argv);
 
 #endif

@@ -26,6 +26,7 @@ static const struct cli_cmd commands[] = {
 	{ "graph", cmd_graph, "draw a state machine (and an execution's path) as DOT or SVG" },
 	{ "check", cmd_check, "verify endpoint, credentials and permissions for a bucket" },
 	{ "validate", cmd_validate, "check ASL definitions statically (file, JSON pointer, reason)" },
+	{ "mount", cmd_mount, "mount a bucket (s3://name[/prefix] or a directory) with FUSE" },
 };
 
 int cmd_help(int argc, char **argv)

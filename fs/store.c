@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs/localstore.h"
 #include "fs/s3.h"
 
 static const struct {
@@ -172,7 +173,5 @@ struct store *store_open(const char *bucket_url, json_t *options, struct store_e
 		free(bucket);
 		return s;
 	}
-	store_set_error(err, STORE_ENOTSUP, 0, NULL,
-			"'%s': only s3://BUCKET[/PREFIX] is supported by this build", bucket_url);
-	return NULL;
+	return localstore_open(bucket_url, err);
 }

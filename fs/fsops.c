@@ -1,0 +1,2685 @@
+/*
+ * The FUSE operations: a bucket as a directory tree.
+ *
+ * Objects are files ("a/b"), "dir/" markers and key prefixes are
+ * directories, symlinks are objects whose body is the target. Mode, owner
+ * and times live in x-amz-meta-mode/uid/gid/mtime as s3fs writes them
+ * (decimal strings, the mode with its file-type bits, times in seconds).
+ *
+ * Nodes. Every path that is open, or has data not yet in the bucket, has a
+ * struct node in fs->nodes, shared by all its handles. A node that is written
+ * gets a spool file holding the whole new content; the first write to an
+ * existing object downloads it (O_TRUNC and new files start empty). Reads of a
+ * node without a spool file go to the bucket through the handle's read-ahead
+ * buffer; reads of a spooled node read the spool file.
+ *
+ * Commits. flush() of a handle that dirtied its node, fsync(), truncate(2)
+ * by path and the background retrier call node_commit(): one PUT (or a
+ * multipart upload with parallel parts) of the spool file, then exactly one
+ * commit event. While a commit or a download runs, node->busy is set and
+ * writers wait on node->cond, so the uploaded bytes are the bytes that were
+ * written before the flush. dup()'d and fork()'d descriptors share one
+ * handle; only its first flush after a write commits, an open+close without
+ * writes commits nothing. A failed commit returns EIO to close(); the node
+ * stays pending (with a manifest in the spool, fsync'd) and the retrier
+ * commits it with exponential back-off; a restarted daemon finds the
+ * manifest and does the same.
+ *
+ * Locking: fs->lock (the node table, node->key, node->refs) is taken before
+ * node->lock (everything else in a node); h->lock (a handle's read-ahead
+ * buffer) is a leaf. No lock is held across store calls except h->lock,
+ * which only serialises reads of one open file.
+ */
+#include "fs/stepfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fuse.h>
+#include <jansson.h>
+
+#include "engine/commit.h"
+#include "engine/log.h"
+#include "fs/mcache.h"
+#include "fs/spool.h"
+#include "fs/store.h"
+
+#define NODE_BUCKETS 4096
+#define MIN_PART (5u << 20)
+
+struct node {
+	struct node *hnext;   /* fs->nodes chain; protected by fs->lock */
+	char *key;            /* protected by fs->lock and lock (both to change) */
+	int refs;             /* handles + pending + temporary; protected by fs->lock */
+	int in_table;         /* protected by fs->lock */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;  /* busy changed */
+	/* below: protected by lock */
+	int opens;
+	int busy;             /* a commit or a download is running */
+	int fd;               /* spool file with the whole content, or -1 */
+	uint64_t spool_id;
+	uint64_t size;        /* content size while fd >= 0 */
+	int dirty;            /* content or metadata not yet in the bucket */
+	uint64_t wgen;        /* bumped by every mutation */
+	int unlinked;         /* deleted: never commit */
+	int exists;           /* the object is in the bucket */
+	int pending;          /* a commit failed; holds a ref; retried */
+	int manifest;         /* the spool has a manifest for it */
+	int retries;
+	int64_t retry_at;     /* monotonic ms */
+	int have_meta;        /* the fields below are known */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	struct timespec mtime, ctime;
+	char content_type[128];
+	json_t *extra;        /* other x-amz-meta-* to preserve; may be NULL */
+	pid_t writer;
+};
+
+struct handle {
+	struct node *n;       /* NULL for a directory handle */
+	char *dirpath;        /* directory handles: the path (ops get NULL paths) */
+	int flags;
+	int writable;
+	int dirtied;          /* this handle changed the node since its last commit */
+	int wrote;            /* ... by writing bytes or truncating, not only creating */
+	pthread_mutex_t lock; /* read-ahead state below */
+	uint64_t size;        /* object size at open (clean reads) */
+	char *ra;
+	uint64_t ra_off;
+	size_t ra_len, ra_cap;
+	uint64_t next_off;
+	uint64_t window;
+};
+
+struct stepfs {
+	struct stepfs_opts o;
+	struct store *store;
+	const struct commit_sink *sink;
+	struct mcache *mc;
+	struct spool *spool;
+	struct timespec started;
+	atomic_uint_fast64_t read_mem; /* read-ahead bytes allocated */
+
+	pthread_mutex_t lock;
+	struct node *nodes[NODE_BUCKETS]; /* protected by lock */
+	int stop;                         /* protected by lock */
+	pthread_cond_t wake;              /* retrier: work or stop */
+	pthread_t retrier;
+	int retrier_started;
+};
+
+/* ---- small helpers ---- */
+
+static struct stepfs *get_fs(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static struct timespec now_rt(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return t;
+}
+
+static size_t khash(const char *s)
+{
+	size_t h = 5381;
+
+	while (*s)
+		h = h * 33 + (unsigned char)*s++;
+	return h & (NODE_BUCKETS - 1);
+}
+
+/* "/a/b" -> "a/b"; checks the lengths S3 and the kernel allow. */
+static int path_key(const char *path, char *out, size_t outsz)
+{
+	const char *p = path, *c;
+	size_t n;
+
+	while (*p == '/')
+		p++;
+	n = strlen(p);
+	if (n + 2 > outsz || n > 1024 - 1)
+		return -ENAMETOOLONG;
+	for (c = p; *c;) {
+		const char *s = strchr(c, '/');
+		size_t len = s ? (size_t)(s - c) : strlen(c);
+
+		if (len > 255)
+			return -ENAMETOOLONG;
+		c += len + (s ? 1 : 0);
+	}
+	memcpy(out, p, n + 1);
+	return 0;
+}
+
+/* Run @fn on a new thread with the termination signals blocked (STYLE §7). */
+static int spawn_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t set, old;
+	int r;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	r = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -r;
+}
+
+/* ---- s3fs metadata ---- */
+
+static int parse_u(json_t *meta, const char *name, unsigned long *ret)
+{
+	const char *s = json_string_value(json_object_get(meta, name));
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || (*end && *end != '.'))
+		return 0;
+	*ret = v;
+	return 1;
+}
+
+/* "sec" or "sec.fraction" (rclone writes fractions) */
+static int parse_time(json_t *meta, const char *name, struct timespec *ret)
+{
+	const char *s = json_string_value(json_object_get(meta, name));
+	char *end;
+	long long sec;
+	long ns = 0, scale = 100000000;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	sec = strtoll(s, &end, 10);
+	if (errno)
+		return 0;
+	if (*end == '.') {
+		for (end++; *end >= '0' && *end <= '9'; end++) {
+			ns += (*end - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (*end)
+		return 0;
+	ret->tv_sec = (time_t)sec;
+	ret->tv_nsec = ns;
+	return 1;
+}
+
+static mode_t default_mode(struct stepfs *fs, int is_dir)
+{
+	return is_dir ? (S_IFDIR | (0777 & ~fs->o.umask)) : (S_IFREG | (0666 & ~fs->o.umask));
+}
+
+/* Attributes from what HEAD (or a listing, meta == NULL) says. */
+static void obj_stat(struct stepfs *fs, const struct store_obj *o, int is_dir, struct stat *st)
+{
+	unsigned long v;
+
+	memset(st, 0, sizeof(*st));
+	if (!is_dir && strcmp(o->content_type, "application/x-directory") == 0)
+		is_dir = 1;
+	st->st_mode = default_mode(fs, is_dir);
+	if (parse_u(o->meta, "mode", &v)) {
+		mode_t m = (mode_t)v;
+
+		if (!(m & S_IFMT))
+			m |= is_dir ? S_IFDIR : S_IFREG;
+		if (is_dir && !S_ISDIR(m))
+			m = (m & 07777) | S_IFDIR;
+		st->st_mode = m;
+	}
+	st->st_uid = parse_u(o->meta, "uid", &v) ? (uid_t)v : fs->o.uid;
+	st->st_gid = parse_u(o->meta, "gid", &v) ? (gid_t)v : fs->o.gid;
+	if (!parse_time(o->meta, "mtime", &st->st_mtim) &&
+	    !parse_time(o->meta, "goog-reserved-file-mtime", &st->st_mtim))
+		st->st_mtim = o->last_modified;
+	if (!parse_time(o->meta, "ctime", &st->st_ctim))
+		st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+	st->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
+	st->st_size = S_ISDIR(st->st_mode) ? 4096 : (off_t)o->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (st->st_size + 511) / 512;
+}
+
+static void root_stat(struct stepfs *fs, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = default_mode(fs, 1);
+	st->st_uid = fs->o.uid;
+	st->st_gid = fs->o.gid;
+	st->st_nlink = 2;
+	st->st_size = 4096;
+	st->st_blksize = 4096;
+	st->st_mtim = st->st_ctim = st->st_atim = fs->started;
+}
+
+/* Set node metadata from an object (HEAD or GET result). Caller holds n->lock. */
+static void node_meta_from_obj(struct stepfs *fs, struct node *n, const struct store_obj *o)
+{
+	struct stat st;
+	const char *k;
+	json_t *v;
+
+	obj_stat(fs, o, 0, &st);
+	n->mode = st.st_mode;
+	n->uid = st.st_uid;
+	n->gid = st.st_gid;
+	n->mtime = st.st_mtim;
+	n->ctime = st.st_ctim;
+	snprintf(n->content_type, sizeof(n->content_type), "%s",
+		 o->content_type[0] ? o->content_type : "application/octet-stream");
+	json_decref(n->extra);
+	n->extra = NULL;
+	if (o->meta) {
+		n->extra = json_object();
+		json_object_foreach(o->meta, k, v) {
+			if (strcmp(k, "mode") && strcmp(k, "uid") && strcmp(k, "gid") &&
+			    strcmp(k, "mtime") && strcmp(k, "ctime"))
+				json_object_set(n->extra, k, v);
+		}
+	}
+	n->have_meta = 1;
+}
+
+/* The x-amz-meta-* object for a commit (new reference). Caller holds n->lock. */
+static json_t *node_meta_json(const struct node *n)
+{
+	json_t *m = n->extra ? json_deep_copy(n->extra) : json_object();
+	char b[32];
+
+	if (!m)
+		return NULL;
+	snprintf(b, sizeof(b), "%u", (unsigned)n->mode);
+	json_object_set_new(m, "mode", json_string(b));
+	snprintf(b, sizeof(b), "%u", (unsigned)n->uid);
+	json_object_set_new(m, "uid", json_string(b));
+	snprintf(b, sizeof(b), "%u", (unsigned)n->gid);
+	json_object_set_new(m, "gid", json_string(b));
+	snprintf(b, sizeof(b), "%lld", (long long)n->mtime.tv_sec);
+	json_object_set_new(m, "mtime", json_string(b));
+	snprintf(b, sizeof(b), "%lld", (long long)n->ctime.tv_sec);
+	json_object_set_new(m, "ctime", json_string(b));
+	return m;
+}
+
+/* Caller holds n->lock. */
+static void node_stat(struct stepfs *fs, const struct node *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = n->have_meta ? n->mode : default_mode(fs, 0);
+	st->st_uid = n->have_meta ? n->uid : fs->o.uid;
+	st->st_gid = n->have_meta ? n->gid : fs->o.gid;
+	st->st_mtim = n->mtime;
+	st->st_ctim = n->ctime;
+	st->st_atim = n->mtime;
+	st->st_nlink = 1;
+	st->st_size = (off_t)n->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (st->st_size + 511) / 512;
+}
+
+/* ---- events ---- */
+
+static pid_t ctx_pid(void)
+{
+	struct fuse_context *c = fuse_get_context();
+
+	return c ? c->pid : 0;
+}
+
+static int emit(struct stepfs *fs, enum commit_kind kind, const char *key, uint64_t size,
+		const char *etag, const char *src_key, pid_t pid)
+{
+	struct commit_event ev;
+	char local[PATH_MAX];
+
+	if (!fs->sink || !fs->sink->commit)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.key = key;
+	ev.bucket = fs->o.bucket;
+	ev.size = size;
+	ev.etag = etag && *etag ? etag : NULL;
+	ev.time = now_rt();
+	snprintf(local, sizeof(local), "%s/%s", fs->o.mountpoint ? fs->o.mountpoint : "", key);
+	ev.local_path = local;
+	ev.writer_pid = pid;
+	ev.src_key = src_key;
+	return fs->sink->commit(fs->sink->arg, &ev);
+}
+
+/* ---- node table ---- */
+
+static struct node *node_find_locked(struct stepfs *fs, const char *key)
+{
+	struct node *n;
+
+	for (n = fs->nodes[khash(key)]; n; n = n->hnext)
+		if (strcmp(n->key, key) == 0)
+			return n;
+	return NULL;
+}
+
+static void table_add_locked(struct stepfs *fs, struct node *n)
+{
+	size_t b = khash(n->key);
+
+	n->hnext = fs->nodes[b];
+	fs->nodes[b] = n;
+	n->in_table = 1;
+}
+
+static void table_del_locked(struct stepfs *fs, struct node *n)
+{
+	struct node **p;
+
+	if (!n->in_table)
+		return;
+	for (p = &fs->nodes[khash(n->key)]; *p; p = &(*p)->hnext) {
+		if (*p == n) {
+			*p = n->hnext;
+			break;
+		}
+	}
+	n->hnext = NULL;
+	n->in_table = 0;
+}
+
+static struct node *node_alloc(const char *key)
+{
+	struct node *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->key = strdup(key);
+	if (!n->key) {
+		free(n);
+		return NULL;
+	}
+	pthread_mutex_init(&n->lock, NULL);
+	pthread_cond_init(&n->cond, NULL);
+	n->fd = -1;
+	return n;
+}
+
+/* Find (or with @create, make) the node of @key; returns it with a reference. */
+static struct node *node_get(struct stepfs *fs, const char *key, int create)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&fs->lock);
+	n = node_find_locked(fs, key);
+	if (!n && create) {
+		n = node_alloc(key);
+		if (n)
+			table_add_locked(fs, n);
+	}
+	if (n)
+		n->refs++;
+	pthread_mutex_unlock(&fs->lock);
+	return n;
+}
+
+static void node_ref(struct stepfs *fs, struct node *n)
+{
+	pthread_mutex_lock(&fs->lock);
+	n->refs++;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static void node_put(struct stepfs *fs, struct node *n)
+{
+	int last;
+
+	pthread_mutex_lock(&fs->lock);
+	last = --n->refs == 0;
+	if (last)
+		table_del_locked(fs, n);
+	pthread_mutex_unlock(&fs->lock);
+	if (!last)
+		return;
+	if (n->fd >= 0) {
+		close(n->fd);
+		spool_remove(fs->spool, n->spool_id);
+		spool_reserve(fs->spool, -(int64_t)n->size);
+	}
+	json_decref(n->extra);
+	pthread_mutex_destroy(&n->lock);
+	pthread_cond_destroy(&n->cond);
+	free(n->key);
+	free(n);
+}
+
+/* Wait until no commit or download runs, then claim it. Caller holds n->lock. */
+static void node_claim(struct node *n)
+{
+	while (n->busy)
+		pthread_cond_wait(&n->cond, &n->lock);
+	n->busy = 1;
+}
+
+static void node_unclaim(struct node *n)
+{
+	n->busy = 0;
+	pthread_cond_broadcast(&n->cond);
+}
+
+/* Copy the key under the lock. */
+static char *node_key(struct stepfs *fs, struct node *n)
+{
+	char *k;
+
+	pthread_mutex_lock(&fs->lock);
+	k = strdup(n->key);
+	pthread_mutex_unlock(&fs->lock);
+	return k;
+}
+
+/* ---- remote lookups ---- */
+
+/*
+ * Attributes of @key ("" is the root) from the cache or the bucket:
+ * HEAD key, else a one-key listing of "key/" (marker or implicit directory).
+ */
+static int lookup_remote(struct stepfs *fs, const char *key, struct stat *st)
+{
+	char path[1100], dkey[1100];
+	struct store_list_opts lo = STORE_LIST_OPTS_INIT;
+	struct store_list l;
+	struct store_obj o;
+	struct store_error err;
+	enum mcache_kind k;
+	enum store_err e;
+	uint64_t w;
+
+	if (!*key) {
+		root_stat(fs, st);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/%s", key);
+	k = mcache_get(fs->mc, path, st);
+	if (k == MCACHE_FULL || (k == MCACHE_LIST && fs->o.list_attrs))
+		return 0;
+	if (k == MCACHE_NEG)
+		return -ENOENT;
+	w = mcache_wctr(fs->mc);
+	e = store_head(fs->store, key, &o, &err);
+	if (e == STORE_OK) {
+		obj_stat(fs, &o, 0, st);
+		store_obj_release(&o);
+		mcache_put(fs->mc, path, st, MCACHE_FULL, w);
+		return 0;
+	}
+	if (e != STORE_ENOTFOUND) {
+		log_debug("cannot look up '%s': %s", key, err.message);
+		return -store_err_to_errno(e);
+	}
+	snprintf(dkey, sizeof(dkey), "%s/", key);
+	lo.prefix = dkey;
+	lo.max_keys = 1;
+	e = store_list_page(fs->store, &lo, &l, &err);
+	if (e != STORE_OK) {
+		log_debug("cannot list '%s': %s", dkey, err.message);
+		return -store_err_to_errno(e);
+	}
+	if (l.n == 0 && l.nprefixes == 0) {
+		store_list_release(&l);
+		mcache_put(fs->mc, path, NULL, MCACHE_NEG, w);
+		return -ENOENT;
+	}
+	if (l.n > 0 && strcmp(l.entries[0].key, dkey) == 0 &&
+	    store_head(fs->store, dkey, &o, NULL) == STORE_OK) {
+		obj_stat(fs, &o, 1, st);
+		store_obj_release(&o);
+	} else {
+		root_stat(fs, st); /* implicit directory: mount defaults */
+	}
+	store_list_release(&l);
+	mcache_put(fs->mc, path, st, MCACHE_FULL, w);
+	return 0;
+}
+
+/* Attributes of @key: a local node with data first, then the bucket. */
+static int lookup(struct stepfs *fs, const char *key, struct stat *st)
+{
+	struct node *n = *key ? node_get(fs, key, 0) : NULL;
+	int r = 1;
+
+	if (n) {
+		pthread_mutex_lock(&n->lock);
+		if (n->fd >= 0 || n->dirty) {
+			node_stat(fs, n, st);
+			r = 0;
+		}
+		pthread_mutex_unlock(&n->lock);
+		node_put(fs, n);
+		if (r == 0)
+			return 0;
+	}
+	return lookup_remote(fs, key, st);
+}
+
+/* Metadata of an existing object into the node (HEAD). Caller holds n->lock and the claim. */
+static int node_load_meta(struct stepfs *fs, struct node *n, const char *key)
+{
+	struct store_obj o;
+	enum store_err e;
+
+	pthread_mutex_unlock(&n->lock);
+	e = store_head(fs->store, key, &o, NULL);
+	pthread_mutex_lock(&n->lock);
+	if (e == STORE_OK) {
+		node_meta_from_obj(fs, n, &o);
+		n->exists = 1;
+		store_obj_release(&o);
+		return 0;
+	}
+	if (e == STORE_ENOTFOUND)
+		return -ENOENT;
+	return -store_err_to_errno(e);
+}
+
+/* Give the node a spool file with the object's whole content. Caller holds n->lock. */
+static int node_load(struct stepfs *fs, struct node *n, int empty)
+{
+	struct store_obj o;
+	struct store_error err;
+	enum store_err e = STORE_OK;
+	uint64_t id;
+	char *key;
+	struct stat st;
+	int fd, r;
+
+	if (n->fd >= 0)
+		return 0;
+	fd = spool_create(fs->spool, &id);
+	if (fd < 0)
+		return log_errno(fd, "cannot create a spool file in '%s'", spool_dir(fs->spool));
+	if (empty) {
+		n->fd = fd;
+		n->spool_id = id;
+		n->size = 0;
+		return 0;
+	}
+	node_claim(n);
+	pthread_mutex_unlock(&n->lock);
+	key = node_key(fs, n);
+	memset(&o, 0, sizeof(o));
+	memset(&err, 0, sizeof(err));
+	st.st_size = 0;
+	r = 0;
+	if (!key)
+		e = STORE_ENOMEM;
+	else
+		e = fs->store->ops->get_to_fd(fs->store, key, fd, &o, &err);
+	if (e == STORE_ENOTFOUND) {
+		e = STORE_OK; /* gone meanwhile (or never committed): start empty */
+		if (ftruncate(fd, 0) < 0)
+			r = -errno;
+	} else if (e == STORE_OK) {
+		if (fstat(fd, &st) < 0)
+			r = -errno;
+		else if (spool_reserve(fs->spool, st.st_size) < 0)
+			r = -ENOSPC;
+		if (r == 0 && !o.meta) {
+			store_obj_release(&o);
+			(void)store_head(fs->store, key, &o, NULL); /* the metadata */
+		}
+	} else {
+		log_err("cannot fetch '%s' for writing: %s", key ? key : "",
+			err.message[0] ? err.message : store_strerror(e));
+		r = -store_err_to_errno(e);
+	}
+	pthread_mutex_lock(&n->lock);
+	node_unclaim(n);
+	if (r < 0) {
+		close(fd);
+		spool_remove(fs->spool, id);
+		store_obj_release(&o);
+		free(key);
+		return r;
+	}
+	if (o.etag[0]) {
+		if (!n->have_meta)
+			node_meta_from_obj(fs, n, &o);
+		n->exists = 1;
+	}
+	store_obj_release(&o);
+	free(key);
+	n->fd = fd;
+	n->spool_id = id;
+	n->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* ---- upload ---- */
+
+struct mpu_job {
+	struct stepfs *fs;
+	const char *key, *upload_id;
+	int fd;
+	uint64_t size, part;
+	struct store_part *parts;
+	int nparts;
+	pthread_mutex_t lock;
+	int next;           /* next part index to take; protected by lock */
+	enum store_err err; /* first error; protected by lock */
+	struct store_error detail;
+};
+
+static void *mpu_worker(void *arg)
+{
+	struct mpu_job *j = arg;
+
+	for (;;) {
+		struct store_error err;
+		struct store_body b;
+		enum store_err e;
+		uint64_t off, len;
+		int i;
+
+		pthread_mutex_lock(&j->lock);
+		i = j->err == STORE_OK && j->next < j->nparts ? j->next++ : -1;
+		pthread_mutex_unlock(&j->lock);
+		if (i < 0)
+			return NULL;
+		off = (uint64_t)i * j->part;
+		len = off + j->part > j->size ? j->size - off : j->part;
+		b = (struct store_body)STORE_BODY_FD(j->fd, (off_t)off, len);
+		e = j->fs->store->ops->mpu_put_part(j->fs->store, j->key, j->upload_id, i + 1, &b,
+						    &j->parts[i], &err);
+		if (e != STORE_OK) {
+			pthread_mutex_lock(&j->lock);
+			if (j->err == STORE_OK) {
+				j->err = e;
+				j->detail = err;
+			}
+			pthread_mutex_unlock(&j->lock);
+		}
+	}
+}
+
+/* Multipart upload of [0, size) of fd with up to fs->o.parallel parts in flight. */
+static enum store_err upload_multipart(struct stepfs *fs, const char *key, int fd, uint64_t size,
+				       const struct store_put_opts *po, struct store_obj *ret,
+				       struct store_error *err)
+{
+	struct mpu_job j;
+	pthread_t th[32];
+	int nth, i, started = 0;
+	char *uid = NULL;
+	enum store_err e;
+
+	memset(&j, 0, sizeof(j));
+	e = fs->store->ops->mpu_create(fs->store, key, po, &uid, err);
+	if (e != STORE_OK)
+		return e;
+	j.fs = fs;
+	j.key = key;
+	j.upload_id = uid;
+	j.fd = fd;
+	j.size = size;
+	j.part = fs->o.part_size;
+	j.nparts = (int)((size + j.part - 1) / j.part);
+	if (j.nparts > 10000) {
+		j.part = (size + 9999) / 10000;
+		j.part = (j.part + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
+		j.nparts = (int)((size + j.part - 1) / j.part);
+	}
+	j.parts = calloc((size_t)j.nparts, sizeof(*j.parts));
+	if (!j.parts) {
+		e = store_set_error(err, STORE_ENOMEM, 0, NULL, "out of memory");
+		goto abort;
+	}
+	pthread_mutex_init(&j.lock, NULL);
+	nth = fs->o.parallel < 1 ? 1 : fs->o.parallel > 32 ? 32 : fs->o.parallel;
+	if (nth > j.nparts)
+		nth = j.nparts;
+	for (i = 1; i < nth; i++)
+		if (spawn_thread(&th[started], mpu_worker, &j) == 0)
+			started++;
+	mpu_worker(&j);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&j.lock);
+	e = j.err;
+	if (e != STORE_OK) {
+		if (err)
+			*err = j.detail;
+		goto abort;
+	}
+	e = fs->store->ops->mpu_complete(fs->store, key, uid, j.parts, (size_t)j.nparts, ret, err);
+	if (e != STORE_OK)
+		goto abort;
+	free(j.parts);
+	free(uid);
+	return STORE_OK;
+abort:
+	(void)fs->store->ops->mpu_abort(fs->store, key, uid, NULL);
+	free(j.parts);
+	free(uid);
+	return e;
+}
+
+static json_t *manifest_json(struct node *n, const char *key, json_t *meta)
+{
+	return json_pack("{s:s, s:s, s:O?, s:I}", "key", key, "content_type", n->content_type,
+			 "meta", n->have_meta ? meta : NULL, "size", (json_int_t)n->size);
+}
+
+/*
+ * Commit the node's content to the bucket if it is dirty; exactly one event
+ * per successful commit. Returns 0 or -errno (-EIO for a failed upload).
+ */
+static int node_commit(struct stepfs *fs, struct node *n)
+{
+	struct store_put_opts po = STORE_PUT_OPTS_INIT;
+	struct store_error err;
+	struct store_obj o;
+	struct stat st;
+	enum store_err e;
+	json_t *meta = NULL;
+	char *key = NULL;
+	uint64_t gen, size;
+	int fd, r = 0, add_ref = 0, drop_ref = 0, want_manifest;
+	pid_t writer;
+
+	pthread_mutex_lock(&n->lock);
+	while (n->busy)
+		pthread_cond_wait(&n->cond, &n->lock);
+	if (!n->dirty || n->unlinked) {
+		pthread_mutex_unlock(&n->lock);
+		return 0;
+	}
+	node_claim(n);
+	pthread_mutex_unlock(&n->lock);
+	key = node_key(fs, n); /* stable while claimed: rekey_node claims too */
+	pthread_mutex_lock(&n->lock);
+	if (!key) {
+		node_unclaim(n);
+		pthread_mutex_unlock(&n->lock);
+		return -ENOMEM;
+	}
+	if (!n->have_meta) {
+		r = node_load_meta(fs, n, key);
+		if (r == -ENOENT) {
+			struct fuse_context *c = fuse_get_context();
+
+			n->mode = default_mode(fs, 0);
+			n->uid = c ? c->uid : fs->o.uid;
+			n->gid = c ? c->gid : fs->o.gid;
+			n->mtime = n->ctime = now_rt();
+			snprintf(n->content_type, sizeof(n->content_type),
+				 "application/octet-stream");
+			n->have_meta = 1;
+			r = 0;
+		}
+		if (r < 0)
+			goto fail_locked;
+	}
+	if (n->fd < 0) {
+		r = node_load(fs, n, 1); /* dirty without content: an empty new file */
+		if (r < 0)
+			goto fail_locked;
+	}
+	gen = n->wgen;
+	writer = n->writer;
+	fd = n->fd;
+	size = n->size;
+	meta = node_meta_json(n);
+	want_manifest = !n->manifest;
+	if (want_manifest && meta) {
+		json_t *m = manifest_json(n, key, meta);
+
+		if (m && spool_write_manifest(fs->spool, n->spool_id, m, 0) == 0)
+			n->manifest = 1;
+		json_decref(m);
+	}
+	po.meta = meta;
+	po.content_type = n->content_type;
+	pthread_mutex_unlock(&n->lock);
+
+	memset(&err, 0, sizeof(err));
+	memset(&o, 0, sizeof(o));
+	if (!meta)
+		e = store_set_error(&err, STORE_ENOMEM, 0, NULL, "out of memory");
+	else if (size > fs->o.part_size && size > MIN_PART)
+		e = upload_multipart(fs, key, fd, size, &po, &o, &err);
+	else {
+		struct store_body body = STORE_BODY_FD(fd, 0, size);
+
+		e = store_put(fs->store, key, &body, &po, &o, &err);
+	}
+	if (e == STORE_OK) {
+		r = emit(fs, size > fs->o.part_size && size > MIN_PART ? COMMIT_MULTIPART
+								      : COMMIT_PUT,
+			 key, size, o.etag, NULL, writer);
+		if (r < 0)
+			log_errno(r, "committed '%s' but cannot record its event", key);
+	}
+
+	pthread_mutex_lock(&n->lock);
+	node_unclaim(n);
+	if (e == STORE_OK && r == 0) {
+		if (n->wgen == gen)
+			n->dirty = 0;
+		n->exists = 1;
+		n->retries = 0;
+		if (n->pending) {
+			n->pending = 0;
+			drop_ref = 1;
+			log_notice("committed '%s' after %s", key, "a retry");
+		}
+		if (n->manifest && !n->dirty) {
+			spool_drop_manifest(fs->spool, n->spool_id);
+			n->manifest = 0;
+		}
+		node_stat(fs, n, &st);
+		pthread_mutex_unlock(&n->lock);
+		{
+			char path[1100];
+			uint64_t w;
+
+			snprintf(path, sizeof(path), "/%s", key);
+			mcache_invalidate(fs->mc, path);
+			w = mcache_wctr(fs->mc);
+			mcache_put(fs->mc, path, &st, MCACHE_FULL, w);
+		}
+		goto out;
+	}
+	if (e != STORE_OK)
+		log_err("cannot upload '%s' (%llu bytes): %s; the data stays in the spool '%s' "
+			"and is retried",
+			key, (unsigned long long)size, err.message[0] ? err.message : store_strerror(e),
+			spool_dir(fs->spool));
+	r = -EIO;
+	goto fail_keep;
+fail_locked:
+	node_unclaim(n);
+	log_err("cannot upload '%s': %s; the data stays in the spool and is retried", key,
+		strerror(-r));
+	r = -EIO;
+fail_keep:
+	if (!n->pending && !n->unlinked) {
+		n->pending = 1;
+		add_ref = 1;
+	}
+	n->retry_at = mono_ms() + (1000LL << (n->retries < 6 ? n->retries : 6));
+	if (n->retry_at - mono_ms() > fs->o.retry_max_ms)
+		n->retry_at = mono_ms() + fs->o.retry_max_ms;
+	n->retries++;
+	if (n->fd >= 0) {
+		if (!n->manifest) {
+			json_t *m = manifest_json(n, key, meta);
+
+			if (m && spool_write_manifest(fs->spool, n->spool_id, m, 1) == 0)
+				n->manifest = 1;
+			json_decref(m);
+		}
+		(void)spool_sync(fs->spool, n->spool_id, n->fd);
+	}
+	pthread_mutex_unlock(&n->lock);
+out:
+	if (add_ref) {
+		node_ref(fs, n);
+		pthread_mutex_lock(&fs->lock);
+		pthread_cond_signal(&fs->wake);
+		pthread_mutex_unlock(&fs->lock);
+	}
+	if (drop_ref)
+		node_put(fs, n);
+	store_obj_release(&o);
+	json_decref(meta);
+	free(key);
+	return r;
+}
+
+/* ---- the retrier ---- */
+
+static void *retrier(void *arg)
+{
+	struct stepfs *fs = arg;
+
+	pthread_mutex_lock(&fs->lock);
+	while (!fs->stop) {
+		struct node *todo[64];
+		int ntodo = 0, i;
+		size_t b;
+		struct timespec dl;
+
+		for (b = 0; b < NODE_BUCKETS && ntodo < 64; b++) {
+			struct node *n;
+
+			for (n = fs->nodes[b]; n && ntodo < 64; n = n->hnext) {
+				int due;
+
+				pthread_mutex_lock(&n->lock);
+				due = n->pending && n->opens == 0 && !n->busy &&
+				      n->retry_at <= mono_ms();
+				pthread_mutex_unlock(&n->lock);
+				if (due) {
+					n->refs++;
+					todo[ntodo++] = n;
+				}
+			}
+		}
+		pthread_mutex_unlock(&fs->lock);
+		for (i = 0; i < ntodo; i++) {
+			(void)node_commit(fs, todo[i]);
+			node_put(fs, todo[i]);
+		}
+		pthread_mutex_lock(&fs->lock);
+		if (fs->stop)
+			break;
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_nsec += 500 * 1000000L;
+		if (dl.tv_nsec >= 1000000000L) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&fs->wake, &fs->lock, &dl);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
+/* A spooled file found at start-up: pending, retried by the retrier. */
+static int rescan_one(void *arg, uint64_t id, int fd, json_t *m)
+{
+	struct stepfs *fs = arg;
+	const char *key = json_string_value(json_object_get(m, "key"));
+	const char *ct = json_string_value(json_object_get(m, "content_type"));
+	struct store_obj o;
+	struct node *n;
+	struct stat st;
+
+	if (!key || fstat(fd, &st) < 0) {
+		close(fd);
+		spool_remove(fs->spool, id);
+		return -EINVAL;
+	}
+	n = node_get(fs, key, 1);
+	if (!n) {
+		close(fd);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&n->lock);
+	if (n->fd >= 0) { /* two spooled versions of one key: the newer id wins */
+		if (n->spool_id > id) {
+			pthread_mutex_unlock(&n->lock);
+			node_put(fs, n);
+			close(fd);
+			spool_remove(fs->spool, id);
+			spool_reserve(fs->spool, -(int64_t)st.st_size);
+			return 0;
+		}
+		close(n->fd);
+		spool_remove(fs->spool, n->spool_id);
+		spool_reserve(fs->spool, -(int64_t)n->size);
+	}
+	memset(&o, 0, sizeof(o));
+	o.meta = json_object_get(m, "meta");
+	snprintf(o.content_type, sizeof(o.content_type), "%s", ct ? ct : "");
+	o.last_modified = st.st_mtim;
+	if (json_is_object(o.meta))
+		node_meta_from_obj(fs, n, &o);
+	n->fd = fd;
+	n->spool_id = id;
+	n->size = (uint64_t)st.st_size;
+	n->dirty = 1;
+	n->manifest = 1;
+	n->exists = 1;
+	if (!n->pending) {
+		n->pending = 1; /* keeps the reference taken by node_get */
+	} else {
+		pthread_mutex_unlock(&n->lock);
+		node_put(fs, n);
+		pthread_mutex_lock(&n->lock);
+	}
+	pthread_mutex_unlock(&n->lock);
+	log_notice("found '%s' (%llu bytes) in the spool from an earlier run; committing it",
+		   key, (unsigned long long)st.st_size);
+	return 0;
+}
+
+/* ---- read path ---- */
+
+struct range_job {
+	struct stepfs *fs;
+	const char *key;
+	uint64_t off, len;
+	char *buf;
+	enum store_err e;
+	size_t got;
+};
+
+static void *range_worker(void *arg)
+{
+	struct range_job *j = arg;
+
+	j->e = store_get_range(j->fs->store, j->key, j->off, j->len, j->buf, &j->got, NULL);
+	return NULL;
+}
+
+/* Fetch [off, off+len) into buf with parallel ranged GETs of >= 1 MiB each. */
+static int fetch(struct stepfs *fs, const char *key, uint64_t off, uint64_t len, char *buf)
+{
+	struct range_job jobs[32];
+	pthread_t th[32];
+	int started[32] = { 0 };
+	uint64_t chunk;
+	int n, i, r = 0;
+
+	n = fs->o.parallel < 1 ? 1 : fs->o.parallel > 32 ? 32 : fs->o.parallel;
+	chunk = (len + (uint64_t)n - 1) / (uint64_t)n;
+	if (chunk < (1u << 20))
+		chunk = 1u << 20;
+	n = (int)((len + chunk - 1) / chunk);
+	for (i = 0; i < n; i++) {
+		jobs[i].fs = fs;
+		jobs[i].key = key;
+		jobs[i].off = off + (uint64_t)i * chunk;
+		jobs[i].len = i == n - 1 ? len - (uint64_t)i * chunk : chunk;
+		jobs[i].buf = buf + (uint64_t)i * chunk;
+		jobs[i].e = STORE_OK;
+		jobs[i].got = 0;
+		if (i > 0 && spawn_thread(&th[i], range_worker, &jobs[i]) == 0)
+			started[i] = 1;
+	}
+	for (i = 0; i < n; i++)
+		if (i == 0 || !started[i])
+			range_worker(&jobs[i]);
+	for (i = 1; i < n; i++)
+		if (started[i])
+			pthread_join(th[i], NULL);
+	for (i = 0; i < n; i++) {
+		if (jobs[i].e != STORE_OK) {
+			r = -store_err_to_errno(jobs[i].e);
+			break;
+		}
+		if (jobs[i].got != jobs[i].len) {
+			r = -EIO; /* the object changed under us */
+			break;
+		}
+	}
+	return r;
+}
+
+static void ra_release(struct stepfs *fs, struct handle *h)
+{
+	if (h->ra) {
+		free(h->ra);
+		atomic_fetch_sub(&fs->read_mem, h->ra_cap);
+	}
+	h->ra = NULL;
+	h->ra_cap = h->ra_len = 0;
+}
+
+static int read_clean(struct stepfs *fs, struct handle *h, const char *key, char *buf,
+		      size_t size, uint64_t off)
+{
+	uint64_t want_off, want_len;
+	int seq, r;
+
+	pthread_mutex_lock(&h->lock);
+	if (off >= h->size) {
+		pthread_mutex_unlock(&h->lock);
+		return 0;
+	}
+	if (size > h->size - off)
+		size = (size_t)(h->size - off);
+	if (h->ra && off >= h->ra_off && off + size <= h->ra_off + h->ra_len)
+		goto copy;
+	seq = off == h->next_off;
+	if (h->size <= fs->o.small_file) {
+		want_off = 0;
+		want_len = h->size;
+	} else if (seq) {
+		h->window = h->window ? h->window * 2 : (1u << 20);
+		if (h->window > fs->o.readahead_max)
+			h->window = fs->o.readahead_max;
+		want_off = off;
+		want_len = h->window > size ? h->window : size;
+	} else {
+		h->window = 0;
+		want_off = off;
+		want_len = size; /* random: only what is asked */
+	}
+	if (want_off + want_len > h->size)
+		want_len = h->size - want_off;
+	if (want_len > h->ra_cap) {
+		uint64_t extra = want_len - h->ra_cap;
+		char *nb;
+
+		if (atomic_fetch_add(&fs->read_mem, extra) + extra > fs->o.read_mem &&
+		    want_len > size) {
+			/* over the read-ahead budget: fetch only what is needed */
+			atomic_fetch_sub(&fs->read_mem, extra);
+			want_off = off;
+			want_len = size;
+			h->window = 0;
+			if (want_len > h->ra_cap) {
+				extra = want_len - h->ra_cap;
+				atomic_fetch_add(&fs->read_mem, extra);
+			} else {
+				extra = 0;
+			}
+		}
+		if (extra) {
+			nb = realloc(h->ra, (size_t)want_len);
+			if (!nb) {
+				atomic_fetch_sub(&fs->read_mem, extra);
+				pthread_mutex_unlock(&h->lock);
+				return -ENOMEM;
+			}
+			h->ra = nb;
+			h->ra_cap = (size_t)want_len;
+		}
+	}
+	h->ra_len = 0;
+	r = fetch(fs, key, want_off, want_len, h->ra);
+	if (r < 0) {
+		pthread_mutex_unlock(&h->lock);
+		return r;
+	}
+	h->ra_off = want_off;
+	h->ra_len = (size_t)want_len;
+copy:
+	memcpy(buf, h->ra + (off - h->ra_off), size);
+	h->next_off = off + size;
+	pthread_mutex_unlock(&h->lock);
+	return (int)size;
+}
+
+/* ---- FUSE operations ---- */
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct stepfs *fs = get_fs();
+
+	cfg->nullpath_ok = 1;
+	cfg->hard_remove = 1;
+	cfg->use_ino = 0;
+	cfg->entry_timeout = cfg->attr_timeout = (double)fs->o.attr_ttl_ms / 1000.0;
+	cfg->negative_timeout = 0;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	conn->max_write = 1u << 20;
+	conn->max_readahead = 1u << 20;
+	if (spawn_thread(&fs->retrier, retrier, fs) == 0)
+		fs->retrier_started = 1;
+	else
+		log_err("cannot start the upload retry thread");
+	return fs;
+}
+
+static void op_destroy(void *private_data)
+{
+	struct stepfs *fs = private_data;
+	size_t b, pending = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	fs->stop = 1;
+	pthread_cond_broadcast(&fs->wake);
+	for (b = 0; b < NODE_BUCKETS; b++) {
+		struct node *n;
+
+		for (n = fs->nodes[b]; n; n = n->hnext)
+			pending += n->pending;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (fs->retrier_started)
+		pthread_join(fs->retrier, NULL);
+	fs->retrier_started = 0;
+	if (pending)
+		log_warn("%zu file(s) not yet committed stay in the spool '%s' for the next mount",
+			 pending, spool_dir(fs->spool));
+}
+
+static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct stepfs *fs = get_fs();
+	char key[1100];
+	int r;
+
+	if (fi && fi->fh && !((struct handle *)(uintptr_t)fi->fh)->n && !path)
+		path = ((struct handle *)(uintptr_t)fi->fh)->dirpath;
+	if (fi && fi->fh && ((struct handle *)(uintptr_t)fi->fh)->n) {
+		struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+		struct node *n = h->n;
+
+		pthread_mutex_lock(&n->lock);
+		if (n->fd >= 0 || n->dirty) {
+			node_stat(fs, n, st);
+			pthread_mutex_unlock(&n->lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&n->lock);
+		if (!path) {
+			char *k = node_key(fs, n);
+
+			if (!k)
+				return -ENOMEM;
+			r = lookup(fs, k, st);
+			free(k);
+			return r;
+		}
+	}
+	if (!path)
+		return -ENOENT;
+	r = path_key(path, key, sizeof(key));
+	if (r < 0)
+		return r;
+	return lookup(fs, key, st);
+}
+
+static int new_handle(struct stepfs *fs, struct node *n, struct fuse_file_info *fi,
+		      struct handle **ret)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	h->n = n;
+	h->flags = fi->flags;
+	h->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+	pthread_mutex_init(&h->lock, NULL);
+	h->next_off = 0;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	*ret = h;
+	return 0;
+}
+
+static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct stepfs *fs = get_fs();
+	struct fuse_context *c = fuse_get_context();
+	struct handle *h = NULL;
+	struct node *n;
+	char key[1100];
+	int r;
+
+	if (fs->o.ro)
+		return -EROFS;
+	r = path_key(path, key, sizeof(key));
+	if (r < 0)
+		return r;
+	if ((mode & S_IFMT) && !S_ISREG(mode))
+		return -EPERM;
+	n = node_get(fs, key, 1);
+	if (!n)
+		return -ENOMEM;
+	pthread_mutex_lock(&n->lock);
+	node_claim(n);
+	node_unclaim(n);
+	if (n->fd < 0) {
+		r = node_load(fs, n, 1);
+	} else {
+		if (ftruncate(n->fd, 0) < 0)
+			r = -errno;
+		else
+			spool_reserve(fs->spool, -(int64_t)n->size);
+		n->size = 0;
+	}
+	if (r == 0) {
+		n->mode = S_IFREG | (mode & 07777);
+		n->uid = c->uid;
+		n->gid = c->gid;
+		n->mtime = n->ctime = now_rt();
+		snprintf(n->content_type, sizeof(n->content_type), "application/octet-stream");
+		json_decref(n->extra);
+		n->extra = NULL;
+		n->have_meta = 1;
+		n->dirty = 1;
+		n->unlinked = 0;
+		n->wgen++;
+		n->writer = c->pid;
+		n->opens++;
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (r == 0)
+		r = new_handle(fs, n, fi, &h);
+	if (r < 0) {
+		node_put(fs, n);
+		return r;
+	}
+	h->dirtied = 1;
+	mcache_invalidate(fs->mc, path);
+	return 0;
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+	struct stepfs *fs = get_fs();
+	struct handle *h = NULL;
+	struct node *n;
+	struct stat st;
+	char key[1100];
+	int r, writable = (fi->flags & O_ACCMODE) != O_RDONLY, spooled;
+
+	if (writable && fs->o.ro)
+		return -EROFS;
+	r = path_key(path, key, sizeof(key));
+	if (r < 0)
+		return r;
+	n = node_get(fs, key, 1);
+	if (!n)
+		return -ENOMEM;
+	pthread_mutex_lock(&n->lock);
+	spooled = n->fd >= 0 || n->dirty;
+	if (writable && (fi->flags & O_TRUNC)) {
+		while (n->busy)
+			pthread_cond_wait(&n->cond, &n->lock);
+		if (!n->have_meta && !spooled) {
+			node_claim(n);
+			r = node_load_meta(fs, n, key);
+			node_unclaim(n);
+			if (r == -ENOENT)
+				r = 0; /* committed with defaults */
+		}
+		if (r == 0) {
+			if (n->fd < 0) {
+				r = node_load(fs, n, 1);
+			} else if (ftruncate(n->fd, 0) < 0) {
+				r = -errno;
+			} else {
+				spool_reserve(fs->spool, -(int64_t)n->size);
+				n->size = 0;
+			}
+		}
+		if (r == 0) {
+			n->dirty = 1;
+			n->wgen++;
+			n->mtime = n->ctime = now_rt();
+			n->writer = fuse_get_context()->pid;
+		}
+	}
+	if (r == 0)
+		n->opens++;
+	pthread_mutex_unlock(&n->lock);
+	if (r == 0)
+		r = new_handle(fs, n, fi, &h);
+	if (r < 0) {
+		node_put(fs, n);
+		return r;
+	}
+	if (writable && (fi->flags & O_TRUNC)) {
+		h->dirtied = 1;
+		mcache_invalidate(fs->mc, path);
+	}
+	if (!spooled && !(writable && (fi->flags & O_TRUNC))) {
+		/* the object's size bounds clean reads */
+		r = lookup_remote(fs, key, &st);
+		if (r == 0 && S_ISDIR(st.st_mode))
+			r = -EISDIR;
+		if (r < 0) {
+			pthread_mutex_lock(&n->lock);
+			n->opens--;
+			pthread_mutex_unlock(&n->lock);
+			pthread_mutex_destroy(&h->lock);
+			free(h);
+			fi->fh = 0;
+			node_put(fs, n);
+			return r;
+		}
+		h->size = (uint64_t)st.st_size;
+	}
+	return 0;
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct stepfs *fs = get_fs();
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	struct node *n = h->n;
+	char *key;
+	int r;
+
+	pthread_mutex_lock(&n->lock);
+	while (n->busy && n->fd < 0)
+		pthread_cond_wait(&n->cond, &n->lock); /* a download for writing runs */
+	if (n->fd >= 0) {
+		ssize_t k = 0;
+		size_t done = 0;
+
+		if ((uint64_t)off < n->size) {
+			if (size > n->size - (uint64_t)off)
+				size = (size_t)(n->size - (uint64_t)off);
+			while (done < size) {
+				k = pread(n->fd, buf + done, size - done, off + (off_t)done);
+				if (k <= 0)
+					break;
+				done += (size_t)k;
+			}
+		}
+		pthread_mutex_unlock(&n->lock);
+		return k < 0 ? -errno : (int)done;
+	}
+	pthread_mutex_unlock(&n->lock);
+	key = node_key(fs, n);
+	if (!key)
+		return -ENOMEM;
+	r = read_clean(fs, h, key, buf, size, (uint64_t)off);
+	free(key);
+	return r;
+}
+
+static int op_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct stepfs *fs = get_fs();
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	struct node *n = h->n;
+	size_t done = 0;
+	uint64_t end;
+	int r = 0;
+
+	pthread_mutex_lock(&n->lock);
+	while (n->busy)
+		pthread_cond_wait(&n->cond, &n->lock);
+	if (n->fd < 0) {
+		r = node_load(fs, n, 0);
+		if (r < 0)
+			goto out;
+	}
+	if (h->flags & O_APPEND)
+		off = (off_t)n->size;
+	end = (uint64_t)off + size;
+	if (end > n->size) {
+		r = spool_reserve(fs->spool, (int64_t)(end - n->size));
+		if (r < 0) {
+			log_warn("spool '%s' is full (%llu bytes): write refused", spool_dir(fs->spool),
+				 (unsigned long long)spool_max(fs->spool));
+			goto out;
+		}
+	}
+	while (done < size) {
+		ssize_t k = pwrite(n->fd, buf + done, size - done, off + (off_t)done);
+
+		if (k < 0) {
+			r = -errno;
+			break;
+		}
+		done += (size_t)k;
+	}
+	if (end > n->size) {
+		if (r < 0) /* give back what was not written */
+			spool_reserve(fs->spool, -(int64_t)(end - n->size));
+		else
+			n->size = end;
+	}
+	if (done > 0 || r == 0) {
+		n->dirty = 1;
+		n->wgen++;
+		n->mtime = n->ctime = now_rt();
+		n->writer = fuse_get_context()->pid;
+		h->dirtied = h->wrote = 1;
+	}
+out:
+	pthread_mutex_unlock(&n->lock);
+	return r < 0 ? r : (int)done;
+}
+
+static int op_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct stepfs *fs = get_fs();
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	int r;
+
+	/*
+	 * Only a flush after bytes were written (or ftruncate) commits. A handle
+	 * that only created or O_TRUNC'd the file commits at release: shells
+	 * open, dup2() and close the original descriptor before writing, and
+	 * that first flush must not commit an empty object.
+	 */
+	if (!h->dirtied || !h->wrote)
+		return 0;
+	r = node_commit(fs, h->n);
+	if (r == 0)
+		h->dirtied = h->wrote = 0;
+	return r;
+}
+
+static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	struct stepfs *fs = get_fs();
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	int r = node_commit(fs, h->n);
+
+	if (r == 0)
+		h->dirtied = h->wrote = 0;
+	return r;
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+	struct stepfs *fs = get_fs();
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	struct node *n = h->n;
+	int commit;
+
+	pthread_mutex_lock(&n->lock);
+	n->opens--;
+	commit = n->dirty && !n->unlinked && !n->pending && n->opens == 0;
+	pthread_mutex_unlock(&n->lock);
+	/* the last close of a file that was only created or truncated (or is
+	 * still dirty for another reason): commit now; close() has returned, so
+	 * a failure only shows in the log and the retries */
+	if (commit)
+		(void)node_commit(fs, n);
+	ra_release(fs, h);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+	node_put(fs, n);
+	return 0;
+}
+
+/* Truncate the node's content to @size. */
+static int node_truncate(struct stepfs *fs, struct node *n, uint64_t size)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&n->lock);
+	while (n->busy)
+		pthread_cond_wait(&n->cond, &n->lock);
+	if (n->fd < 0)
+		r = node_load(fs, n, size == 0);
+	if (r == 0 && size > n->size)
+		r = spool_reserve(fs->spool, (int64_t)(size - n->size));
+	if (r == 0 && ftruncate(n->fd, (off_t)size) < 0) {
+		r = -errno;
+		if (size > n->size)
+			spool_reserve(fs->spool, -(int64_t)(size - n->size));
+	}
+	if (r == 0) {
+		if (size < n->size)
+			spool_reserve(fs->spool, -(int64_t)(n->size - size));
+		n->size = size;
+		n->dirty = 1;
+		n->wgen++;
+		n->mtime = n->ctime = now_rt();
+		n->writer = fuse_get_context()->pid;
+	}
+	pthread_mutex_unlock(&n->lock);
+	return r;
+}
+
+static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct stepfs *fs = get_fs();
+	struct node *n;
+	struct stat st;
+	char key[1100];
+	int r;
+
+	if (fs->o.ro)
+		return -EROFS;
+	if (size < 0)
+		return -EINVAL;
+	if (fi && fi->fh) {
+		struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+
+		r = node_truncate(fs, h->n, (uint64_t)size);
+		if (r == 0)
+			h->dirtied = h->wrote = 1;
+		return r;
+	}
+	r = path_key(path, key, sizeof(key));
+	if (r < 0)
+		return r;
+	r = lookup(fs, key, &st);
+	if (r < 0)
+		return r;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	/* truncate(2) by path: commit now, with the object's real content */
+	n = node_get(fs, key, 1);
+	if (!n)
+		return -ENOMEM;
+	r = node_truncate(fs, n, (uint64_t)size);
+	if (r == 0)
+		r = node_commit(fs, n);
+	mcache_invalidate(fs->mc, path);
+	node_put(fs, n);
+	return r;
+}
+
+/* Apply @fn to node metadata and/or the object's metadata. */
+enum meta_what { META_MODE, META_OWNER, META_TIMES };
+
+struct meta_change {
+	enum meta_what what;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	struct timespec mtime;
+	int set_mtime;
+};
+
+static void apply_change(const struct meta_change *c, mode_t *mode, uid_t *uid, gid_t *gid,
+			 struct timespec *mtime, struct timespec *ctime)
+{
+	switch (c->what) {
+	case META_MODE:
+		*mode = (*mode & S_IFMT) | (c->mode & 07777);
+		break;
+	case META_OWNER:
+		if (c->uid != (uid_t)-1)
+			*uid = c->uid;
+		if (c->gid != (gid_t)-1)
+			*gid = c->gid;
+		break;
+	case META_TIMES:
+		if (c->set_mtime)
+			*mtime = c->mtime;
+		break;
+	}
+	*ctime = now_rt();
+}
+
+static int set_meta(const char *path, struct fuse_file_info *fi, const struct meta_change *c)
+{
+	struct stepfs *fs = get_fs();
+	struct store_put_opts po = STORE_PUT_OPTS_INIT;
+	struct store_obj o, res;
+	struct store_error err;
+	struct node *n = NULL;
+	struct stat st;
+	enum store_err e;
+	char key[1100], okey[1110];
+	struct store_body empty = STORE_BODY_MEM("", 0);
+	json_t *meta = NULL;
+	int r, is_dir, marker = 0, done = 0;
+	char b[32];
+
+	if (fs->o.ro)
+		return -EROFS;
+	if (fi && fi->fh && !((struct handle *)(uintptr_t)fi->fh)->n && !path)
+		path = ((struct handle *)(uintptr_t)fi->fh)->dirpath;
+	if (fi && fi->fh && ((struct handle *)(uintptr_t)fi->fh)->n) {
+		n = ((struct handle *)(uintptr_t)fi->fh)->n;
+		node_ref(fs, n);
+		{
+			char *k = node_key(fs, n);
+
+			if (!k) {
+				node_put(fs, n);
+				return -ENOMEM;
+			}
+			snprintf(key, sizeof(key), "%s", k);
+			free(k);
+		}
+	} else {
+		if (!path)
+			return -ENOENT;
+		r = path_key(path, key, sizeof(key));
+		if (r < 0)
+			return r;
+		if (!*key)
+			return -EPERM; /* the mount root has no object */
+		n = node_get(fs, key, 0);
+	}
+	if (n) {
+		pthread_mutex_lock(&n->lock);
+		while (n->busy)
+			pthread_cond_wait(&n->cond, &n->lock);
+		if (n->have_meta) {
+			apply_change(c, &n->mode, &n->uid, &n->gid, &n->mtime, &n->ctime);
+			/* uncommitted data: the metadata goes with the next commit */
+			done = n->dirty;
+		}
+		pthread_mutex_unlock(&n->lock);
+		node_put(fs, n);
+		if (done) {
+			snprintf(okey, sizeof(okey), "/%s", key);
+			mcache_invalidate(fs->mc, okey);
+			return 0;
+		}
+	}
+	r = lookup_remote(fs, key, &st);
+	if (r < 0)
+		return r;
+	is_dir = S_ISDIR(st.st_mode);
+	snprintf(okey, sizeof(okey), is_dir ? "%s/" : "%s", key);
+	e = store_head(fs->store, okey, &o, &err);
+	if (e == STORE_OK) {
+		marker = 1;
+	} else if (e == STORE_ENOTFOUND && is_dir) {
+		memset(&o, 0, sizeof(o)); /* implicit directory: create its marker */
+		snprintf(o.content_type, sizeof(o.content_type), "application/x-directory");
+	} else {
+		return -store_err_to_errno(e);
+	}
+	obj_stat(fs, &o, is_dir, &st);
+	if (!marker) {
+		st.st_mode = default_mode(fs, 1);
+		st.st_uid = fs->o.uid;
+		st.st_gid = fs->o.gid;
+		st.st_mtim = now_rt();
+	}
+	apply_change(c, &st.st_mode, &st.st_uid, &st.st_gid, &st.st_mtim, &st.st_ctim);
+	meta = o.meta ? json_deep_copy(o.meta) : json_object();
+	if (!meta) {
+		store_obj_release(&o);
+		return -ENOMEM;
+	}
+	snprintf(b, sizeof(b), "%u", (unsigned)st.st_mode);
+	json_object_set_new(meta, "mode", json_string(b));
+	snprintf(b, sizeof(b), "%u", (unsigned)st.st_uid);
+	json_object_set_new(meta, "uid", json_string(b));
+	snprintf(b, sizeof(b), "%u", (unsigned)st.st_gid);
+	json_object_set_new(meta, "gid", json_string(b));
+	snprintf(b, sizeof(b), "%lld", (long long)st.st_mtim.tv_sec);
+	json_object_set_new(meta, "mtime", json_string(b));
+	snprintf(b, sizeof(b), "%lld", (long long)st.st_ctim.tv_sec);
+	json_object_set_new(meta, "ctime", json_string(b));
+	po.meta = meta;
+	po.content_type = o.content_type[0] ? o.content_type : NULL;
+	memset(&res, 0, sizeof(res));
+	if (marker)
+		e = store_copy(fs->store, okey, okey, &po, &res, &err);
+	else
+		e = store_put(fs->store, okey, &empty, &po, &res, &err);
+	if (e == STORE_OK)
+		r = emit(fs, marker ? COMMIT_COPY : COMMIT_PUT, okey, o.size, res.etag,
+			 marker ? okey : NULL, ctx_pid());
+	else
+		r = log_errno(-store_err_to_errno(e), "cannot update the metadata of '%s'", okey);
+	store_obj_release(&res);
+	store_obj_release(&o);
+	json_decref(meta);
+	snprintf(okey, sizeof(okey), "/%s", key);
+	mcache_invalidate(fs->mc, okey);
+	return r;
+}
+
+static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct meta_change c = { .what = META_MODE, .mode = mode };
+
+	return set_meta(path, fi, &c);
+}
+
+static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	struct meta_change c = { .what = META_OWNER, .uid = uid, .gid = gid };
+
+	return set_meta(path, fi, &c);
+}
+
+static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	struct meta_change c = { .what = META_TIMES };
+
+	if (!tv || tv[1].tv_nsec == UTIME_NOW) {
+		c.mtime = now_rt();
+		c.set_mtime = 1;
+	} else if (tv[1].tv_nsec != UTIME_OMIT) {
+		c.mtime = tv[1];
+		c.set_mtime = 1;
+	}
+	if (!c.set_mtime)
+		return 0; /* only atime, which is not stored */
+	return set_meta(path, fi, &c);
+}
+
+static int op_mkdir(const char *path, mode_t mode)
+{
+	struct stepfs *fs = get_fs();
+	struct fuse_context *c = fuse_get_context();
+	struct store_put_opts po = STORE_PUT_OPTS_INIT;
+	struct store_error err;
+	struct store_obj o;
+	enum store_err e;
+	char key[1100], b[32];
+	json_t *meta;
+	int r;
+
+	if (fs->o.ro)
+		return -EROFS;
+	r = path_key(path, key, sizeof(key));
+	if (r < 0)
+		return r;
+	strcat(key, "/");
+	meta = json_object();
+	if (!meta)
+		return -ENOMEM;
+	snprintf(b, sizeof(b), "%u", (unsigned)(S_IFDIR | (mode & 07777)));
+	json_object_set_new(meta, "mode", json_string(b));
+	snprintf(b, sizeof(b), "%u", (unsigned)c->uid);
+	json_object_set_new(meta, "uid", json_string(b));
+	snprintf(b, sizeof(b), "%u", (unsigned)c->gid);
+	json_object_set_new(meta, "gid", json_string(b));
+	snprintf(b, sizeof(b), "%lld", (long long)now_rt().tv_sec);
+	json_object_set_new(meta, "mtime", json_string(b));
+	json_object_set_new(meta, "ctime", json_string(b));
+	po.meta = meta;
+	po.content_type = "application/x-directory";
+	memset(&o, 0, sizeof(o));
+	{
+		struct store_body empty = STORE_BODY_MEM("", 0);
+
+		e = store_put(fs->store, key, &empty, &po, &o, &err);
+	}
+	if (e == STORE_OK)
+		r = emit(fs, COMMIT_PUT, key, 0, o.etag, NULL, ctx_pid());
+	else
+		r = log_errno(-store_err_to_errno(e), "cannot create directory '%s': %s", key,
+			      err.message);
+	store_obj_release(&o);
+	json_decref(meta);
+	mcache_invalidate(fs->mc, path);
+	return r;
+}
+
+/* Any node (open or spooled file) strictly below "dkey" (ending in '/')? */
+static int local_children(struct stepfs *fs, const char *dkey)
+{
+	size_t b, n = strlen(dkey);
+	int found = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	for (b = 0; b < NODE_BUCKETS && !found; b++) {
+		struct node *x;
+
+		for (x = fs->nodes[b]; x && !found; x = x->hnext)
+			if (strncmp(x->key, dkey, n) == 0 && x->key[n])
+				found = x->fd >= 0 || x->opens > 0 || x->pending;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return found;
+}
+
+static int op_rmdir(const char *path)
+{
+	struct stepfs *fs = get_fs();
+	struct store_list_opts lo = STORE_LIST_OPTS_INIT;
+	struct store_list l;
+	struct store_error err;
+	enum store_err e;
+	char key[1100];
+	int r, marker = 0;
+	size_t i;
+
+	if (fs->o.ro)
+		return -EROFS;
+	r = path_key(path, key, sizeof(key));
+	if (r < 0)
+		return r;
+	if (!*key)
+		return -EBUSY;
+	strcat(key, "/");
+	if (local_children(fs, key))
+		return -ENOTEMPTY;
+	lo.prefix = key;
+	lo.max_keys = 2;
+	e = store_list_page(fs->store, &lo, &l, &err);
+	if (e != STORE_OK)
+		return -store_err_to_errno(e);
+	for (i = 0; i < l.n; i++) {
+		if (strcmp(l.entries[i].key, key) == 0)
+			marker = 1;
+		else
+			r = -ENOTEMPTY;
+	}
+	if (l.nprefixes)
+		r = -ENOTEMPTY;
+	store_list_release(&l);
+	if (r < 0)
+		return r;
+	if (marker) {
+		e = store_delete(fs->store, key, &err);
+		if (e != STORE_OK)
+			return log_errno(-store_err_to_errno(e), "cannot remove directory '%s'", key);
+		r = emit(fs, COMMIT_DELETE, key, 0, NULL, NULL, ctx_pid());
+	}
+	mcache_invalidate_tree(fs->mc, path);
+	return r;
+}
+
+/* Detach a node from its path (deleted or replaced): it never commits again. */
+static void node_detach(struct stepfs *fs, struct node *n, int keep_for_readers)
+{
+	int drop = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	table_del_locked(fs, n);
+	pthread_mutex_unlock(&fs->lock);
+	pthread_mutex_lock(&n->lock);
+	while (n->busy)
+		pthread_cond_wait(&n->cond, &n->lock);
+	if (keep_for_readers && n->opens > 0 && n->fd < 0)
+		(void)node_load(fs, n, 0); /* open-unlink-read keeps working */
+	n->unlinked = 1;
+	n->dirty = 0;
+	if (n->manifest) {
+		spool_drop_manifest(fs->spool, n->spool_id);
+		n->manifest = 0;
+	}
+	if (n->pending) {
+		n->pending = 0;
+		drop = 1;
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (drop)
+		node_put(fs, n);
+}
+
+static int op_unlink(const char *path)
+{
+	struct stepfs *fs = get_fs();
+	struct store_error err;
+	struct node *n;
+	struct stat st;
+	enum store_err e;
+	char key[1100];
+	int r, remote = 1;
+
+	if (fs->o.ro)
+		return -EROFS;
+	r = path_key(path, key, sizeof(key));
+	if (r < 0)
+		return r;
+	n = node_get(fs, key, 0);
+	if (n) {
+		pthread_mutex_lock(&n->lock);
+		remote = n->exists;
+		pthread_mutex_unlock(&n->lock);
+		node_detach(fs, n, 1);
+		node_put(fs, n);
+	}
+	if (!n || !remote) {
+		/* is it in the bucket? (a new file only in the spool is not) */
+		r = lookup_remote(fs, key, &st);
+		remote = r == 0;
+		if (r < 0 && r != -ENOENT)
+			return r;
+		if (!remote && !n)
+			return -ENOENT;
+	}
+	r = 0;
+	if (remote) {
+		e = store_delete(fs->store, key, &err);
+		if (e != STORE_OK)
+			r = log_errno(-store_err_to_errno(e), "cannot delete '%s'", key);
+		else
+			r = emit(fs, COMMIT_DELETE, key, 0, NULL, NULL, ctx_pid());
+	}
+	mcache_invalidate(fs->mc, path);
+	return r;
+}
+
+static int op_symlink(const char *target, const char *path)
+{
+	struct stepfs *fs = get_fs();
+	struct fuse_context *c = fuse_get_context();
+	struct store_put_opts po = STORE_PUT_OPTS_INIT;
+	struct store_error err;
+	struct store_obj o;
+	enum store_err e;
+	char key[1100], b[32];
+	json_t *meta;
+	int r;
+
+	if (fs->o.ro)
+		return -EROFS;
+	r = path_key(path, key, sizeof(key));
+	if (r < 0)
+		return r;
+	meta = json_object();
+	if (!meta)
+		return -ENOMEM;
+	snprintf(b, sizeof(b), "%u", (unsigned)(S_IFLNK | 0777));
+	json_object_set_new(meta, "mode", json_string(b));
+	snprintf(b, sizeof(b), "%u", (unsigned)c->uid);
+	json_object_set_new(meta, "uid", json_string(b));
+	snprintf(b, sizeof(b), "%u", (unsigned)c->gid);
+	json_object_set_new(meta, "gid", json_string(b));
+	snprintf(b, sizeof(b), "%lld", (long long)now_rt().tv_sec);
+	json_object_set_new(meta, "mtime", json_string(b));
+	json_object_set_new(meta, "ctime", json_string(b));
+	po.meta = meta;
+	memset(&o, 0, sizeof(o));
+	{
+		struct store_body body = STORE_BODY_MEM(target, strlen(target));
+
+		e = store_put(fs->store, key, &body, &po, &o, &err);
+	}
+	if (e == STORE_OK)
+		r = emit(fs, COMMIT_PUT, key, strlen(target), o.etag, NULL, ctx_pid());
+	else
+		r = log_errno(-store_err_to_errno(e), "cannot create symlink '%s'", key);
+	store_obj_release(&o);
+	json_decref(meta);
+	mcache_invalidate(fs->mc, path);
+	return r;
+}
+
+static int op_readlink(const char *path, char *buf, size_t size)
+{
+	struct stepfs *fs = get_fs();
+	struct stat st;
+	char key[1100];
+	size_t got = 0, want;
+	enum store_err e;
+	int r;
+
+	r = path_key(path, key, sizeof(key));
+	if (r < 0)
+		return r;
+	r = lookup(fs, key, &st);
+	if (r < 0)
+		return r;
+	if (!S_ISLNK(st.st_mode))
+		return -EINVAL;
+	if (size == 0)
+		return -EINVAL;
+	want = (size_t)st.st_size < size - 1 ? (size_t)st.st_size : size - 1;
+	if (want > 0) {
+		e = store_get_range(fs->store, key, 0, want, buf, &got, NULL);
+		if (e != STORE_OK)
+			return -store_err_to_errno(e);
+	}
+	buf[got] = '\0';
+	return 0;
+}
+
+/* Server-side copy of one key, then delete of the source; one event each. */
+static int move_key(struct stepfs *fs, const char *from, const char *to)
+{
+	struct store_error err;
+	struct store_obj o;
+	enum store_err e;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	e = store_copy(fs->store, from, to, NULL, &o, &err);
+	if (e != STORE_OK)
+		return log_errno(-store_err_to_errno(e), "cannot copy '%s' to '%s': %s", from, to,
+				 err.message);
+	r = emit(fs, COMMIT_COPY, to, o.size, o.etag, from, ctx_pid());
+	store_obj_release(&o);
+	if (r < 0)
+		return r;
+	e = store_delete(fs->store, from, &err);
+	if (e != STORE_OK)
+		return log_errno(-store_err_to_errno(e), "copied '%s' to '%s' but cannot delete it",
+				 from, to);
+	return emit(fs, COMMIT_DELETE, from, 0, NULL, NULL, ctx_pid());
+}
+
+/* Rename the node of @from (if any) to @to; returns 1 if its data is uncommitted. */
+static int rekey_node(struct stepfs *fs, const char *from, const char *to, int *ret_remote)
+{
+	struct node *n = node_get(fs, from, 0), *old;
+	char *nk;
+	int dirty = 0;
+
+	*ret_remote = 1;
+	if (!n)
+		return 0;
+	old = node_get(fs, to, 0);
+	if (old && old != n) {
+		node_detach(fs, old, 1);
+		node_put(fs, old);
+	} else if (old) {
+		node_put(fs, old);
+	}
+	nk = strdup(to);
+	pthread_mutex_lock(&n->lock);
+	node_claim(n);
+	dirty = n->dirty;
+	*ret_remote = n->exists;
+	pthread_mutex_unlock(&n->lock);
+	if (nk) {
+		pthread_mutex_lock(&fs->lock);
+		pthread_mutex_lock(&n->lock);
+		if (n->in_table) {
+			table_del_locked(fs, n);
+			free(n->key);
+			n->key = nk;
+			nk = NULL;
+			table_add_locked(fs, n);
+		}
+		if (dirty)
+			n->exists = 0;
+		pthread_mutex_unlock(&n->lock);
+		pthread_mutex_unlock(&fs->lock);
+	}
+	free(nk);
+	pthread_mutex_lock(&n->lock);
+	node_unclaim(n);
+	pthread_mutex_unlock(&n->lock);
+	if (dirty && n->manifest) {
+		/* the manifest must name the new key */
+		pthread_mutex_lock(&n->lock);
+		{
+			json_t *meta = node_meta_json(n), *m = meta ? manifest_json(n, to, meta)
+									: NULL;
+
+			if (m)
+				(void)spool_write_manifest(fs->spool, n->spool_id, m, 1);
+			json_decref(m);
+			json_decref(meta);
+		}
+		pthread_mutex_unlock(&n->lock);
+	}
+	node_put(fs, n);
+	return dirty;
+}
+
+static int rename_file(struct stepfs *fs, const char *from, const char *to)
+{
+	struct store_error err;
+	enum store_err e;
+	int remote, r = 0;
+
+	if (rekey_node(fs, from, to, &remote)) {
+		/* uncommitted: the next commit writes @to; drop the old object */
+		if (remote) {
+			e = store_delete(fs->store, from, &err);
+			if (e != STORE_OK)
+				return -store_err_to_errno(e);
+			r = emit(fs, COMMIT_DELETE, from, 0, NULL, NULL, ctx_pid());
+		}
+		return r;
+	}
+	return move_key(fs, from, to);
+}
+
+static int rename_dir(struct stepfs *fs, const char *from, const char *to)
+{
+	struct store_list_opts lo = STORE_LIST_OPTS_INIT;
+	struct store_error err;
+	char fdir[1110], tdir[1110];
+	size_t flen, i, b;
+	int r = 0;
+
+	snprintf(fdir, sizeof(fdir), "%s/", from);
+	snprintf(tdir, sizeof(tdir), "%s/", to);
+	flen = strlen(fdir);
+	/* open and spooled files below move first (their commits use the new keys) */
+	for (;;) {
+		char *k = NULL;
+
+		pthread_mutex_lock(&fs->lock);
+		for (b = 0; b < NODE_BUCKETS && !k; b++) {
+			struct node *x;
+
+			for (x = fs->nodes[b]; x && !k; x = x->hnext)
+				if (strncmp(x->key, fdir, flen) == 0)
+					k = strdup(x->key);
+		}
+		pthread_mutex_unlock(&fs->lock);
+		if (!k)
+			break;
+		{
+			char nk[2200];
+			int remote;
+
+			snprintf(nk, sizeof(nk), "%s%s", tdir, k + flen);
+			(void)rekey_node(fs, k, nk, &remote);
+		}
+		free(k);
+	}
+	/* then every key in the bucket, page by page (not atomic) */
+	for (;;) {
+		struct store_list l;
+		enum store_err e;
+
+		lo.prefix = fdir;
+		e = store_list_page(fs->store, &lo, &l, &err); /* moved keys are gone: relist */
+		if (e != STORE_OK) {
+			r = -store_err_to_errno(e);
+			break;
+		}
+		for (i = 0; i < l.n && r == 0; i++) {
+			char nk[2200];
+
+			snprintf(nk, sizeof(nk), "%s%s", tdir, l.entries[i].key + flen);
+			r = move_key(fs, l.entries[i].key, nk);
+		}
+		i = l.n;
+		store_list_release(&l);
+		if (r < 0 || i == 0)
+			break;
+	}
+	return r;
+}
+
+static int dir_empty(struct stepfs *fs, const char *key)
+{
+	struct store_list_opts lo = STORE_LIST_OPTS_INIT;
+	struct store_list l;
+	char dkey[1110];
+	size_t i;
+	int r = 1;
+
+	snprintf(dkey, sizeof(dkey), "%s/", key);
+	if (local_children(fs, dkey))
+		return 0;
+	lo.prefix = dkey;
+	lo.max_keys = 2;
+	if (store_list_page(fs->store, &lo, &l, NULL) != STORE_OK)
+		return -EIO;
+	for (i = 0; i < l.n; i++)
+		if (strcmp(l.entries[i].key, dkey) != 0)
+			r = 0;
+	if (l.nprefixes)
+		r = 0;
+	store_list_release(&l);
+	return r;
+}
+
+static int op_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct stepfs *fs = get_fs();
+	struct stat sf, st;
+	char fk[1100], tk[1100];
+	int r, to_exists;
+
+	if (fs->o.ro)
+		return -EROFS;
+	if (flags & ~(unsigned)RENAME_NOREPLACE)
+		return -EINVAL; /* RENAME_EXCHANGE cannot be done on S3 */
+	r = path_key(from, fk, sizeof(fk));
+	if (r == 0)
+		r = path_key(to, tk, sizeof(tk));
+	if (r < 0)
+		return r;
+	if (!*fk || !*tk)
+		return -EBUSY;
+	r = lookup(fs, fk, &sf);
+	if (r < 0)
+		return r;
+	r = lookup(fs, tk, &st);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	to_exists = r == 0;
+	if (to_exists) {
+		if (flags & RENAME_NOREPLACE)
+			return -EEXIST;
+		if (S_ISDIR(st.st_mode) && !S_ISDIR(sf.st_mode))
+			return -EISDIR;
+		if (!S_ISDIR(st.st_mode) && S_ISDIR(sf.st_mode))
+			return -ENOTDIR;
+	}
+	if (S_ISDIR(sf.st_mode)) {
+		size_t fl = strlen(fk);
+
+		if (strncmp(tk, fk, fl) == 0 && tk[fl] == '/')
+			return -EINVAL; /* into itself */
+		if (to_exists) {
+			r = dir_empty(fs, tk);
+			if (r < 0)
+				return r;
+			if (!r)
+				return -ENOTEMPTY;
+			r = op_rmdir(to);
+			if (r < 0)
+				return r;
+		}
+		r = rename_dir(fs, fk, tk);
+		mcache_invalidate_tree(fs->mc, from);
+		mcache_invalidate_tree(fs->mc, to);
+		return r;
+	}
+	r = rename_file(fs, fk, tk);
+	mcache_invalidate(fs->mc, from);
+	mcache_invalidate(fs->mc, to);
+	return r;
+}
+
+static int op_link(const char *from, const char *to)
+{
+	return -EPERM; /* objects have no hard links */
+}
+
+static int op_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	return -EPERM; /* only regular files, directories and symlinks are stored */
+}
+
+static int op_statfs(const char *path, struct statvfs *sv)
+{
+	/* a bucket has no size limit: report a large, constant free space, as
+	 * every S3 file system does, so that tools do not refuse to write */
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = 4096;
+	sv->f_frsize = 4096;
+	sv->f_blocks = (fsblkcnt_t)1 << 38; /* 1 PiB */
+	sv->f_bfree = sv->f_blocks;
+	sv->f_bavail = sv->f_blocks;
+	sv->f_files = (fsfilcnt_t)1 << 32;
+	sv->f_ffree = sv->f_files;
+	sv->f_favail = sv->f_files;
+	sv->f_namemax = 255;
+	return 0;
+}
+
+struct dir_fill {
+	void *buf;
+	fuse_fill_dir_t filler;
+	int plus;
+	char **names; /* emitted names, to merge in local-only files */
+	size_t n, cap;
+};
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void fill_one(struct stepfs *fs, struct dir_fill *d, const char *dpath, const char *name,
+		     struct stat *lst, int is_dir)
+{
+	char path[2200];
+	struct stat st;
+	enum mcache_kind k;
+	int plus = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dpath, name);
+	k = mcache_get(fs->mc, path, &st);
+	if (k == MCACHE_FULL) {
+		plus = d->plus;
+	} else {
+		st = *lst;
+		if (!is_dir)
+			mcache_put(fs->mc, path, &st, MCACHE_LIST, mcache_wctr(fs->mc));
+		plus = d->plus && fs->o.list_attrs;
+	}
+	d->filler(d->buf, name, &st, 0, plus ? FUSE_FILL_DIR_PLUS : 0);
+	if (d->n == d->cap) {
+		size_t nc = d->cap ? 2 * d->cap : 64;
+		char **nn = realloc(d->names, nc * sizeof(*nn));
+
+		if (!nn)
+			return;
+		d->names = nn;
+		d->cap = nc;
+	}
+	d->names[d->n] = strdup(name);
+	if (d->names[d->n])
+		d->n++;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct stepfs *fs = get_fs();
+	struct store_list_opts lo = STORE_LIST_OPTS_INIT;
+	struct dir_fill d = { buf, filler, (flags & FUSE_READDIR_PLUS) != 0, NULL, 0, 0 };
+	char key[1100], dkey[1110], dpath[1110], *token = NULL;
+	struct store_error err;
+	struct stat st;
+	size_t dlen, i, b, nsorted;
+	int r;
+
+	if (!path && fi && fi->fh)
+		path = ((struct handle *)(uintptr_t)fi->fh)->dirpath;
+	if (!path)
+		return -EBADF;
+	r = path_key(path, key, sizeof(key));
+	if (r < 0)
+		return r;
+	snprintf(dkey, sizeof(dkey), "%s%s", key, *key ? "/" : "");
+	snprintf(dpath, sizeof(dpath), "%s", strcmp(path, "/") == 0 ? "" : path);
+	dlen = strlen(dkey);
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	for (;;) {
+		struct store_list l;
+		enum store_err e;
+
+		lo.prefix = dkey;
+		lo.delimiter = "/";
+		lo.token = token;
+		e = store_list_page(fs->store, &lo, &l, &err);
+		if (e != STORE_OK) {
+			r = -store_err_to_errno(e);
+			log_debug("cannot list '%s': %s", dkey, err.message);
+			break;
+		}
+		for (i = 0; i < l.n; i++) {
+			const char *name = l.entries[i].key + dlen;
+
+			if (!*name || strchr(name, '/'))
+				continue; /* the directory's own marker */
+			obj_stat(fs, &l.entries[i].obj, 0, &st);
+			fill_one(fs, &d, dpath, name, &st, 0);
+		}
+		if (d.n > 1)
+			qsort(d.names, d.n, sizeof(*d.names), name_cmp);
+		nsorted = d.n;
+		for (i = 0; i < l.nprefixes; i++) {
+			char name[1100];
+			size_t n = strlen(l.prefixes[i]);
+			const char *const *hit;
+			char *nptr = name;
+
+			if (n <= dlen + 1)
+				continue;
+			snprintf(name, sizeof(name), "%.*s", (int)(n - dlen - 1), l.prefixes[i] + dlen);
+			hit = nsorted ? bsearch(&nptr, d.names, nsorted, sizeof(*d.names), name_cmp)
+				      : NULL;
+			if (hit)
+				continue; /* a file and a prefix with one name: the file is shown */
+			root_stat(fs, &st);
+			fill_one(fs, &d, dpath, name, &st, 1);
+		}
+		free(token);
+		token = l.next_token ? strdup(l.next_token) : NULL;
+		store_list_release(&l);
+		if (!token)
+			break;
+	}
+	free(token);
+	if (r == 0) {
+		/* files created here and not yet committed */
+		if (d.n > 1)
+			qsort(d.names, d.n, sizeof(*d.names), name_cmp);
+		pthread_mutex_lock(&fs->lock);
+		for (b = 0; b < NODE_BUCKETS; b++) {
+			struct node *x;
+
+			for (x = fs->nodes[b]; x; x = x->hnext) {
+				const char *name = x->key + dlen;
+				const char *nptr = name;
+
+				if (strncmp(x->key, dkey, dlen) != 0 || !*name || strchr(name, '/'))
+					continue;
+				if (d.n && bsearch(&nptr, d.names, d.n, sizeof(*d.names), name_cmp))
+					continue;
+				pthread_mutex_lock(&x->lock);
+				if (x->fd >= 0 || x->dirty) {
+					node_stat(fs, x, &st);
+					filler(buf, name, &st, 0, 0);
+				}
+				pthread_mutex_unlock(&x->lock);
+			}
+		}
+		pthread_mutex_unlock(&fs->lock);
+	}
+	for (i = 0; i < d.n; i++)
+		free(d.names[i]);
+	free(d.names);
+	return r;
+}
+
+static int op_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	h->dirpath = strdup(path);
+	if (!h->dirpath) {
+		free(h);
+		return -ENOMEM;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
+static int op_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+
+	if (h) {
+		free(h->dirpath);
+		free(h);
+	}
+	return 0;
+}
+
+static int op_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	return 0; /* directory changes are committed when they are made */
+}
+
+static const struct fuse_operations stepfs_ops = {
+	.init = op_init,
+	.destroy = op_destroy,
+	.getattr = op_getattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.chmod = op_chmod,
+	.chown = op_chown,
+	.truncate = op_truncate,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.statfs = op_statfs,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.readdir = op_readdir,
+	.fsyncdir = op_fsyncdir,
+	.opendir = op_opendir,
+	.releasedir = op_releasedir,
+	.create = op_create,
+	.utimens = op_utimens,
+};
+
+const struct fuse_operations *stepfs_fuse_ops(void)
+{
+	return &stepfs_ops;
+}
+
+struct stepfs *stepfs_new(const struct stepfs_opts *opts, struct store *store,
+			  const struct commit_sink *sink, int *ret_err)
+{
+	struct stepfs *fs = calloc(1, sizeof(*fs));
+	int r;
+
+	if (!fs) {
+		store_free(store);
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
+	fs->o = *opts;
+	if (fs->o.part_size < MIN_PART)
+		fs->o.part_size = MIN_PART;
+	fs->store = store;
+	fs->sink = sink;
+	clock_gettime(CLOCK_REALTIME, &fs->started);
+	pthread_mutex_init(&fs->lock, NULL);
+	pthread_cond_init(&fs->wake, NULL);
+	atomic_init(&fs->read_mem, 0);
+	fs->mc = mcache_new(opts->cache_entries, opts->attr_ttl_ms, opts->neg_ttl_ms);
+	if (!fs->mc) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	fs->spool = spool_open(opts->spool_dir, opts->spool_max, &r);
+	if (!fs->spool) {
+		log_errno(r, "cannot open the spool directory '%s'", opts->spool_dir);
+		goto fail;
+	}
+	r = spool_scan(fs->spool, rescan_one, fs);
+	if (r < 0)
+		log_errno(r, "cannot scan the spool '%s'", opts->spool_dir);
+	return fs;
+fail:
+	stepfs_free(fs);
+	*ret_err = r;
+	return NULL;
+}
+
+void stepfs_free(struct stepfs *fs)
+{
+	size_t b;
+
+	if (!fs)
+		return;
+	if (fs->retrier_started)
+		op_destroy(fs);
+	for (b = 0; b < NODE_BUCKETS; b++) {
+		struct node *n = fs->nodes[b], *next;
+
+		for (; n; n = next) {
+			next = n->hnext;
+			if (n->fd >= 0)
+				close(n->fd); /* the spool files stay for the next mount */
+			json_decref(n->extra);
+			pthread_mutex_destroy(&n->lock);
+			pthread_cond_destroy(&n->cond);
+			free(n->key);
+			free(n);
+		}
+	}
+	mcache_free(fs->mc);
+	spool_free(fs->spool);
+	store_free(fs->store);
+	pthread_mutex_destroy(&fs->lock);
+	pthread_cond_destroy(&fs->wake);
+	free(fs);
+}
