@@ -248,12 +248,11 @@ static int parse_quoted(struct parser *p, char **ret)
 		p->pos++;
 		if (c == q)
 			break;
-		if (c == '\\') {
-			int n = peek(p);
-			if (n == q || n == '\\' || n == '\'' || n == '"') {
-				c = n;
-				p->pos++;
-			}
+		/* only an escaped delimiter is an escape: AWS reads $['Test\""Name"']
+		 * as the key Test\""Name" (backslash kept) */
+		if (c == '\\' && peek(p) == q) {
+			c = q;
+			p->pos++;
 		}
 		r = buf_putc(&b, (char)c);
 		if (r < 0) {

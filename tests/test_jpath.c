@@ -75,6 +75,10 @@ static void test_paths(void)
 	EXPECT(doc, "$[\"a\"].b[2]", "3");
 	EXPECT(doc, "$['weird key']", "5");
 	EXPECT(doc, "$.in-put", "6");
+	/* AWS: only an escaped delimiter is an escape inside a quoted name */
+	EXPECT("{\"Test\\\\\\\"\\\"Name\\\"\": 1}", "$['Test\\\"\"Name\"']", "1");
+	EXPECT("{\"it's\": 2}", "$['it\\'s']", "2");
+	EXPECT("{\"a\\\\b\": 3}", "$['a\\b']", "3");
 	EXPECT(doc, "$.n", "null");
 	EXPECT(doc, "$.items[*].k", "[1,2,3]");
 	EXPECT(doc, "$.items[*].v", "[\"a\",\"b\"]");
