@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/jpath.h"
 #include "engine/loop.h"
@@ -100,16 +101,20 @@ struct asl_engine {
 	struct asl_task_ops tasks;
 	bool has_tasks;
 	struct asl_execution *list; /* running and ended executions not yet freed */
+	uint64_t rng;               /* execution names */
 };
 
 struct asl_execution {
 	struct asl_engine *e;
 	struct asl_machine *m;
 	struct asl_execution *prev, *next;
-	char *name, *arn, *role_arn;
+	char *name, *arn;          /* generated lazily (exec_ids) for the fast path */
+	char *role_arn_owned;
+	const char *role_arn;
+	uint64_t id_bits[4];       /* random bits of the generated name and Express ARN */
 	json_t *input;
 	struct timespec start, stop;
-	char start_str[40];
+	char start_str[40];        /* formatted lazily (exec_start_str) */
 	struct asl_exec_opts opts;
 	enum asl_status status;
 	json_t *output;
@@ -184,12 +189,66 @@ static json_t *var_get(void *arg, const char *name)
 	return NULL;
 }
 
+static void fmt_uuid(const uint64_t *bits, char *buf, size_t len)
+{
+	unsigned char b[16];
+
+	memcpy(b, bits, 16);
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	snprintf(buf, len,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+		 b[14], b[15]);
+}
+
+/*
+ * Name and ARN are built on first use: an Express execution that nobody
+ * asks about never formats them. Logically const (a cache).
+ */
+static void exec_ids(const struct asl_execution *cx)
+{
+	struct asl_execution *x = (struct asl_execution *)cx;
+	char uuid[40], uuid2[40];
+	int r;
+
+	if (x->arn)
+		return;
+	if (!x->name) {
+		fmt_uuid(x->id_bits, uuid, sizeof(uuid));
+		x->name = strdup(uuid);
+		if (!x->name)
+			return;
+	}
+	if (x->opts.type == ASL_EXPRESS) {
+		fmt_uuid(x->id_bits + 2, uuid2, sizeof(uuid2));
+		r = asprintf(&x->arn, "arn:aws:states:local:000000000000:express:%s:%s:%s",
+			     x->m->name, x->name, uuid2);
+	} else {
+		r = asprintf(&x->arn, "arn:aws:states:local:000000000000:execution:%s:%s",
+			     x->m->name, x->name);
+	}
+	if (r < 0)
+		x->arn = NULL;
+}
+
+static const char *exec_start_str(struct asl_execution *x)
+{
+	if (!x->start_str[0])
+		asl_time_format(&x->start, x->start_str, sizeof(x->start_str));
+	return x->start_str;
+}
+
 static json_t *ctx_exec(struct asl_execution *x)
 {
 	json_t *o;
 
 	if (x->ctx_exec)
 		return x->ctx_exec;
+	exec_ids(x);
+	if (!x->arn)
+		return NULL;
+	exec_start_str(x);
 	if (x->opts.type == ASL_EXPRESS)
 		o = json_pack("{s:s,s:O,s:s,s:s,s:s}", "Id", x->arn, "Input", x->input, "Name",
 			      x->name, "RoleArn", x->role_arn, "StartTime", x->start_str);
@@ -396,8 +455,12 @@ static void emit_entered(struct act *a)
 	char type[48];
 	json_t *d = NULL;
 
+	if (!a->x->want_events) {
+		a->entered_id = emit(a, "State", NULL, NULL, true);
+		return;
+	}
 	snprintf(type, sizeof(type), "%sStateEntered", s->type_name);
-	if (a->x->want_events) {
+	{
 		d = io_details("input", a->input);
 		if (d)
 			json_object_set_new(d, "name", json_string(s->name));
@@ -411,8 +474,12 @@ static void emit_exited(struct act *a, json_t *output, json_t *assigned)
 	char type[48];
 	json_t *d = NULL;
 
+	if (!a->x->want_events) {
+		emit(a, "State", NULL, NULL, true);
+		return;
+	}
 	snprintf(type, sizeof(type), "%sStateExited", s->type_name);
-	if (a->x->want_events) {
+	{
 		d = json_object();
 		if (d) {
 			const char *k;
@@ -748,8 +815,9 @@ static int task_start(struct act *a, json_t *eff)
 	req.input = eff;
 	req.state_name = s->name;
 	req.state_machine = x->m->name;
-	req.execution_arn = x->arn;
-	req.execution_name = x->name;
+	exec_ids(x);
+	req.execution_arn = x->arn ? x->arn : "";
+	req.execution_name = x->name ? x->name : "";
 	req.definition_dir = x->m->definition_dir;
 	req.retry_count = a->retry_total;
 	req.timeout_s = timeout;
@@ -1791,6 +1859,18 @@ struct asl_engine *asl_engine_new(struct loop *loop, const struct asl_task_ops *
 	if (!e)
 		return NULL;
 	e->loop = loop;
+	{
+		struct timespec ts;
+		FILE *f = fopen("/dev/urandom", "re");
+
+		if (!f || fread(&e->rng, sizeof(e->rng), 1, f) != 1) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			e->rng = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid();
+		}
+		if (f)
+			fclose(f);
+		e->rng |= 1;
+	}
 	if (tasks && tasks->start) {
 		e->tasks = *tasks;
 		e->has_tasks = true;
@@ -1838,24 +1918,13 @@ void asl_engine_free(struct asl_engine *e)
 	free(e);
 }
 
-static void gen_uuid(char *buf, size_t len)
+static uint64_t rng_next(struct asl_engine *e)
 {
-	unsigned char b[16];
-	size_t i;
-	FILE *f = fopen("/dev/urandom", "re");
-
-	if (!f || fread(b, 1, sizeof(b), f) != sizeof(b)) {
-		for (i = 0; i < sizeof(b); i++)
-			b[i] = (unsigned char)random();
-	}
-	if (f)
-		fclose(f);
-	b[6] = (b[6] & 0x0f) | 0x40;
-	b[8] = (b[8] & 0x3f) | 0x80;
-	snprintf(buf, len,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-		 b[14], b[15]);
+	/* xorshift64*: names only need to be unique, not secret */
+	e->rng ^= e->rng >> 12;
+	e->rng ^= e->rng << 25;
+	e->rng ^= e->rng >> 27;
+	return e->rng * 2685821657736338717ULL;
 }
 
 static struct asl_execution *exec_new(struct asl_engine *e, struct asl_machine *m,
@@ -1863,8 +1932,6 @@ static struct asl_execution *exec_new(struct asl_engine *e, struct asl_machine *
 {
 	struct asl_exec_opts dflt = ASL_EXEC_OPTS_INIT;
 	struct asl_execution *x = calloc(1, sizeof(*x));
-	char uuid[40];
-	int r;
 
 	if (!x)
 		return NULL;
@@ -1877,39 +1944,37 @@ static struct asl_execution *exec_new(struct asl_engine *e, struct asl_machine *
 	x->m = asl_machine_ref(m);
 	if (opts && opts->name) {
 		x->name = strdup(opts->name);
+		if (!x->name)
+			goto fail;
 	} else {
-		gen_uuid(uuid, sizeof(uuid));
-		x->name = strdup(uuid);
+		x->id_bits[0] = rng_next(e);
+		x->id_bits[1] = rng_next(e);
 	}
-	x->role_arn = strdup(opts && opts->role_arn ? opts->role_arn
-						    : "arn:aws:iam::000000000000:role/stepfs");
-	if (x->opts.type == ASL_EXPRESS) {
-		gen_uuid(uuid, sizeof(uuid));
-		r = asprintf(&x->arn, "arn:aws:states:local:000000000000:express:%s:%s:%s",
-			     m->name, x->name ? x->name : "", uuid);
+	x->id_bits[2] = rng_next(e);
+	x->id_bits[3] = rng_next(e);
+	if (opts && opts->role_arn) {
+		x->role_arn = x->role_arn_owned = strdup(opts->role_arn);
+		if (!x->role_arn)
+			goto fail;
 	} else {
-		r = asprintf(&x->arn, "arn:aws:states:local:000000000000:execution:%s:%s",
-			     m->name, x->name ? x->name : "");
+		x->role_arn = "arn:aws:iam::000000000000:role/stepfs";
 	}
-	if (r < 0)
-		x->arn = NULL;
 	x->input = input ? json_incref(input) : json_object();
 	x->want_events = x->opts.record_history || x->opts.on_event;
 	if (x->opts.record_history)
 		x->history = json_array();
-	if (!x->name || !x->arn || !x->role_arn || !x->input ||
-	    (x->opts.record_history && !x->history)) {
-		x->e = NULL;
-		asl_execution_free(x);
-		return NULL;
-	}
+	if (!x->input || (x->opts.record_history && !x->history))
+		goto fail;
 	asl_now(&x->start);
-	asl_time_format(&x->start, x->start_str, sizeof(x->start_str));
 	x->next = e->list;
 	if (e->list)
 		e->list->prev = x;
 	e->list = x;
 	return x;
+fail:
+	x->e = NULL;
+	asl_execution_free(x);
+	return NULL;
 }
 
 int asl_execution_start(struct asl_engine *e, struct asl_machine *m, json_t *input,
@@ -1965,7 +2030,7 @@ void asl_execution_free(struct asl_execution *x)
 	json_decref(x->ctx_machine);
 	free(x->name);
 	free(x->arn);
-	free(x->role_arn);
+	free(x->role_arn_owned);
 	free(x->error);
 	free(x->cause);
 	free(x);
@@ -1993,12 +2058,14 @@ const char *asl_execution_cause(const struct asl_execution *x)
 
 const char *asl_execution_name(const struct asl_execution *x)
 {
-	return x->name;
+	exec_ids(x);
+	return x->name ? x->name : "";
 }
 
 const char *asl_execution_arn(const struct asl_execution *x)
 {
-	return x->arn;
+	exec_ids(x);
+	return x->arn ? x->arn : "";
 }
 
 json_t *asl_execution_input(const struct asl_execution *x)

@@ -109,9 +109,20 @@ size_t asl_json_size(const json_t *v, size_t limit)
 		return r;
 	case JSON_STRING:
 		return str_size(json_string_value(v), json_string_length(v));
-	case JSON_INTEGER:
-		return (size_t)snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT,
-					json_integer_value(v));
+	case JSON_INTEGER: {
+		json_int_t iv = json_integer_value(v);
+		unsigned long long u;
+
+		if (iv < 0) {
+			r = 1;
+			u = (unsigned long long)(-(iv + 1)) + 1;
+		} else {
+			u = (unsigned long long)iv;
+		}
+		for (r++; u >= 10; u /= 10)
+			r++;
+		return r;
+	}
 	case JSON_REAL:
 		asl_fmt_real(json_real_value(v), tmp, sizeof(tmp));
 		return strlen(tmp);

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "engine/asl.h"
+#include "engine/asl_i.h"
 #include "engine/asl_task.h"
 #include "engine/loop.h"
 #include "tests/harness.h"
@@ -439,6 +440,28 @@ static void test_numbers(void)
 	json_decref(v);
 }
 
+static void test_sizes(void)
+{
+	const char *docs[] = {
+		"{\"a\":[1,-1,0,-9223372036854775808,9223372036854775807,10,-10,99,100]}",
+		"[\"esc\\\"\\\\\\n\\t\\u0001\\u00e9\",true,false,null,{}]",
+		"[0.1,1e300,-2.5,1.0]",
+		"\"\"",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		json_t *v = json_loads(docs[i], JSON_DECODE_ANY, NULL);
+		char *s = asl_json_dumps(v);
+
+		CHECK(v && s);
+		if (v && s)
+			CHECK_INT_EQ(asl_json_size(v, 0), strlen(s));
+		free(s);
+		json_decref(v);
+	}
+}
+
 static void test_load_errors(void)
 {
 	struct asl_machine_opts mo = ASL_MACHINE_OPTS_INIT;
@@ -476,6 +499,7 @@ int main(void)
 	test_many_waits_and_stop(loop, e);
 	test_no_history_fast_path(e);
 	test_numbers();
+	test_sizes();
 	test_load_errors();
 	CHECK_INT_EQ(d.running, 0);
 	asl_engine_free(e);
