@@ -1518,13 +1518,19 @@ static enum store_err s3_copy(struct store *s, const char *src, const char *dst,
 	rc = s3_head(s, src, &so, err);
 	if (rc != STORE_OK)
 		goto out;
+	/*
+	 * Check the source precondition here too: Ceph RGW 16 ignores
+	 * x-amz-copy-source-if-match (it reads x-amz-copy-if-match), and
+	 * UploadPartCopy checks each part only. The header is still sent, so
+	 * a server that honours it closes the race between HEAD and copy.
+	 */
+	if (opts && opts->if_match && strcmp(opts->if_match, so.etag) != 0) {
+		rc = store_set_error(err, STORE_EPRECONDITION, 412, "PreconditionFailed",
+				     "copy '%s': the source's ETag is not '%s'", src,
+				     opts->if_match);
+		goto out;
+	}
 	if (so.size > s3->mpcopy_threshold) {
-		if (opts && opts->if_match && strcmp(opts->if_match, so.etag) != 0) {
-			rc = store_set_error(err, STORE_EPRECONDITION, 412, "PreconditionFailed",
-					     "copy '%s': source ETag is not '%s'", src,
-					     opts->if_match);
-			goto out;
-		}
 		rc = copy_multipart(s3, sk, dst, so.size, opts, &so, ret, err);
 		goto out;
 	}
