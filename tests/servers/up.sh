@@ -104,6 +104,10 @@ osd pool default pg autoscale mode = off
 mon allow pool size one = true
 mon warn on pool no redundancy = false
 mon data avail warn = 5
+# one monitor: no need to batch map updates for a second; with the default 1 s
+# every pool radosgw creates waits for a proposal round (start 18 s -> 7 s)
+paxos propose interval = 0.1
+paxos min wait = 0.01
 mon data avail crit = 1
 mon max pg per osd = 1000
 osd crush chooseleaf type = 0
