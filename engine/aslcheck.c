@@ -158,6 +158,7 @@ struct ck {
 	const struct aslcheck_opts *opts;
 	struct buf ptr;   /* JSON pointer of the value being checked */
 	json_t *names;    /* every state name seen -> pointer of its first definition */
+	json_t *all;      /* every state name anywhere in the definition (pre-collected) */
 	unsigned top_ql;  /* the machine's QueryLanguage: the default of every state */
 	int depth;
 	int nerr;
@@ -787,7 +788,7 @@ static void check_transitions(struct ck *c, struct machine *m, const char *start
 
 		if (json_object_get(m->index, m->edges[i].target))
 			continue;
-		if (json_object_get(c->names, m->edges[i].target))
+		if (json_object_get(c->all, m->edges[i].target))
 			r = buf_printf(&msg,
 				       "'Next' target '%s' is a state of another (nested or "
 				       "enclosing) state machine: transitions cannot jump into or "
@@ -1564,6 +1565,26 @@ out:
 	c->depth--;
 }
 
+/* gather every state name of @machine and its nested machines into c->all */
+static void collect_names(struct ck *c, json_t *machine, int depth)
+{
+	json_t *states = json_object_get(machine, "States");
+	const char *name;
+	json_t *st, *b;
+	size_t i;
+
+	if (depth > MAX_NESTING || !json_is_object(states))
+		return;
+	json_object_foreach(states, name, st) {
+		if (json_object_set_new(c->all, name, json_true()) < 0)
+			c->oom = true;
+		json_array_foreach(json_object_get(st, "Branches"), i, b)
+			collect_names(c, b, depth + 1);
+		collect_names(c, json_object_get(st, "ItemProcessor"), depth + 1);
+		collect_names(c, json_object_get(st, "Iterator"), depth + 1);
+	}
+}
+
 static int check_run(json_t *def, const struct aslcheck_opts *opts, struct aslcheck_result *ret,
 		     bool single_state)
 {
@@ -1574,8 +1595,9 @@ static int check_run(json_t *def, const struct aslcheck_opts *opts, struct aslch
 	c.opts = opts;
 	buf_init(&c.ptr, BUF_CAP_DEFAULT);
 	c.names = json_object();
+	c.all = json_object();
 	c.top_ql = QL_JSONPATH;
-	if (!c.names) {
+	if (!c.names || !c.all) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -1593,11 +1615,13 @@ static int check_run(json_t *def, const struct aslcheck_opts *opts, struct aslch
 		free(m.edges);
 	} else {
 		c.top_ql = parse_ql(&c, def, QL_JSONPATH);
+		collect_names(&c, def, 0);
 		check_machine(&c, def, "the state machine");
 	}
 	r = c.oom ? -ENOMEM : c.nerr;
 out:
 	json_decref(c.names);
+	json_decref(c.all);
 	buf_release(&c.ptr);
 	return r;
 }

@@ -316,7 +316,8 @@ static void test_nesting(void)
 		   "{\"StartAt\":\"P\",\"States\":{\"P\":{\"Type\":\"Parallel\",\"Next\":\"Out\","
 		   "\"Branches\":[{\"StartAt\":\"X\",\"States\":{\"X\":{\"Type\":\"Pass\","
 		   "\"Next\":\"Out\"},\"Y\":{\"Type\":\"Succeed\"}}}]},\"Out\":{\"Type\":\"Succeed\"}}}",
-		   "/States/P/Branches/0/States/X/Next", ASLCHECK_MISSING_TARGET, "'Out'");
+		   "/States/P/Branches/0/States/X/Next", ASLCHECK_MISSING_TARGET,
+		   "'Out' is a state of another");
 	expect_bad("jump into a branch",
 		   "{\"StartAt\":\"P\",\"States\":{\"P\":{\"Type\":\"Parallel\",\"Next\":\"X\","
 		   "\"Branches\":[{\"StartAt\":\"X\",\"States\":{\"X\":{\"Type\":\"Succeed\"}}}]}}}",

@@ -4,8 +4,8 @@
  * engine_alsf.mjs runs it on aws-local-stepfunctions: one warm-up run, then
  * runs until MIN_SECONDS have passed, then one JSON line with the rate.
  *
- * Executions are EXPRESS, in memory, without recorded history (the engine's
- * fast path), with the default 256 KiB payload limit and no history cap
+ * Executions are EXPRESS, unnamed (the engine generates each name), in
+ * memory, without recorded history (the engine's fast path), with the default 256 KiB payload limit and no history cap
  * (AWS's 25,000-event cap would end the loop and Map workloads early, and
  * aws-local-stepfunctions has none).
  */
@@ -139,7 +139,7 @@ int main(int argc, char **argv)
 	xo.wait_scale = 0;
 	xo.history_cap = 0;
 	xo.record_history = false;
-	xo.name = "bench";
+	/* no name: the engine names each execution (a UUID), as a real start does */
 	b.xo = xo;
 	if (strcmp(b.workload, "map") == 0) {
 		json_t *items = json_array();
