@@ -483,6 +483,17 @@ static bool cmp_true(enum cop op, int c)
 	}
 }
 
+/* AWS's cause when a Variable (or ...Path operand) selects nothing. */
+static int missing(const struct jpath *p, int rc, struct asl_err *err)
+{
+	if (rc == JPATH_ENOTFOUND)
+		asl_err_set(err, ASL_E_RUNTIME,
+			    "Invalid path '%s': The choice state's condition path references an "
+			    "invalid value.",
+			    jpath_text(p));
+	return -1;
+}
+
 static int rule_exec(const struct choice_rule *r, const struct jpath_env *env, bool *ret,
 		     struct asl_err *err)
 {
@@ -524,12 +535,12 @@ static int rule_exec(const struct choice_rule *r, const struct jpath_env *env, b
 	}
 	rc = jpath_exec(r->var, env, &a, err);
 	if (rc < 0)
-		return -1;
+		return missing(r->var, rc, err);
 	if (r->rhs) {
 		rc = jpath_exec(r->rhs, env, &b, err);
 		if (rc < 0) {
 			json_decref(a);
-			return -1;
+			return missing(r->rhs, rc, err);
 		}
 	} else {
 		b = r->lit;

@@ -151,6 +151,17 @@ static void test_operators(void)
 	ERR(in, "{\"Variable\":\"$.s\",\"StringEqualsPath\":\"$.nope\"}");
 	ERR(in, "{\"Variable\":\"$nosuchvar\",\"NumericEquals\":1}");
 	ERR(in, "{\"And\":[{\"Variable\":\"$.n\",\"NumericEquals\":5},{\"Variable\":\"$.nope\",\"NumericEquals\":4}]}");
+	{
+		json_t *i = J(in), *r = J("{\"Variable\":\"$.nope\",\"StringEquals\":\"x\"}");
+		struct jpath_env env = { i, NULL, NULL, NULL };
+		struct asl_err err;
+		bool m;
+		CHECK(choice_eval(r, &env, &m, &err) < 0);
+		CHECK_STR_EQ(err.cause, "Invalid path '$.nope': The choice state's condition path "
+					"references an invalid value.");
+		json_decref(i);
+		json_decref(r);
+	}
 }
 
 static void test_check(void)
