@@ -1670,10 +1670,18 @@ static char *exec_path(const char *resource, const char *dir, char *msg, size_t 
 		snprintf(msg, msglen, "resource '%s': no program path after exec:", resource);
 		return NULL;
 	}
-	if (p[0] == '/' || !dir || !*dir)
-		r = strdup(p);
+	while (p[0] == '.' && p[1] == '/')
+		p += 2;
+	if (p[0] == '/' || !dir || !*dir || strcmp(dir, ".") == 0)
+		r = strdup(p[0] == '/' || strchr(p, '/') ? p : "");
 	else if (asprintf(&r, "%s/%s", dir, p) < 0)
 		r = NULL;
+	if (r && !*r) {
+		/* a bare name in the current directory: keep it a path, never a PATH lookup */
+		free(r);
+		if (asprintf(&r, "./%s", p) < 0)
+			r = NULL;
+	}
 	if (!r)
 		snprintf(msg, msglen, "out of memory");
 	return r;

@@ -636,6 +636,8 @@ int taskrun_config_load(const char *path, struct taskrun_config **ret, char *err
 	int r;
 
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root && jerr.line < 1)
+		return cfg_fail(errmsg, errlen, "'%s': %s", path, jerr.text);
 	if (!root)
 		return cfg_fail(errmsg, errlen, "'%s': line %d column %d: %s", path, jerr.line,
 				jerr.column, jerr.text);

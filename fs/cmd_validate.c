@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/asl_task.h"
 #include "engine/aslcheck.h"
 #include "engine/buf.h"
+#include "engine/taskrun.h"
 
 /* AWS's limit on the size of a definition */
 #define DEFINITION_MAX ((size_t)1 << 20)
@@ -24,12 +26,15 @@ struct vopts {
 	bool state;   /* check one state, as TestState takes it */
 	bool quiet;   /* print nothing for valid files */
 	bool several; /* more than one file: --json output names each */
+	/* --resources / --config: Task resources must resolve to runnable programs */
+	const struct asl_task_ops *tasks;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: stepfs validate [--json] [--state] [--quiet] DEFINITION...\n\n"
+		"usage: stepfs validate [--json] [--state] [--quiet] [--resources]\n"
+		"                       [--config FILE] DEFINITION...\n\n"
 		"Check Amazon States Language definitions without running them: every\n"
 		"problem is printed as FILE: /json/pointer: CODE: message (JSON syntax\n"
 		"errors as FILE:LINE:COLUMN: message), valid files as FILE: ok. The codes\n"
@@ -37,7 +42,11 @@ static void usage(FILE *f)
 		"  --json    print {\"result\":\"OK\"|\"FAIL\",\"diagnostics\":[...]} per file, as\n"
 		"            aws stepfunctions validate-state-machine-definition does\n"
 		"  --state   each file holds one state (as for TestState), not a machine\n"
-		"  --quiet   print nothing for valid files\n\n"
+		"  --quiet   print nothing for valid files\n"
+		"  --resources  also check that every Task Resource runs: exec: programs\n"
+		"            exist and are executable, Lambda ARNs are in the functions table\n"
+		"  --config FILE  the task runner's configuration (\"functions\", \"tasks\");\n"
+		"            implies --resources\n\n"
 		"Exit status: 0 if every definition is valid, 1 if any is not, 2 on usage\n"
 		"errors or unreadable files.\n");
 }
@@ -153,7 +162,21 @@ static int validate_one(const char *path, const struct vopts *o)
 		r = 1;
 		goto out;
 	}
-	r = o->state ? aslcheck_state(def, NULL, &res) : aslcheck_definition(def, NULL, &res);
+	{
+		struct aslcheck_opts co = ASLCHECK_OPTS_INIT;
+		char dir[4096], *slash;
+
+		snprintf(dir, sizeof(dir), "%s", strcmp(path, "-") ? path : ".");
+		slash = strrchr(dir, '/');
+		if (!strcmp(path, "-") || !slash)
+			snprintf(dir, sizeof(dir), ".");
+		else
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		co.check_resources = o->tasks != NULL;
+		co.tasks = o->tasks;
+		co.definition_dir = dir;
+		r = o->state ? aslcheck_state(def, &co, &res) : aslcheck_definition(def, &co, &res);
+	}
 	if (r < 0) {
 		fprintf(stderr, "stepfs validate: '%s': out of memory\n", path);
 		r = 2;
@@ -181,7 +204,12 @@ int cmd_validate(int argc, char **argv)
 {
 	struct vopts o = { 0 };
 	int i, nfiles = 0, worst = 0;
-	bool dashdash = false;
+	bool dashdash = false, resources = false;
+	const char *config = NULL;
+	struct taskrun_config *tcfg = NULL;
+	struct taskrun *tr = NULL;
+	struct asl_task_ops ops;
+	char errmsg[1024];
 
 	/* options may come anywhere before "--"; the other arguments are files */
 	for (i = 1; i < argc; i++) {
@@ -200,6 +228,11 @@ int cmd_validate(int argc, char **argv)
 			o.state = true;
 		} else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
 			o.quiet = true;
+		} else if (strcmp(argv[i], "--resources") == 0) {
+			resources = true;
+		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config = argv[++i];
+			resources = true;
 		} else {
 			fprintf(stderr, "stepfs validate: unknown option '%s'\n", argv[i]);
 			usage(stderr);
@@ -211,9 +244,27 @@ int cmd_validate(int argc, char **argv)
 		return 2;
 	}
 	o.several = nfiles > 1;
+	if (config && taskrun_config_load(config, &tcfg, errmsg, sizeof(errmsg)) < 0) {
+		fprintf(stderr, "stepfs validate: --config: %s\n", errmsg);
+		return 2;
+	}
+	if (resources) {
+		tr = taskrun_new(tcfg);
+		if (!tr) {
+			taskrun_config_free(tcfg);
+			fprintf(stderr, "stepfs validate: out of memory\n");
+			return 2;
+		}
+		taskrun_ops(tr, &ops);
+		o.tasks = &ops;
+	}
 	for (i = 1; i < argc; i++) {
 		int r;
 
+		if (!dashdash && strcmp(argv[i], "--config") == 0) {
+			i++; /* its argument is not a definition */
+			continue;
+		}
 		if (!dashdash && strcmp(argv[i], "--") == 0)
 			dashdash = true;
 		else if (dashdash || argv[i][0] != '-' || argv[i][1] == '\0') {
@@ -223,5 +274,7 @@ int cmd_validate(int argc, char **argv)
 		}
 	}
 	fflush(stdout);
+	taskrun_free(tr);
+	taskrun_config_free(tcfg);
 	return worst;
 }

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/asl.h"
 #include "engine/asl_task.h"
 #include "engine/loop.h"
 #include "tests/harness.h"
@@ -579,6 +580,80 @@ int main(void)
 		taskrun_free(tr2);
 		taskrun_config_free(c2);
 		unlink(counter);
+	}
+
+	/*
+	 * Through the engine: Retry runs the flaky program until its third try
+	 * succeeds ($$.State.RetryCount reaches the program as STEPFS_RETRY_COUNT);
+	 * a Catch routes a TimeoutSeconds expiry.
+	 */
+	{
+		char fcfg[PATH_MAX * 2];
+		struct taskrun_config *c2;
+		struct taskrun *tr2;
+		struct asl_task_ops ops2;
+		struct asl_engine *eng;
+		struct asl_machine *m = NULL;
+		struct asl_execution *x = NULL;
+		struct asl_exec_opts xo = ASL_EXEC_OPTS_INIT;
+		char *mmsg = NULL;
+		json_t *def;
+
+		snprintf(fcfg, sizeof(fcfg),
+			 "{\"functions\": {\"flaky\": {\"exec\": \"%%H\", \"args\": [\"flaky\", "
+			 "\"%s.engine\", \"3\"]}, \"slow\": {\"exec\": \"%%H\", \"args\": "
+			 "[\"sleep\", \"30\"]}}, \"tasks\": {\"kill_grace\": 0.2}}",
+			 counter);
+		c2 = cfg_from(fcfg);
+		tr2 = taskrun_new(c2);
+		taskrun_ops(tr2, &ops2);
+		eng = asl_engine_new(L, &ops2);
+		def = json_loads(
+			"{\"StartAt\": \"Flaky\", \"States\": {"
+			" \"Flaky\": {\"Type\": \"Task\", \"Resource\": "
+			"\"arn:aws:lambda:us-east-1:1:function:flaky\", \"Retry\": [{\"ErrorEquals\": "
+			"[\"Flaky.NotYet\"], \"IntervalSeconds\": 1, \"MaxAttempts\": 3}], "
+			"\"ResultPath\": \"$.flaky\", \"Next\": \"Slow\"},"
+			" \"Slow\": {\"Type\": \"Task\", \"Resource\": "
+			"\"arn:aws:lambda:us-east-1:1:function:slow\", \"TimeoutSeconds\": 1, "
+			"\"Catch\": [{\"ErrorEquals\": [\"States.Timeout\"], \"ResultPath\": "
+			"\"$.caught\", \"Next\": \"Done\"}], \"End\": true},"
+			" \"Done\": {\"Type\": \"Pass\", \"End\": true}}}",
+			0, NULL);
+		CHECK(def != NULL);
+		CHECK_INT_EQ(asl_machine_new(def, NULL, &m, &mmsg), 0);
+		if (mmsg)
+			fprintf(stderr, "machine: %s\n", mmsg);
+		xo.wait_scale = 0;
+		if (m && asl_execution_run_sync(eng, m, in, &xo, &x) == 0) {
+			json_t *o = asl_execution_output(x);
+
+			CHECK_STR_EQ(asl_status_name(asl_execution_status(x)), "SUCCEEDED");
+			CHECK_INT_EQ(json_integer_value(json_object_get(json_object_get(o, "flaky"),
+								       "attempt")),
+				     3);
+			CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(o, "flaky"),
+								      "retry_count")),
+				     "2");
+			CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(o, "caught"),
+								      "Error")),
+				     "States.Timeout");
+			asl_execution_free(x);
+		} else {
+			CHECK(0);
+		}
+		free(mmsg);
+		asl_machine_unref(m);
+		json_decref(def);
+		asl_engine_free(eng);
+		taskrun_free(tr2);
+		taskrun_config_free(c2);
+		{
+			char p[PATH_MAX + 8];
+
+			snprintf(p, sizeof(p), "%s.engine", counter);
+			unlink(p);
+		}
 	}
 
 	/* concurrency: global cap 2, per-machine cap 1, FIFO */
