@@ -750,6 +750,23 @@ int journal_history_add(struct journal *j, const char *arn, const json_t *event)
 	return r;
 }
 
+int journal_history_clear(struct journal *j, const char *arn)
+{
+	sqlite3_stmt *st;
+	int r = -EIO;
+
+	pthread_mutex_lock(&j->db_lock);
+	st = journal_prep(j, "DELETE FROM history WHERE arn = ?");
+	if (st) {
+		journal_bind_text(st, 1, arn);
+		if (sqlite3_step(st) == SQLITE_DONE)
+			r = 0;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&j->db_lock);
+	return r;
+}
+
 int journal_history(struct journal *j, const char *arn, json_t **ret)
 {
 	sqlite3_stmt *st;

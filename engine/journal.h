@@ -149,6 +149,8 @@ int journal_exec_running(struct journal *j,
  * execution @arn. Idempotent on (arn, id). Returns 0 or -EIO.
  */
 int journal_history_add(struct journal *j, const char *arn, const json_t *event);
+/* Delete the history of @arn (before restarting it from the beginning). 0 or -EIO. */
+int journal_history_clear(struct journal *j, const char *arn);
 /* All history events of @arn in id order: 0 and a new array, or -EIO. */
 int journal_history(struct journal *j, const char *arn, json_t **ret);
 
