@@ -317,7 +317,7 @@ static int eval_path(struct act *a, const struct asl_path *p, json_t *in, json_t
 	if (cur_state(a)->needs_ctx)
 		ctx = ctx_build(a, NULL, NULL);
 	env_init(a, &env, in, ctx);
-	r = jpath_eval(p->s, &env, ret, err);
+	r = jpath_exec(p->c, &env, ret, err);
 	json_decref(ctx);
 	if (r < 0) {
 		return wrap_err(a, err);
@@ -325,8 +325,8 @@ static int eval_path(struct act *a, const struct asl_path *p, json_t *in, json_t
 	return 0;
 }
 
-static int eval_template(struct act *a, json_t *tmpl, json_t *in, const char *field, json_t **ret,
-			 struct asl_err *err)
+static int eval_template(struct act *a, const struct asl_tmpl *tmpl, json_t *in,
+			 const char *field, json_t **ret, struct asl_err *err)
 {
 	struct jpath_env env;
 	json_t *ctx = NULL;
@@ -335,7 +335,7 @@ static int eval_template(struct act *a, json_t *tmpl, json_t *in, const char *fi
 	if (cur_state(a)->needs_ctx)
 		ctx = ctx_build(a, NULL, NULL);
 	env_init(a, &env, in, ctx);
-	r = jpath_template(tmpl, &env, field, ret, err);
+	r = jpath_tmpl_exec(tmpl->c, &env, field, ret, err);
 	json_decref(ctx);
 	if (r < 0)
 		return wrap_err(a, err);
@@ -346,10 +346,10 @@ static int eval_template(struct act *a, json_t *tmpl, json_t *in, const char *fi
  * Evaluate an Assign block against @dollar (values at state entry); returns
  * the object of assigned values in *ret (new reference) to be applied at exit.
  */
-static int eval_assign(struct act *a, json_t *assign, json_t *dollar, json_t **ret,
+static int eval_assign(struct act *a, const struct asl_tmpl *assign, json_t *dollar, json_t **ret,
 		       struct asl_err *err)
 {
-	if (!assign) {
+	if (!assign->c) {
 		*ret = NULL;
 		return 0;
 	}
@@ -667,14 +667,14 @@ static int state_error(struct act *a, const struct asl_err *err, bool terminal)
 		json_object_set_new(eo, "Error", json_string(err->error));
 		if (err->cause[0])
 			json_object_set_new(eo, "Cause", json_string(err->cause));
-		if (eval_assign(a, ct->assign, eo, &assigned, &e2) < 0) {
+		if (eval_assign(a, &ct->assign, eo, &assigned, &e2) < 0) {
 			json_decref(eo);
 			return act_fail(a, e2.error, e2.cause);
 		}
 		if (ct->result_path.kind == ASL_P_NULL) {
 			out = json_incref(a->input);
 		} else if (ct->result_path.kind == ASL_P_EXPR) {
-			if (jpath_set(a->input, ct->result_path.s, eo, &out, &e2) < 0) {
+			if (jpath_set_compiled(a->input, ct->result_path.c, eo, &out, &e2) < 0) {
 				json_decref(eo);
 				json_decref(assigned);
 				wrap_err(a, &e2);
@@ -701,20 +701,20 @@ static int state_result(struct act *a, json_t *result)
 	json_t *sel = NULL, *assigned = NULL, *placed = NULL, *out = NULL;
 	struct asl_err err;
 
-	if (s->result_selector) {
-		if (eval_template(a, s->result_selector, result, "ResultSelector", &sel, &err) < 0)
+	if (s->result_selector.c) {
+		if (eval_template(a, &s->result_selector, result, "ResultSelector", &sel, &err) < 0)
 			goto fail;
 		json_decref(result);
 		result = sel;
 	}
-	if (eval_assign(a, s->assign, result, &assigned, &err) < 0)
+	if (eval_assign(a, &s->assign, result, &assigned, &err) < 0)
 		goto fail;
 	switch (s->result_path.kind) {
 	case ASL_P_NULL:
 		placed = json_incref(a->input);
 		break;
 	case ASL_P_EXPR:
-		if (jpath_set(a->input, s->result_path.s, result, &placed, &err) < 0) {
+		if (jpath_set_compiled(a->input, s->result_path.c, result, &placed, &err) < 0) {
 			wrap_err(a, &err);
 			goto fail;
 		}
@@ -755,18 +755,18 @@ static json_t *task_details(const struct asl_state *s, json_t *d)
 static void task_done(void *arg, json_t *output, const char *error, const char *cause);
 static void task_timer_fn(void *arg);
 
-static int resolve_seconds(struct act *a, json_t *in, const char *path, double *ret,
+static int resolve_seconds(struct act *a, json_t *in, const struct asl_path *path, double *ret,
 			   const char *field, struct asl_err *err)
 {
 	struct jpath_env env;
 	json_t *v = NULL;
 
 	env_init(a, &env, in, NULL);
-	if (jpath_eval(path, &env, &v, err) < 0 || !json_is_integer(v) ||
+	if (jpath_exec(path->c, &env, &v, err) < 0 || !json_is_integer(v) ||
 	    json_integer_value(v) <= 0) {
 		json_decref(v);
 		return rt_err(a, err, ASL_E_RUNTIME,
-			      "The %s field refers to an invalid value: %s", field, path);
+			      "The %s field refers to an invalid value: %s", field, path->s);
 	}
 	*ret = (double)json_integer_value(v);
 	json_decref(v);
@@ -784,13 +784,14 @@ static int task_start(struct act *a, json_t *eff)
 	bool lambda = s->task_kind == ASL_TK_LAMBDA_ARN;
 	int r;
 
-	if (s->timeout_path && resolve_seconds(a, a->input, s->timeout_path, &timeout,
-					       "TimeoutSecondsPath", &err) < 0)
+	if (s->timeout_path.c && resolve_seconds(a, a->input, &s->timeout_path, &timeout,
+						 "TimeoutSecondsPath", &err) < 0)
 		goto fail_rt;
-	if (s->heartbeat_path && resolve_seconds(a, a->input, s->heartbeat_path, &heartbeat,
-						 "HeartbeatSecondsPath", &err) < 0)
+	if (s->heartbeat_path.c && resolve_seconds(a, a->input, &s->heartbeat_path, &heartbeat,
+						   "HeartbeatSecondsPath", &err) < 0)
 		goto fail_rt;
-	if (s->credentials && eval_template(a, s->credentials, eff, "Credentials", &creds, &err) < 0)
+	if (s->credentials.c &&
+	    eval_template(a, &s->credentials, eff, "Credentials", &creds, &err) < 0)
 		goto fail_rt;
 	if (x->want_events) {
 		if (lambda) {
@@ -978,15 +979,15 @@ static int exec_wait(struct act *a, json_t *eff)
 
 	if (s->has_seconds) {
 		delay = s->seconds;
-	} else if (s->has_timestamp || s->timestamp_path) {
+	} else if (s->has_timestamp || s->timestamp_path.c) {
 		const char *t = s->timestamp;
 
-		if (s->timestamp_path) {
+		if (s->timestamp_path.c) {
 			env_init(a, &env, eff, NULL);
-			if (jpath_eval(s->timestamp_path, &env, &v, &err) < 0) {
+			if (jpath_exec(s->timestamp_path.c, &env, &v, &err) < 0) {
 				rt_err(a, &err, ASL_E_RUNTIME,
 				       "The TimestampPath parameter does not reference an input "
-				       "value: %s", s->timestamp_path);
+				       "value: %s", s->timestamp_path.s);
 				goto fail;
 			}
 			t = json_string_value(v);
@@ -996,38 +997,38 @@ static int exec_wait(struct act *a, json_t *eff)
 			rt_err(a, &err, ASL_E_RUNTIME,
 			       "The TimestampPath parameter does not reference a valid ISO-8601 "
 			       "extended offset date-time format string: %s == %s",
-			       s->timestamp_path ? s->timestamp_path : "Timestamp",
+			       s->timestamp_path.s ? s->timestamp_path.s : "Timestamp",
 			       t ? t : vt);
 			goto fail;
 		}
 		asl_now(&now);
 		delay = (double)(ts.tv_sec - now.tv_sec) + (double)(ts.tv_nsec - now.tv_nsec) / 1e9;
-	} else if (s->seconds_path) {
+	} else if (s->seconds_path.c) {
 		env_init(a, &env, eff, NULL);
-		if (jpath_eval(s->seconds_path, &env, &v, &err) < 0) {
+		if (jpath_exec(s->seconds_path.c, &env, &v, &err) < 0) {
 			rt_err(a, &err, ASL_E_RUNTIME,
 			       "The SecondsPath parameter does not reference an input value: %s",
-			       s->seconds_path);
+			       s->seconds_path.s);
 			goto fail;
 		}
 		value_text(v, vt, sizeof(vt));
 		if (!json_is_integer(v)) {
 			rt_err(a, &err, ASL_E_RUNTIME,
 			       "The SecondsPath parameter cannot be parsed as a long value: %s == %s",
-			       s->seconds_path, vt);
+			       s->seconds_path.s, vt);
 			goto fail;
 		}
 		if (json_integer_value(v) < 0) {
 			rt_err(a, &err, ASL_E_RUNTIME,
 			       "The SecondsPath parameter references a negative value: %s == %s",
-			       s->seconds_path, vt);
+			       s->seconds_path.s, vt);
 			goto fail;
 		}
 		delay = (double)json_integer_value(v);
 	}
 	json_decref(v);
 	v = NULL;
-	if (eval_assign(a, s->assign, eff, &assigned, &err) < 0)
+	if (eval_assign(a, &s->assign, eff, &assigned, &err) < 0)
 		goto fail;
 	if (eval_path(a, &s->output_path, eff, &out, &err) < 0)
 		goto fail;
@@ -1055,7 +1056,8 @@ static int exec_choice(struct act *a, json_t *eff)
 	const struct asl_state *s = cur_state(a);
 	struct asl_err err;
 	struct jpath_env env;
-	json_t *ctx = NULL, *out = NULL, *assigned = NULL, *assign = s->assign;
+	json_t *ctx = NULL, *out = NULL, *assigned = NULL;
+	const struct asl_tmpl *assign = &s->assign;
 	int next = s->default_next;
 	size_t i;
 
@@ -1065,14 +1067,14 @@ static int exec_choice(struct act *a, json_t *eff)
 	for (i = 0; i < s->nchoices; i++) {
 		bool match = false;
 
-		if (choice_eval(s->choices[i].rule, &env, &match, &err) < 0) {
+		if (choice_exec(s->choices[i].c, &env, &match, &err) < 0) {
 			json_decref(ctx);
 			wrap_err(a, &err);
 			return state_error(a, &err, false);
 		}
 		if (match) {
 			next = s->choices[i].next;
-			assign = s->choices[i].assign;
+			assign = &s->choices[i].assign;
 			break;
 		}
 	}
@@ -1092,8 +1094,8 @@ static int exec_choice(struct act *a, json_t *eff)
 
 /* ------------------------------------------------------------------- Fail */
 
-static int fail_field(struct act *a, const char *lit, const char *path, const char *field,
-		      char *buf, size_t len, bool *present, struct asl_err *err)
+static int fail_field(struct act *a, const char *lit, const struct jpath_expr *path,
+		      const char *field, char *buf, size_t len, bool *present, struct asl_err *err)
 {
 	struct jpath_env env;
 	json_t *v = NULL;
@@ -1111,24 +1113,10 @@ static int fail_field(struct act *a, const char *lit, const char *path, const ch
 	if (cur_state(a)->needs_ctx)
 		ctx = ctx_build(a, NULL, NULL);
 	env_init(a, &env, a->input, ctx);
-	if (intrinsic_is_call(path))
-		r = intrinsic_eval(path, &env, &v, err);
-	else
-		r = jpath_eval(path, &env, &v, err);
+	r = jpath_expr_exec(path, &env, field, &v, err);
 	json_decref(ctx);
-	if (r < 0) {
-		if (r == JPATH_ENOTFOUND || !intrinsic_is_call(path)) {
-			char *in = asl_json_dumps(a->input);
-
-			rt_err(a, err, ASL_E_RUNTIME,
-			       "The JSONPath '%s' specified for the field '%s' could not be found in "
-			       "the input '%s'",
-			       path, field, in ? in : "");
-			free(in);
-			return -1;
-		}
+	if (r < 0)
 		return wrap_err(a, err);
-	}
 	value_text(v, buf, len);
 	json_decref(v);
 	*present = true;
@@ -1142,9 +1130,9 @@ static int exec_fail(struct act *a)
 	bool has_error, has_cause;
 	struct asl_err err;
 
-	if (fail_field(a, s->error, s->error_path, "ErrorPath", error, sizeof(error), &has_error,
+	if (fail_field(a, s->error, s->error_x, "ErrorPath", error, sizeof(error), &has_error,
 		       &err) < 0 ||
-	    fail_field(a, s->cause, s->cause_path, "CausePath", cause, sizeof(cause), &has_cause,
+	    fail_field(a, s->cause, s->cause_x, "CausePath", cause, sizeof(cause), &has_cause,
 		       &err) < 0)
 		return act_fail(a, err.error, err.cause);
 	return act_fail(a, has_error ? error : NULL, has_cause ? cause : NULL);
@@ -1273,15 +1261,15 @@ static int frame_launch(struct frame *f, size_t i)
 		for (j = lo; j < hi; j++) {
 			json_t *item = json_array_get(f->items, j), *sel;
 
-			if (s->item_selector) {
+			if (s->item_selector.c) {
 				struct jpath_env env;
 				json_t *ctx = NULL, *idx = json_integer((json_int_t)j);
 
 				if (s->needs_ctx)
 					ctx = ctx_build(o, idx, item);
 				env_init(o, &env, f->eff, ctx);
-				if (jpath_template(s->item_selector, &env, "ItemSelector", &sel,
-						   &err) < 0) {
+				if (jpath_tmpl_exec(s->item_selector.c, &env, "ItemSelector", &sel,
+						    &err) < 0) {
 					json_decref(ctx);
 					json_decref(idx);
 					json_decref(batch);
@@ -1441,7 +1429,7 @@ static int parse_float_value(json_t *v, double *ret)
 	return -1;
 }
 
-static int path_number(struct act *a, json_t *in, const char *path, const char *field,
+static int path_number(struct act *a, json_t *in, const struct asl_path *p, const char *field,
 		       bool integer, long *ri, double *rd, struct asl_err *err)
 {
 	struct jpath_env env;
@@ -1450,17 +1438,17 @@ static int path_number(struct act *a, json_t *in, const char *path, const char *
 	int r;
 
 	env_init(a, &env, in, NULL);
-	if (jpath_eval(path, &env, &v, err) < 0)
+	if (jpath_exec(p->c, &env, &v, err) < 0)
 		return rt_err(a, err, ASL_E_RUNTIME,
 			      "The %s field refers to value \"null\" which is not a valid %s: %s",
-			      field, integer ? "integer" : "float", path);
+			      field, integer ? "integer" : "float", p->s);
 	r = integer ? parse_int_value(v, ri) : parse_float_value(v, rd);
 	if (r < 0) {
 		value_text(v, vt, sizeof(vt));
 		json_decref(v);
 		return rt_err(a, err, ASL_E_RUNTIME,
 			      "The %s field refers to value \"%s\" which is not a valid %s: %s", field,
-			      vt, integer ? "integer" : "float", path);
+			      vt, integer ? "integer" : "float", p->s);
 	}
 	json_decref(v);
 	return 0;
@@ -1506,8 +1494,8 @@ static int frame_start(struct act *a, json_t *eff)
 	} else {
 		f->n = s->nbranches;
 	}
-	if (map && s->max_concurrency_path &&
-	    path_number(a, a->input, s->max_concurrency_path, "MaxConcurrencyPath", true,
+	if (map && s->max_concurrency_path.c &&
+	    path_number(a, a->input, &s->max_concurrency_path, "MaxConcurrencyPath", true,
 			&f->max_conc, NULL, &err) < 0)
 		goto fail_rt;
 	if (a->x->want_events && map)
@@ -1516,8 +1504,8 @@ static int frame_start(struct act *a, json_t *eff)
 	else
 		emit(a, map ? "MapStateStarted" : "ParallelStateStarted", NULL, NULL, true);
 	if (map) {
-		if (s->tol_count_path) {
-			if (path_number(a, a->input, s->tol_count_path, "ToleratedFailureCountPath",
+		if (s->tol_count_path.c) {
+			if (path_number(a, a->input, &s->tol_count_path, "ToleratedFailureCountPath",
 					true, &f->tol_count, NULL, &err) < 0)
 				goto fail_rt;
 			f->has_tol_count = true;
@@ -1526,8 +1514,8 @@ static int frame_start(struct act *a, json_t *eff)
 			rt_err(a, &err, ASL_E_RUNTIME, "ToleratedFailureCount cannot be negative.");
 			goto fail_rt;
 		}
-		if (s->tol_pct_path) {
-			if (path_number(a, a->input, s->tol_pct_path,
+		if (s->tol_pct_path.c) {
+			if (path_number(a, a->input, &s->tol_pct_path,
 					"ToleratedFailurePercentagePath", false, NULL, &f->tol_pct,
 					&err) < 0)
 				goto fail_rt;
@@ -1543,21 +1531,18 @@ static int frame_start(struct act *a, json_t *eff)
 			goto fail_rt;
 		}
 		if (s->batcher) {
-			json_t *mi = json_object_get(s->batcher, "MaxItemsPerBatch");
-			const char *mip = json_string_value(
-				json_object_get(s->batcher, "MaxItemsPerBatchPath"));
-			json_t *bi = json_object_get(s->batcher, "BatchInput");
-			long n = 0;
+			long n = s->max_items_per_batch;
 
-			if (json_is_integer(mi))
-				n = (long)json_integer_value(mi);
-			if (mip && path_number(a, a->input, mip, "MaxItemsPerBatchPath", true, &n,
-					       NULL, &err) < 0)
+			if (s->max_items_path.c &&
+			    path_number(a, a->input, &s->max_items_path, "MaxItemsPerBatchPath", true,
+					&n, NULL, &err) < 0)
 				goto fail_rt;
 			if (n <= 0)
 				n = (long)(f->n ? f->n : 1);
 			f->batch_size = (size_t)n;
-			if (bi && eval_template(a, bi, eff, "BatchInput", &f->batch_input, &err) < 0)
+			if (s->batch_input.c &&
+			    eval_template(a, &s->batch_input, eff, "BatchInput", &f->batch_input,
+					  &err) < 0)
 				goto fail_rt;
 			f->n = (f->n + f->batch_size - 1) / f->batch_size;
 		}
@@ -1619,8 +1604,8 @@ static int exec_attempt(struct act *a)
 		return exec_fail(a);
 	if (eval_path(a, &s->input_path, a->input, &eff, &err) < 0)
 		return state_error(a, &err, false);
-	if (s->parameters && s->type != ASL_ST_MAP) {
-		if (eval_template(a, s->parameters, eff, "Parameters", &p, &err) < 0) {
+	if (s->parameters.c) {
+		if (eval_template(a, &s->parameters, eff, "Parameters", &p, &err) < 0) {
 			json_decref(eff);
 			return state_error(a, &err, false);
 		}
@@ -1631,8 +1616,8 @@ static int exec_attempt(struct act *a)
 	case ASL_ST_PASS:
 		result = s->result ? json_incref(s->result) : json_incref(eff);
 		json_decref(eff);
-		if (!s->result_selector && s->result_path.kind != ASL_P_EXPR &&
-		    s->output_path.kind != ASL_P_EXPR && !s->assign) {
+		if (!s->result_selector.c && s->result_path.kind != ASL_P_EXPR &&
+		    s->output_path.kind != ASL_P_EXPR && !s->assign.c) {
 			/* fast path: no pipeline after the result */
 			if (s->result_path.kind == ASL_P_NULL) {
 				json_decref(result);

@@ -31,8 +31,20 @@ enum asl_pkind { ASL_P_ABSENT = 0, ASL_P_NULL, ASL_P_ROOT, ASL_P_EXPR };
 
 struct asl_path {
 	enum asl_pkind kind;
-	const char *s; /* borrowed from the definition; set for ASL_P_EXPR and ASL_P_ROOT */
+	const char *s;  /* borrowed from the definition; set for ASL_P_EXPR and ASL_P_ROOT */
+	struct jpath *c; /* compiled; set for ASL_P_EXPR */
 };
+
+/* A payload template (Parameters, ResultSelector, Assign ...), compiled at load. */
+struct asl_tmpl {
+	json_t *json;          /* borrowed; NULL if the field is absent */
+	struct jpath_tmpl *c;  /* compiled */
+};
+
+struct jpath;
+struct jpath_tmpl;
+struct jpath_expr;
+struct choice_rule;
 
 struct asl_retrier {
 	const char **errors; /* borrowed strings */
@@ -49,15 +61,16 @@ struct asl_catcher {
 	size_t nerrors;
 	int next;              /* state index */
 	struct asl_path result_path;
-	json_t *assign;        /* borrowed; NULL if none */
+	struct asl_tmpl assign;
 };
 
 struct asl_graph;
 
 struct asl_choice {
-	json_t *rule;   /* borrowed rule object */
+	json_t *rule;          /* borrowed rule object */
+	struct choice_rule *c; /* compiled */
 	int next;
-	json_t *assign; /* borrowed; NULL if none */
+	struct asl_tmpl assign;
 };
 
 /* One compiled state. All json_t pointers are borrowed from the machine's definition. */
@@ -69,7 +82,8 @@ struct asl_state {
 	bool end;
 	bool needs_ctx;        /* some field of the state references $$ */
 	struct asl_path input_path, output_path, result_path;
-	json_t *parameters, *result_selector, *result, *assign;
+	struct asl_tmpl parameters, result_selector, assign;
+	json_t *result;
 	struct asl_retrier *retriers;
 	size_t nretriers;
 	struct asl_catcher *catchers;
@@ -78,8 +92,8 @@ struct asl_state {
 	/* Task */
 	const char *resource;
 	double timeout_s, heartbeat_s;
-	const char *timeout_path, *heartbeat_path;
-	json_t *credentials;
+	struct asl_path timeout_path, heartbeat_path;
+	struct asl_tmpl credentials;
 	int task_kind;           /* ASL_TK_* below */
 	char *res_type, *res_name; /* for TaskScheduled events (owned) */
 
@@ -91,10 +105,12 @@ struct asl_state {
 	/* Wait */
 	bool has_seconds, has_timestamp;
 	double seconds;
-	const char *timestamp, *seconds_path, *timestamp_path;
+	const char *timestamp;
+	struct asl_path seconds_path, timestamp_path;
 
 	/* Fail */
-	const char *error, *error_path, *cause, *cause_path;
+	const char *error, *cause, *error_path, *cause_path;
+	struct jpath_expr *error_x, *cause_x; /* compiled ErrorPath / CausePath */
 
 	/* Parallel */
 	struct asl_graph **branches;
@@ -103,14 +119,17 @@ struct asl_state {
 	/* Map */
 	struct asl_graph *processor;
 	struct asl_path items_path;
-	json_t *item_selector; /* ItemSelector or the deprecated Parameters */
+	struct asl_tmpl item_selector; /* ItemSelector or the deprecated Parameters */
 	long max_concurrency;
-	const char *max_concurrency_path;
+	struct asl_path max_concurrency_path;
 	bool has_tol_count, has_tol_pct;
 	long tol_count;
 	double tol_pct;
-	const char *tol_count_path, *tol_pct_path;
+	struct asl_path tol_count_path, tol_pct_path;
 	json_t *batcher;       /* ItemBatcher or NULL */
+	long max_items_per_batch;
+	struct asl_path max_items_path;
+	struct asl_tmpl batch_input;
 	json_t *item_reader;   /* ItemReader or NULL (not supported: States.ItemReaderFailed) */
 	bool distributed;      /* ProcessorConfig.Mode DISTRIBUTED */
 };

@@ -18,6 +18,7 @@
 
 #include "engine/aslcheck.h"
 #include "engine/buf.h"
+#include "engine/jpath.h"
 
 struct compile {
 	struct asl_machine *m;
@@ -71,6 +72,18 @@ static const char *sfield(json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
+static int compile_path(struct compile *c, struct asl_path *p, const char *k, const char *state)
+{
+	struct asl_err err;
+	int r = jpath_compile(p->s, &p->c, &err);
+
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return cfail(c, "state '%s': %s: %s", state, k, err.cause);
+	return 0;
+}
+
 static int path_field(struct compile *c, json_t *o, const char *k, struct asl_path *p,
 		      const char *state)
 {
@@ -89,6 +102,41 @@ static int path_field(struct compile *c, json_t *o, const char *k, struct asl_pa
 		return cfail(c, "state '%s': %s must be a string or null", state, k);
 	p->s = json_string_value(v);
 	p->kind = strcmp(p->s, "$") == 0 ? ASL_P_ROOT : ASL_P_EXPR;
+	return p->kind == ASL_P_EXPR ? compile_path(c, p, k, state) : 0;
+}
+
+/* A field that holds a path string only (SecondsPath, MaxConcurrencyPath ...). */
+static int spath_field(struct compile *c, json_t *o, const char *k, struct asl_path *p,
+		       const char *state)
+{
+	json_t *v = json_object_get(o, k);
+
+	p->s = NULL;
+	p->kind = ASL_P_ABSENT;
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return cfail(c, "state '%s': %s must be a string", state, k);
+	p->s = json_string_value(v);
+	p->kind = ASL_P_EXPR;
+	return compile_path(c, p, k, state);
+}
+
+static int tmpl_field(struct compile *c, json_t *o, const char *k, struct asl_tmpl *t,
+		      const char *state)
+{
+	struct asl_err err;
+	int r;
+
+	t->json = json_object_get(o, k);
+	t->c = NULL;
+	if (!t->json)
+		return 0;
+	r = jpath_tmpl_compile(t->json, &t->c, &err);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return cfail(c, "state '%s': %s: %s", state, k, err.cause);
 	return 0;
 }
 
@@ -222,10 +270,11 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 	    path_field(c, o, "OutputPath", &s->output_path, name) < 0 ||
 	    path_field(c, o, "ResultPath", &s->result_path, name) < 0)
 		return -1;
-	s->parameters = json_object_get(o, "Parameters");
-	s->result_selector = json_object_get(o, "ResultSelector");
+	if (tmpl_field(c, o, "Parameters", &s->parameters, name) < 0 ||
+	    tmpl_field(c, o, "ResultSelector", &s->result_selector, name) < 0 ||
+	    tmpl_field(c, o, "Assign", &s->assign, name) < 0)
+		return -1;
 	s->result = json_object_get(o, "Result");
-	s->assign = json_object_get(o, "Assign");
 
 	v = json_object_get(o, "Retry");
 	if (json_is_array(v) && json_array_size(v)) {
@@ -271,9 +320,9 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 			if (r < 0)
 				return r;
 			if (resolve(c, index, sfield(co, "Next"), name, &ct->next) < 0 ||
-			    path_field(c, co, "ResultPath", &ct->result_path, name) < 0)
+			    path_field(c, co, "ResultPath", &ct->result_path, name) < 0 ||
+			    tmpl_field(c, co, "Assign", &ct->assign, name) < 0)
 				return -1;
-			ct->assign = json_object_get(co, "Assign");
 		}
 	}
 
@@ -288,9 +337,10 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 		if (num_field(c, o, "TimeoutSeconds", &s->timeout_s, NULL, name) < 0 ||
 		    num_field(c, o, "HeartbeatSeconds", &s->heartbeat_s, NULL, name) < 0)
 			return -1;
-		s->timeout_path = sfield(o, "TimeoutSecondsPath");
-		s->heartbeat_path = sfield(o, "HeartbeatSecondsPath");
-		s->credentials = json_object_get(o, "Credentials");
+		if (spath_field(c, o, "TimeoutSecondsPath", &s->timeout_path, name) < 0 ||
+		    spath_field(c, o, "HeartbeatSecondsPath", &s->heartbeat_path, name) < 0 ||
+		    tmpl_field(c, o, "Credentials", &s->credentials, name) < 0)
+			return -1;
 		break;
 	case ASL_ST_CHOICE:
 		v = json_object_get(o, "Choices");
@@ -302,11 +352,17 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 			return -ENOMEM;
 		for (i = 0; i < s->nchoices; i++) {
 			json_t *rule = json_array_get(v, i);
+			struct asl_err err;
 
 			s->choices[i].rule = rule;
-			s->choices[i].assign = json_object_get(rule, "Assign");
-			if (resolve(c, index, sfield(rule, "Next"), name, &s->choices[i].next) < 0)
+			if (tmpl_field(c, rule, "Assign", &s->choices[i].assign, name) < 0 ||
+			    resolve(c, index, sfield(rule, "Next"), name, &s->choices[i].next) < 0)
 				return -1;
+			r = choice_compile(rule, &s->choices[i].c, &err);
+			if (r == -ENOMEM)
+				return r;
+			if (r < 0)
+				return cfail(c, "state '%s': Choices[%zu]: %s", name, i, err.cause);
 		}
 		if (sfield(o, "Default") &&
 		    resolve(c, index, sfield(o, "Default"), name, &s->default_next) < 0)
@@ -317,9 +373,11 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 			return -1;
 		s->timestamp = sfield(o, "Timestamp");
 		s->has_timestamp = s->timestamp != NULL;
-		s->seconds_path = sfield(o, "SecondsPath");
-		s->timestamp_path = sfield(o, "TimestampPath");
-		if (!s->has_seconds && !s->has_timestamp && !s->seconds_path && !s->timestamp_path)
+		if (spath_field(c, o, "SecondsPath", &s->seconds_path, name) < 0 ||
+		    spath_field(c, o, "TimestampPath", &s->timestamp_path, name) < 0)
+			return -1;
+		if (!s->has_seconds && !s->has_timestamp && !s->seconds_path.s &&
+		    !s->timestamp_path.s)
 			return cfail(c, "state '%s': Wait needs Seconds, Timestamp, SecondsPath or "
 				     "TimestampPath", name);
 		break;
@@ -328,6 +386,17 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 		s->error_path = sfield(o, "ErrorPath");
 		s->cause = sfield(o, "Cause");
 		s->cause_path = sfield(o, "CausePath");
+		if (s->error_path || s->cause_path) {
+			struct asl_err err;
+
+			r = s->error_path ? jpath_expr_compile(s->error_path, &s->error_x, &err) : 0;
+			if (r == 0 && s->cause_path)
+				r = jpath_expr_compile(s->cause_path, &s->cause_x, &err);
+			if (r == -ENOMEM)
+				return r;
+			if (r < 0)
+				return cfail(c, "state '%s': %s", name, err.cause);
+		}
 		break;
 	case ASL_ST_PARALLEL:
 		v = json_object_get(o, "Branches");
@@ -360,15 +429,20 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 			return r;
 		if (path_field(c, o, "ItemsPath", &s->items_path, name) < 0)
 			return -1;
-		s->item_selector = json_object_get(o, "ItemSelector");
-		if (!s->item_selector)
+		if (json_object_get(o, "ItemSelector")) {
+			if (tmpl_field(c, o, "ItemSelector", &s->item_selector, name) < 0)
+				return -1;
+		} else {
 			s->item_selector = s->parameters;
-		s->parameters = NULL;
+		}
+		s->parameters.json = NULL;
+		s->parameters.c = NULL;
 		d = 0;
 		if (num_field(c, o, "MaxConcurrency", &d, NULL, name) < 0)
 			return -1;
 		s->max_concurrency = (long)d;
-		s->max_concurrency_path = sfield(o, "MaxConcurrencyPath");
+		if (spath_field(c, o, "MaxConcurrencyPath", &s->max_concurrency_path, name) < 0)
+			return -1;
 		d = 0;
 		if (num_field(c, o, "ToleratedFailureCount", &d, &has, name) < 0)
 			return -1;
@@ -377,9 +451,19 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 		if (num_field(c, o, "ToleratedFailurePercentage", &s->tol_pct, &s->has_tol_pct,
 			      name) < 0)
 			return -1;
-		s->tol_count_path = sfield(o, "ToleratedFailureCountPath");
-		s->tol_pct_path = sfield(o, "ToleratedFailurePercentagePath");
+		if (spath_field(c, o, "ToleratedFailureCountPath", &s->tol_count_path, name) < 0 ||
+		    spath_field(c, o, "ToleratedFailurePercentagePath", &s->tol_pct_path, name) < 0)
+			return -1;
 		s->batcher = json_object_get(o, "ItemBatcher");
+		if (s->batcher) {
+			json_t *mi = json_object_get(s->batcher, "MaxItemsPerBatch");
+
+			s->max_items_per_batch = json_is_integer(mi) ? (long)json_integer_value(mi) : 0;
+			if (spath_field(c, s->batcher, "MaxItemsPerBatchPath", &s->max_items_path,
+					name) < 0 ||
+			    tmpl_field(c, s->batcher, "BatchInput", &s->batch_input, name) < 0)
+				return -1;
+		}
 		s->item_reader = json_object_get(o, "ItemReader");
 		break;
 	}
@@ -469,10 +553,37 @@ static void free_graph(struct asl_graph *g)
 		for (j = 0; j < s->nretriers; j++)
 			free(s->retriers[j].errors);
 		free(s->retriers);
-		for (j = 0; j < s->ncatchers; j++)
+		for (j = 0; j < s->ncatchers; j++) {
 			free(s->catchers[j].errors);
+			jpath_free(s->catchers[j].result_path.c);
+			jpath_tmpl_free(s->catchers[j].assign.c);
+		}
 		free(s->catchers);
+		for (j = 0; s->choices && j < s->nchoices; j++) {
+			choice_free(s->choices[j].c);
+			jpath_tmpl_free(s->choices[j].assign.c);
+		}
 		free(s->choices);
+		jpath_free(s->input_path.c);
+		jpath_free(s->output_path.c);
+		jpath_free(s->result_path.c);
+		jpath_free(s->items_path.c);
+		jpath_free(s->timeout_path.c);
+		jpath_free(s->heartbeat_path.c);
+		jpath_free(s->seconds_path.c);
+		jpath_free(s->timestamp_path.c);
+		jpath_free(s->max_concurrency_path.c);
+		jpath_free(s->tol_count_path.c);
+		jpath_free(s->tol_pct_path.c);
+		jpath_free(s->max_items_path.c);
+		jpath_tmpl_free(s->parameters.c);
+		jpath_tmpl_free(s->result_selector.c);
+		jpath_tmpl_free(s->assign.c);
+		jpath_tmpl_free(s->credentials.c);
+		jpath_tmpl_free(s->item_selector.c);
+		jpath_tmpl_free(s->batch_input.c);
+		jpath_expr_free(s->error_x);
+		jpath_expr_free(s->cause_x);
 		free(s->branches);
 		free(s->res_type);
 		free(s->res_name);

@@ -480,6 +480,21 @@ static void test_load_errors(void)
 	CHECK(asl_machine_new(def, &mo, &m, &msg) < 0);
 	CHECK(msg && strstr(msg, "Bogus"));
 	free(msg);
+	msg = NULL;
+	json_decref(def);
+	/* expressions are compiled at load: a bad intrinsic is a load error */
+	def = json_loads("{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Pass\","
+			 "\"Parameters\":{\"x.$\":\"States.Format('{}'\"},\"End\":true}}}", 0,
+			 NULL);
+	CHECK(asl_machine_new(def, &mo, &m, &msg) < 0);
+	CHECK(msg && strstr(msg, "state 'A': Parameters"));
+	free(msg);
+	msg = NULL;
+	/* with the validator on (the default), its diagnostics come back */
+	mo.validate = true;
+	CHECK(asl_machine_new(def, &mo, &m, &msg) < 0);
+	CHECK(msg && strstr(msg, "/States/A/Parameters"));
+	free(msg);
 	json_decref(def);
 }
 

@@ -40,6 +40,7 @@ struct counts {
 static bool is_placeholder(const char *e)
 {
 	return !strcmp(e, "date") || !strcmp(e, "timestamp") || !strcmp(e, "start-time") ||
+	       !strcmp(e, "entered-time") ||
 	       !strcmp(e, "snf_role_arn") || !strcmp(e, "sfn_role_arn") ||
 	       /* Lambda response metadata, replaced by its own name in the snapshots */
 	       !strcmp(e, "x-amzn-RequestId") || !strcmp(e, "X-Amzn-Trace-Id") ||
