@@ -1541,50 +1541,73 @@ out:
 	free(envp);
 }
 
+/* Append @s as a JSON string literal. */
+static int buf_put_jstr(struct buf *b, const char *s)
+{
+	int r = buf_putc(b, '"');
+
+	for (; r >= 0 && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			r = buf_printf(b, "\\%c", c);
+		else if (c < 0x20)
+			r = buf_printf(b, "\\u%04x", c);
+		else
+			r = buf_putc(b, (char)c);
+	}
+	return r < 0 ? r : buf_putc(b, '"');
+}
+
+/*
+ * The request line {"input": <payload>, "context": {"state_name": ...}}\n,
+ * built as text (the payload is already JSON) and written with one write().
+ * The context keys are the STEPFS_* variables, lower-cased without prefix.
+ */
 static void worker_assign(struct worker *w, struct asl_task *t)
 {
-	json_t *req, *input, *ctx;
-	char *line;
+	struct buf line = BUF_INIT_CAP((size_t)1 << 30);
 	size_t i;
-	int r;
+	int r, first = 1;
 
 	w->cur = t;
 	t->worker = w;
 	t->phase = TP_RUNNING;
-	input = json_loadb(t->payload, t->payload_len, JSON_DECODE_ANY, NULL);
-	ctx = json_object();
-	for (i = 0; i < t->nenv; i++) {
+	r = buf_puts(&line, "{\"input\":");
+	if (r >= 0)
+		r = buf_add(&line, t->payload, t->payload_len);
+	if (r >= 0)
+		r = buf_puts(&line, ",\"context\":{");
+	for (i = 0; r >= 0 && i < t->nenv; i++) {
 		const char *eq = strchr(t->env[i], '=');
+		char key[64];
+		size_t k, n;
 
 		if (strncmp(t->env[i], "STEPFS_", 7) != 0 || !eq)
 			continue;
-		/* STEPFS_STATE_NAME=x -> "state_name": "x" */
-		{
-			char key[64];
-			size_t k, n = (size_t)(eq - t->env[i]) - 7;
-
-			if (n >= sizeof(key))
-				continue;
-			for (k = 0; k < n; k++)
-				key[k] = (char)tolower((unsigned char)t->env[i][7 + k]);
-			key[n] = '\0';
-			json_object_set_new(ctx, key, json_string(eq + 1));
-		}
+		n = (size_t)(eq - t->env[i]) - 7;
+		if (n >= sizeof(key))
+			continue;
+		for (k = 0; k < n; k++)
+			key[k] = (char)tolower((unsigned char)t->env[i][7 + k]);
+		key[n] = '\0';
+		r = buf_printf(&line, "%s\"%s\":", first ? "" : ",", key);
+		if (r >= 0)
+			r = buf_put_jstr(&line, eq + 1);
+		first = 0;
 	}
-	req = json_pack("{s:o*,s:o*}", "input", input ? input : json_null(), "context", ctx);
-	line = req ? json_dumps(req, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-	json_decref(req);
-	if (!line) {
+	if (r >= 0)
+		r = buf_puts(&line, "}}\n");
+	if (r < 0) {
+		buf_release(&line);
 		w->cur = NULL;
 		t->worker = NULL;
 		slot_release(t);
 		task_fail_later(t, ASL_E_RUNTIME, "out of memory");
 		return;
 	}
-	r = proc_send(w->proc, line, strlen(line), false);
-	if (r >= 0)
-		r = proc_send(w->proc, "\n", 1, false);
-	free(line);
+	r = proc_send(w->proc, line.data, line.len, false);
+	buf_release(&line);
 	if (r < 0 && r != -EPIPE)
 		log_warn("worker of function '%s': cannot send request: %s", w->pool->fn->name,
 			 strerror(-r));

@@ -198,9 +198,14 @@ static int worker(void)
 			rep = json_pack("{s:{s:i}}", "output", "pid", (int)getpid());
 		else
 			rep = json_pack("{s:O}", "output", in ? in : json_null());
-		put(rep);
-		fputc('\n', stdout);
-		fflush(stdout);
+		{
+			/* one write per reply line */
+			char *txt = json_dumps(rep, JSON_ENCODE_ANY | JSON_COMPACT);
+
+			printf("%s\n", txt);
+			fflush(stdout);
+			free(txt);
+		}
 		json_decref(rep);
 		json_decref(req);
 	}
