@@ -239,14 +239,38 @@ static void router_kick(struct router *r)
 		atomic_store(&r->kick_pending, 0);
 }
 
+/*
+ * The bucket name events carry: the config's "Bucket", else the name in an
+ * s3://name/prefix URL, else the base name of a local directory.
+ */
+static const char *router_bucket(struct router *r, const char *b, char *out, size_t len)
+{
+	const char *p;
+
+	if (r->cfg->bucket)
+		return r->cfg->bucket;
+	if (!b || !*b)
+		return "bucket";
+	if (strncmp(b, "s3://", 5) == 0) {
+		p = strchr(b + 5, '/');
+		snprintf(out, len, "%.*s", p ? (int)(p - b - 5) : (int)strlen(b + 5), b + 5);
+		return out;
+	}
+	p = strrchr(b, '/');
+	if (p && p[1])
+		return p + 1;
+	return b;
+}
+
 static int router_commit(void *arg, const struct commit_event *ce)
 {
 	struct router *r = arg;
 	struct commit_event c = *ce;
-	char *cause = NULL, *lp = NULL;
+	char *cause = NULL, *lp = NULL, bname[256];
 	unsigned depth = 0;
 	int rc;
 
+	c.bucket = router_bucket(r, ce->bucket, bname, sizeof(bname));
 	if (ce->writer_pid > 0 && router_find_cause(ce->writer_pid, &cause, &depth))
 		depth++;
 	if (!c.local_path && r->mountpoint && c.key &&

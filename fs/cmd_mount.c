@@ -23,6 +23,7 @@
 
 #include "engine/buf.h"
 #include "engine/commit.h"
+#include "engine/eventd.h"
 #include "engine/log.h"
 #include "fs/stepfs.h"
 #include "fs/store.h"
@@ -49,6 +50,8 @@ static void usage(FILE *f)
 		"  endpoint=URL region=R profile=P path_style ca_bundle=FILE   S3 connection\n"
 		"  log=FILE                                 log file when running in the background\n"
 		"  events_file=FILE                         append one JSON line per commit (tests)\n"
+		"  config=FILE                              events: rules, state machines, journal\n"
+		"                                           (README \"Events and rules\")\n"
 		"  _netdev nofail noauto auto defaults user users exec noexec suid dev x-*  ignored\n"
 		"SIZE takes K, M, G suffixes (powers of 1024).\n");
 }
@@ -180,6 +183,7 @@ struct mount_args {
 	json_t *store_opts;
 	struct buf fuse_opts; /* -o string for libfuse */
 	char *spool, *log, *events;
+	char *config; /* events configuration (engine/config.h) */
 	int foreground, debug, single;
 };
 
@@ -268,6 +272,9 @@ static int one_option(struct mount_args *a, char *opt)
 	} else if (strcmp(opt, "events_file") == 0) {
 		free(a->events);
 		a->events = strdup(val);
+	} else if (strcmp(opt, "config") == 0) {
+		free(a->config);
+		a->config = strdup(val);
 	} else {
 		fprintf(stderr, "stepfs mount: bad option '%s=%s'\n", opt, val);
 		return -1;
@@ -294,6 +301,9 @@ int cmd_mount(int argc, char **argv)
 	struct fuse_args fargs = FUSE_ARGS_INIT(0, NULL);
 	struct file_sink fsink = { -1, PTHREAD_MUTEX_INITIALIZER };
 	struct commit_sink sink = { file_sink_commit, &fsink };
+	struct commit_sink jsink = { NULL, NULL }; /* filled once the engine runs */
+	struct eventd *ev = NULL;
+	char everr[1024];
 	struct store_error err;
 	struct store *store = NULL;
 	struct stepfs *fs = NULL;
@@ -374,6 +384,15 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	a.o.spool_dir = a.spool;
+	if (a.config && a.events) {
+		fprintf(stderr, "stepfs mount: config= and events_file= exclude each other\n");
+		goto out;
+	}
+	/* validate the events configuration now; it starts after the fork below */
+	if (a.config && eventd_check(a.config, everr, sizeof(everr)) < 0) {
+		fprintf(stderr, "stepfs mount: %s\n", everr);
+		goto out;
+	}
 	if (a.events) {
 		fsink.fd = open(a.events, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 		if (fsink.fd < 0) {
@@ -389,7 +408,7 @@ int cmd_mount(int argc, char **argv)
 			err.message[0] ? err.message : store_strerror(err.code));
 		goto out;
 	}
-	fs = stepfs_new(&a.o, store, fsink.fd >= 0 ? &sink : NULL, &r);
+	fs = stepfs_new(&a.o, store, a.config ? &jsink : fsink.fd >= 0 ? &sink : NULL, &r);
 	store = NULL; /* owned by fs now, or freed */
 	if (!fs) {
 		fprintf(stderr, "stepfs mount: cannot set up the mount: %s\n", strerror(-r));
@@ -433,6 +452,13 @@ int cmd_mount(int argc, char **argv)
 		}
 		free(lp);
 	}
+	if (a.config) {
+		if (eventd_start(a.config, mnt, &ev, everr, sizeof(everr)) < 0) {
+			log_err("%s", everr);
+			goto out;
+		}
+		eventd_sink(ev, &jsink);
+	}
 	log_notice("mounted '%s' on '%s' (spool '%s')", bucket, mnt, a.spool);
 	if (a.single) {
 		r = fuse_loop(f);
@@ -454,6 +480,7 @@ out:
 	}
 	fuse_opt_free_args(&fargs);
 	stepfs_free(fs);
+	eventd_free(ev); /* after the last commit of the filesystem */
 	store_free(store);
 	if (fsink.fd >= 0)
 		close(fsink.fd);
@@ -462,5 +489,6 @@ out:
 	free(a.spool);
 	free(a.log);
 	free(a.events);
+	free(a.config);
 	return rc;
 }
