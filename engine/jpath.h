@@ -44,8 +44,14 @@ enum {
  * !, existence). A definite path returns the selected value; an indefinite
  * path (wildcard, slice, union, filter, descent) returns an array of all
  * matches (possibly empty: `$[*]` on a missing array gives [] as AWS does).
+ * As in Jayway JsonPath (which AWS uses): a leaf name union `$['a','b']`
+ * selects an object of those keys; filters also take =~ /re/i, in, nin,
+ * subsetof, anyof, noneof, size, empty; a path may end in length(), min(),
+ * max(), avg(), sum(), stddev(), keys(), first() or last().
  * Returns 0 and a new reference in *ret, or JPATH_ESYNTAX / JPATH_ENOTFOUND
- * with @err filled (States.Runtime, cause naming the path).
+ * (-ENOMEM on out-of-memory) with @err filled (States.Runtime; cause as AWS:
+ * "Invalid path '$.x' : No results for path: $['x']", "... : Missing
+ * property in path $['a']").
  */
 int jpath_eval(const char *path, const struct jpath_env *env, json_t **ret, struct asl_err *err);
 
@@ -96,8 +102,10 @@ bool intrinsic_is_call(const char *s);
  * Choice rules (JSONPath): evaluate one rule object (data-test with Variable
  * and one comparison operator incl. ...Path forms, StringMatches, Is*, or a
  * boolean And/Or/Not) against @env. *ret_match is true when it matches. A
- * Variable that selects nothing is States.Runtime (except under IsPresent);
- * type mismatches are simply false.
+ * Variable that selects nothing is States.Runtime (except under IsPresent),
+ * cause "Invalid path '$.x': The choice state's condition path references an
+ * invalid value."; type mismatches are simply false. The rule may carry Next,
+ * Comment, Assign and Output (ignored here); nested rules may not have Next.
  */
 int choice_eval(json_t *rule, const struct jpath_env *env, bool *ret_match, struct asl_err *err);
 /* Static check of a rule (exactly one operator, operand types, nested rules have no Next). */
@@ -156,6 +164,7 @@ void jpath_tmpl_free(struct jpath_tmpl *t);
  */
 struct jpath_expr;
 int jpath_expr_compile(const char *s, struct jpath_expr **ret, struct asl_err *err);
+/* Returns 0, or a negative value with @err filled (States.Runtime). */
 int jpath_expr_exec(const struct jpath_expr *x, const struct jpath_env *env, const char *field,
 		    json_t **ret, struct asl_err *err);
 void jpath_expr_free(struct jpath_expr *x);
