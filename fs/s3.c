@@ -212,6 +212,8 @@ struct s3_req {
 	uint64_t range_off;
 	int ranged;
 	int fd;                  /* get_to_fd: >= 0 */
+	uint64_t fd_base;        /* file offset of the first byte */
+	uint64_t fd_cap;         /* 0: unlimited, else at most this many bytes */
 	uint64_t fd_written;
 	int sink_err;            /* -errno from the fd sink */
 	struct s3_hdrs rh;
@@ -385,9 +387,15 @@ static size_t on_write(char *data, size_t size, size_t n, void *userp)
 	if (r->fd >= 0) {
 		size_t done = 0;
 
+		if (r->ranged && r->range_off && r->rh.status == 200) {
+			r->sink_err = -ERANGE; /* server ignored Range */
+			return 0;
+		}
+		if (r->fd_cap && len > r->fd_cap - r->fd_written)
+			len = (size_t)(r->fd_cap - r->fd_written);
 		while (done < len) {
 			ssize_t w = pwrite(r->fd, data + done, len - done,
-					   (off_t)(r->fd_written + done));
+					   (off_t)(r->fd_base + r->fd_written + done));
 
 			if (w < 0) {
 				if (errno == EINTR)
@@ -398,7 +406,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *userp)
 			done += (size_t)w;
 		}
 		r->fd_written += len;
-		return len;
+		return size * n;
 	}
 	if (buf_add(&r->resp, data, len) < 0) {
 		r->sink_err = -E2BIG;
@@ -794,8 +802,14 @@ static enum store_err perform_once(struct s3 *s3, CURL *h, struct s3_req *r,
 	cc = curl_easy_perform(h);
 	if (cc != CURLE_OK) {
 		if (r->sink_err) {
-			rc = store_set_error(err, STORE_EIO, 0, NULL, "%s '%s': cannot write data: %s",
-					     r->op, obj, strerror(-r->sink_err));
+			if (r->sink_err == -ERANGE)
+				rc = store_set_error(err, STORE_EPROTO, 200, NULL,
+						     "%s '%s': the server ignored the Range header",
+						     r->op, obj);
+			else
+				rc = store_set_error(err, STORE_EIO, 0, NULL,
+						     "%s '%s': cannot write data: %s", r->op, obj,
+						     strerror(-r->sink_err));
 			goto out;
 		}
 		if (br.err) {
@@ -1059,6 +1073,46 @@ static enum store_err s3_get_to_fd(struct store *s, const char *key, int fd,
 	if (rc == STORE_OK && ret) {
 		fill_obj(&r, ret);
 		ret->size = r.fd_written;
+	}
+	req_release(&r);
+	free(k);
+	return rc;
+}
+
+static enum store_err s3_get_range_to_fd(struct store *s, const char *key, uint64_t off,
+					 uint64_t len, int fd, size_t *ret_n,
+					 struct store_error *err)
+{
+	struct s3 *s3 = (struct s3 *)s;
+	struct s3_req r;
+	enum store_err rc;
+	char range[64], *k;
+
+	rc = check_key(s3, key, "get", err);
+	if (rc != STORE_OK)
+		return rc;
+	if (len == 0) {
+		*ret_n = 0;
+		return STORE_OK;
+	}
+	k = full_key(s3, key);
+	if (!k)
+		return store_set_error(err, STORE_ENOMEM, 0, NULL, "out of memory");
+	req_init(&r, "get", "GET", k, key);
+	snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
+	rc = req_header(&r, "Range", range) < 0 ? STORE_ENOMEM : STORE_OK;
+	r.fd = fd;
+	r.fd_base = off;
+	r.fd_cap = len;
+	r.ranged = 1;
+	r.range_off = off;
+	if (rc == STORE_OK)
+		rc = s3_request(s3, &r, err);
+	if (rc == STORE_EINVAL && r.rh.status == 416) {
+		*ret_n = 0;
+		rc = STORE_OK;
+	} else if (rc == STORE_OK) {
+		*ret_n = (size_t)r.fd_written;
 	}
 	req_release(&r);
 	free(k);
@@ -1741,6 +1795,7 @@ static const struct store_ops s3_ops = {
 	.list = s3_list,
 	.free = s3_free,
 	.xfer_defaults = s3_xfer_defaults,
+	.get_range_to_fd = s3_get_range_to_fd,
 };
 
 /* ---- opening ---- */

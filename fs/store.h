@@ -176,6 +176,12 @@ struct store_ops {
 	 * (e.g. the S3 part_size/parallel options), used by store_put_file() and
 	 * store_get_file() when they are called with xfer == NULL. */
 	void (*xfer_defaults)(struct store *s, struct store_xfer_opts *ret);
+	/* Optional, may be NULL: read [off, off+len) of the object straight into
+	 * fd at fd offset @off (no bounce buffer); *ret_n = bytes written (short
+	 * at EOF). store_get_file() uses it for its parallel ranges if present. */
+	enum store_err (*get_range_to_fd)(struct store *s, const char *key, uint64_t off,
+					  uint64_t len, int fd, size_t *ret_n,
+					  struct store_error *err);
 };
 
 /* Every backend's handle starts with this. */

@@ -79,6 +79,32 @@ static void *put_worker(void *arg)
 	return NULL;
 }
 
+/* Ranges straight into the file, when the backend can. */
+static void *get_fd_worker(void *arg)
+{
+	struct xfer *x = arg;
+	struct store_error e;
+	size_t i;
+
+	while (xfer_take(x, &i)) {
+		uint64_t off = (uint64_t)i * x->part_size;
+		uint64_t len = x->size - off < x->part_size ? x->size - off : x->part_size;
+		size_t got = 0;
+		enum store_err rc;
+
+		memset(&e, 0, sizeof(e));
+		rc = x->s->ops->get_range_to_fd(x->s, x->key, off, len, x->fd, &got, &e);
+		if (rc == STORE_OK && got != len)
+			rc = store_set_error(&e, STORE_EPRECONDITION, 0, NULL,
+					     "get '%s': object changed size during the download "
+					     "(range at %" PRIu64 " gave %zu of %" PRIu64 " bytes)",
+					     x->key, off, got, len);
+		if (rc != STORE_OK)
+			xfer_fail(x, rc, &e);
+	}
+	return NULL;
+}
+
 static void *get_worker(void *arg)
 {
 	struct xfer *x = arg;
@@ -248,7 +274,7 @@ enum store_err store_get_file(struct store *s, const char *key, int fd,
 	x.part_size = xo.part_size;
 	x.nparts = (size_t)((o.size + xo.part_size - 1) / xo.part_size);
 	pthread_mutex_init(&x.lock, NULL);
-	xfer_run(&x, xo.parallel, get_worker);
+	xfer_run(&x, xo.parallel, s->ops->get_range_to_fd ? get_fd_worker : get_worker);
 	pthread_mutex_destroy(&x.lock);
 	if (x.rc != STORE_OK) {
 		store_obj_release(&o);
