@@ -7,8 +7,11 @@
 # mount's root:
 #   be_get REL FILE      copy the stored object REL into FILE (fail if absent)
 #   be_exists REL        true if object REL exists
-#   be_meta REL FIELD    print x-amz-meta-FIELD of REL ("" if absent)
+#   be_metadata REL      print the x-amz-meta-* of REL as a JSON object
+#                        (names without the prefix; fail if REL is absent)
 #   be_put REL FILE      store FILE as object REL behind the mount's back
+#   be_get_dir REL DIR   copy every object under REL/ into DIR (names relative to REL/)
+#   be_put_dir DIR REL   store every file of DIR as an object under REL/
 #   be_keys REL          print the keys under REL/, relative to the root, sorted
 #   fs_remount           unmount $M and mount it again
 # and sets M (the mount point) and FS_HAVE_META (1 if be_meta works).
@@ -40,14 +43,19 @@ fs_check_stored() {
 	rm -f "$got"
 }
 
+# be_meta REL FIELD: x-amz-meta-FIELD of REL ("" if absent)
+be_meta() {
+	be_metadata "$1" | jq -r --arg f "$2" '.[$f] // ""'
+}
+
 # fs_check_meta REL: x-amz-meta-mode/uid/gid/mtime of REL match stat through the mount
 fs_check_meta() {
-	local rel=$1 p=$M/$1
+	local rel=$1 p=$M/$1 md
 	[ "$FS_HAVE_META" = 1 ] || return 0
-	it_check_eq "$rel: x-amz-meta-mode = st_mode" "$(mode_dec "$p")" "$(be_meta "$rel" mode)"
-	it_check_eq "$rel: x-amz-meta-uid = st_uid" "$(stat -c %u "$p")" "$(be_meta "$rel" uid)"
-	it_check_eq "$rel: x-amz-meta-gid = st_gid" "$(stat -c %g "$p")" "$(be_meta "$rel" gid)"
-	it_check_eq "$rel: x-amz-meta-mtime = st_mtime" "$(stat -c %Y "$p")" "$(be_meta "$rel" mtime | cut -d. -f1)"
+	md=$(be_metadata "$rel") || md='{}'
+	it_check_eq "$rel: x-amz-meta mode/uid/gid/mtime = stat" \
+		"$(mode_dec "$p") $(stat -c '%u %g %Y' "$p")" \
+		"$(jq -r '"\(.mode) \(.uid) \(.gid) \(.mtime // "" | split(".")[0])"' <<<"$md")"
 }
 
 # ---- real tools -------------------------------------------------------------
@@ -86,10 +94,9 @@ fs_test_tools() {
 	it_check_eq "stat owner after chown" 1234:5678 "$(stat -c %u:%g hello)"
 	it_check_eq "mtime kept by chmod/chown" 981173106 "$(stat -c %Y hello)"
 	if [ "$FS_HAVE_META" = 1 ]; then
-		it_check_eq "x-amz-meta-mode after chmod (0100640)" 33184 "$(be_meta hello mode)"
-		it_check_eq "x-amz-meta-uid after chown" 1234 "$(be_meta hello uid)"
-		it_check_eq "x-amz-meta-gid after chown" 5678 "$(be_meta hello gid)"
-		it_check_eq "x-amz-meta-mtime after touch -d" 981173106 "$(be_meta hello mtime | cut -d. -f1)"
+		it_check_eq "x-amz-meta mode/uid/gid/mtime after chmod 0640, chown, touch -d" \
+			"33184 1234 5678 981173106" \
+			"$(be_metadata hello | jq -r '"\(.mode) \(.uid) \(.gid) \(.mtime // "" | split(".")[0])"')"
 	fi
 	fs_check_stored "metadata changes keep the content" hello "$IT_DIR/hello2"
 
@@ -215,23 +222,20 @@ fs_test_names() {
 	done
 	it_check_eq "awkward names: the keys are the names, byte for byte" \
 		"$(printf 'names/%s\n' "${FS_NAMES[@]}" | LC_ALL=C sort)" "$(be_keys names | grep -v '/$')"
+	mkdir -p "$IT_DIR/names.got" "$IT_DIR/ext"
+	be_get_dir names "$IT_DIR/names.got"
 	for n in "${FS_NAMES[@]}"; do
-		fs_check_stored "content of '$n'" "names/$n" <(printf '%s' "$n")
+		it_check "content of '$n' stored" cmp <(printf '%s' "$n") "$IT_DIR/names.got/$n"
 	done
 	# objects made behind the mount's back show up with their names
-	mkdir -p "$IT_DIR/ext"
-	i=0
 	for n in "${FS_NAMES[@]}"; do
-		i=$((i + 1))
-		printf 'ext %s' "$n" >"$IT_DIR/ext/$i"
-		be_put "ext-names/$n" "$IT_DIR/ext/$i"
+		printf 'ext %s' "$n" >"$IT_DIR/ext/$n"
 	done
+	be_put_dir "$IT_DIR/ext" ext-names
 	it_check_eq "names put by the backend are listed" "$(printf '%s\n' "${FS_NAMES[@]}" | LC_ALL=C sort)" \
 		"$(LC_ALL=C ls -A ext-names | LC_ALL=C sort)"
-	i=0
 	for n in "${FS_NAMES[@]}"; do
-		i=$((i + 1))
-		it_check "read '$n' put by the backend" cmp "$IT_DIR/ext/$i" "ext-names/$n"
+		it_check "read '$n' put by the backend" cmp "$IT_DIR/ext/$n" "ext-names/$n"
 	done
 	cd "$IT_DIR"
 }
