@@ -4,7 +4,8 @@
 # own corpus build/fuzz/corpus/NAME, seeded on first use from the conformance
 # definitions (whole definitions for fuzz_definition, the paths and intrinsic
 # calls found in them for fuzz_jpath and fuzz_intrinsic). Crashes, leaks and
-# timeouts land in build/fuzz/artifacts/NAME/. Prints one summary line per
+# timeouts land in build/fuzz/artifacts/NAME/. tests/fuzz/NAME.dict, if present,
+# is passed as the libFuzzer dictionary. Prints one summary line per
 # target (seconds, executions, findings) and exits 1 if anything was found.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -67,8 +68,10 @@ for bin in "$@"; do
 	[ -n "$(ls -A "$corpus")" ] || seed "$name" "$corpus"
 	before=$(ls "$art" | wc -l)
 	echo "fuzz: $name for ${FUZZ_SECONDS}s, corpus $corpus ($(ls "$corpus" | wc -l) inputs)"
+	dict=()
+	[ -f "tests/fuzz/$name.dict" ] && dict=(-dict="tests/fuzz/$name.dict")
 	"$bin" -max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=2048 -max_len=16384 \
-		-print_final_stats=1 -artifact_prefix="$art/" "$corpus" >"$log" 2>&1
+		"${dict[@]}" -print_final_stats=1 -artifact_prefix="$art/" "$corpus" >"$log" 2>&1
 	rc=$?
 	execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -n1)
 	after=$(ls "$art" | wc -l)
