@@ -1127,6 +1127,8 @@ static void task_on_timeout(void *arg)
 	struct asl_task *t = arg;
 
 	t->t_timeout = NULL;
+	if (t->proc && t->proc->exited)
+		return; /* it finished in time; only its pipes are still draining */
 	if (t->worker) {
 		struct worker *w = t->worker;
 
@@ -1147,6 +1149,8 @@ static void task_on_heartbeat_timeout(void *arg)
 	struct asl_task *t = arg;
 
 	t->t_hb = NULL;
+	if (t->proc && t->proc->exited)
+		return;
 	if (t->worker) {
 		struct worker *w = t->worker;
 
@@ -1693,18 +1697,7 @@ static char *exec_path(const char *resource, const char *dir, char *msg, size_t 
 		snprintf(msg, msglen, "resource '%s': no program path after exec:", resource);
 		return NULL;
 	}
-	while (p[0] == '.' && p[1] == '/')
-		p += 2;
-	if (p[0] == '/' || !dir || !*dir || strcmp(dir, ".") == 0)
-		r = strdup(p[0] == '/' || strchr(p, '/') ? p : "");
-	else if (asprintf(&r, "%s/%s", dir, p) < 0)
-		r = NULL;
-	if (r && !*r) {
-		/* a bare name in the current directory: keep it a path, never a PATH lookup */
-		free(r);
-		if (asprintf(&r, "./%s", p) < 0)
-			r = NULL;
-	}
+	r = taskrun_abs_path(dir, p);
 	if (!r)
 		snprintf(msg, msglen, "out of memory");
 	return r;
@@ -2002,7 +1995,7 @@ static int taskrun_start(void *arg, struct loop *loop, const struct asl_task_req
 	{
 		const char *cwd = t->fn && t->fn->cwd ? t->fn->cwd : cfg->cwd ? cfg->cwd : req->definition_dir;
 
-		if (cwd && *cwd && !(t->cwd = strdup(cwd)))
+		if (cwd && *cwd && !(t->cwd = taskrun_abs_path(NULL, cwd)))
 			goto nomem;
 	}
 	if (task_context_env(t, req) < 0)

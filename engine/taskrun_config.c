@@ -76,15 +76,49 @@ void taskrun_strv_free(char **v)
 	free(v);
 }
 
-static char *path_join(const char *dir, const char *p)
+/*
+ * @p relative to @dir (NULL: the current directory), made absolute: programs
+ * run after a chdir() to their working directory, so a relative path would
+ * resolve against the wrong directory. Caller frees; NULL on ENOMEM.
+ */
+char *taskrun_abs_path(const char *dir, const char *p)
 {
+	char cwd[4096];
 	char *r;
 
-	if (p[0] == '/' || !dir || !*dir)
+	while (p[0] == '.' && p[1] == '/')
+		p += 2;
+	if (p[0] == '/')
 		return strdup(p);
-	if (asprintf(&r, "%s/%s", dir, p) < 0)
+	if (dir && *dir && dir[0] != '/') {
+		char *d = taskrun_abs_path(NULL, dir);
+
+		if (!d)
+			return NULL;
+		r = taskrun_abs_path(d, p);
+		free(d);
+		return r;
+	}
+	if (!dir || !*dir) {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return strdup(p); /* cannot do better */
+		dir = cwd;
+	}
+	if (asprintf(&r, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+		     strcmp(p, ".") == 0 ? "" : p) < 0)
 		return NULL;
 	return r;
+}
+
+static char *path_join(const char *dir, const char *p)
+{
+	return taskrun_abs_path(dir, p);
+}
+
+/* a program: a bare name stays bare (looked up in PATH when it runs) */
+static char *exec_path(const char *base_dir, const char *p)
+{
+	return strchr(p, '/') ? path_join(base_dir, p) : strdup(p);
 }
 
 static void fnent_release(struct fnent *f)
@@ -526,8 +560,7 @@ static int parse_function(struct taskrun_config *cfg, const char *key, json_t *v
 		return -ENOMEM;
 	if (json_is_string(v)) {
 		/* shorthand: "NAME": "./prog" */
-		f->exec = path_join(strchr(json_string_value(v), '/') ? base_dir : NULL,
-				    json_string_value(v));
+		f->exec = exec_path(base_dir, json_string_value(v));
 		return f->exec ? 0 : -ENOMEM;
 	}
 	if (!json_is_object(v))
@@ -541,8 +574,7 @@ static int parse_function(struct taskrun_config *cfg, const char *key, json_t *v
 			if (!json_is_string(e) || !*json_string_value(e))
 				return cfg_fail(errmsg, errlen, "%s: expected a program path", sub);
 			/* a bare name is looked up in PATH when it runs */
-			f->exec = path_join(strchr(json_string_value(e), '/') ? base_dir : NULL,
-					    json_string_value(e));
+			f->exec = exec_path(base_dir, json_string_value(e));
 			if (!f->exec)
 				return -ENOMEM;
 		} else if (strcmp(k, "args") == 0) {

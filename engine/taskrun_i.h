@@ -52,6 +52,8 @@ struct taskrun_config {
 	char *region, *account;   /* for ARNs in messages */
 };
 
+/* @p relative to @dir (NULL: cwd), absolute; "./" prefixes dropped. Caller frees. */
+char *taskrun_abs_path(const char *dir, const char *p);
 /* Append @s (owned; freed on failure) to a NULL-terminated vector. 0 or -ENOMEM. */
 int taskrun_strv_push(char ***v, size_t *n, char *s);
 void taskrun_strv_free(char **v);

@@ -42,6 +42,8 @@ it_check_eq "context in the environment" Upper "$(jq -r .state <<<"$out")"
 it_check_eq "errorType names the error" Image.TooLarge "$(jq -r .error.Error <<<"$out")"
 it_check "cause is the error object" jq -e '.error.Cause | fromjson | .errorMessage == "10 MB is too much"' <<<"$out"
 it_check "no shell saw the key" test ! -e /pwned -a ! -e "$D/wf/pwned"
+out=$(cd "$D" && "$STEPFS_BIN" run wf/main.asl.json --input "$input")
+it_check_eq "relative definition path" "$key" "$(jq -r .key <<<"$out")"
 
 # functions table: Lambda ARNs and lambda:invoke resolve to local programs
 cat >"$D/wf/stepfs.json" <<J
