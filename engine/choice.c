@@ -160,20 +160,43 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 int asl_timestamp_parse(const char *s, struct timespec *ret)
 {
 	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	int y, mo, d, h, mi, sec, oh = 0, om = 0, dim;
+	int y, mo, d, h, mi, sec = 0, oh = 0, om = 0, os = 0, dim;
 	long nsec = 0;
-	size_t i = 19, n;
+	size_t i = 16, n;
 	int64_t t;
 
+	/*
+	 * Java's ISO_OFFSET_DATE_TIME, which AWS uses ("ISO-8601 extended offset
+	 * date-time"): seconds optional, 1-9 fraction digits only after seconds,
+	 * then Z or +hh:mm[:ss]. Uppercase T and Z (RFC 3339 as AWS documents).
+	 */
 	if (!s)
 		return -1;
 	n = strlen(s);
-	if (n < 20)
+	if (n < 17)
 		return -1;
 	if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
 	    !digits(s + 8, 2, &d) || s[10] != 'T' || !digits(s + 11, 2, &h) || s[13] != ':' ||
-	    !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &sec))
+	    !digits(s + 14, 2, &mi))
 		return -1;
+	if (s[i] == ':') {
+		if (n < 19 || !digits(s + 17, 2, &sec))
+			return -1;
+		i = 19;
+		if (s[i] == '.') {
+			long scale = 100000000;
+			size_t start = ++i;
+			while (i < n && s[i] >= '0' && s[i] <= '9') {
+				if (i - start >= 9)
+					return -1;
+				nsec += (s[i] - '0') * scale;
+				scale /= 10;
+				i++;
+			}
+			if (i == start)
+				return -1;
+		}
+	}
 	if (mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 59)
 		return -1;
 	dim = mdays[mo - 1];
@@ -181,34 +204,29 @@ int asl_timestamp_parse(const char *s, struct timespec *ret)
 		dim = 29;
 	if (d < 1 || d > dim)
 		return -1;
-	if (s[i] == '.') {
-		long scale = 100000000;
-		size_t start = ++i;
-		while (i < n && s[i] >= '0' && s[i] <= '9') {
-			nsec += (s[i] - '0') * scale;
-			scale /= 10;
-			i++;
-		}
-		if (i == start)
-			return -1;
-	}
 	if (i < n && s[i] == 'Z') {
 		i++;
 	} else if (i < n && (s[i] == '+' || s[i] == '-')) {
 		int sign = s[i] == '-' ? -1 : 1;
 		if (n - i < 6 || !digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
-		    !digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
+		    !digits(s + i + 4, 2, &om) || oh > 18 || om > 59)
 			return -1;
+		i += 6;
+		if (i < n && s[i] == ':') {
+			if (n - i < 3 || !digits(s + i + 1, 2, &os) || os > 59)
+				return -1;
+			i += 3;
+		}
 		oh *= sign;
 		om *= sign;
-		i += 6;
+		os *= sign;
 	} else {
 		return -1;
 	}
 	if (i != n)
 		return -1;
 	t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
-	t -= (int64_t)oh * 3600 + (int64_t)om * 60;
+	t -= (int64_t)oh * 3600 + (int64_t)om * 60 + os;
 	if (ret) {
 		ret->tv_sec = (time_t)t;
 		ret->tv_nsec = nsec;

@@ -581,6 +581,9 @@ static int parse_path(struct parser *p, struct jpath **ret)
 					r = parse_bracket(p, s);
 				else
 					r = parse_dotname(p, s);
+			} else if (peek(p) == '[') {
+				/* Jayway reads "$.['a']" as "$['a']" */
+				r = parse_bracket(p, s);
 			} else {
 				r = parse_dotname(p, s);
 				if (r >= 0 && s->kind == SEG_NAME && peek(p) == '(') {

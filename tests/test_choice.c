@@ -238,6 +238,14 @@ static void test_timestamps(void)
 	CHECK_INT_EQ(t.tv_nsec, 123456789);
 	CHECK_INT_EQ(asl_timestamp_parse("2024-02-29T00:00:00Z", &t), 0);
 	CHECK(asl_timestamp_parse("2023-02-29T00:00:00Z", &t) < 0);
+	/* Java ISO_OFFSET_DATE_TIME: seconds optional, at most 9 fraction digits */
+	CHECK_INT_EQ(asl_timestamp_parse("2016-03-14T01:59Z", &t), 0);
+	CHECK_INT_EQ(t.tv_sec, 1457920740);
+	CHECK_INT_EQ(asl_timestamp_parse("2016-03-14T01:59:30+00:00:30", &t), 0);
+	CHECK_INT_EQ(t.tv_sec, 1457920740);
+	CHECK(asl_timestamp_parse("2016-03-14T01:59.5Z", &t) < 0);
+	CHECK(asl_timestamp_parse("2016-03-14T01:59:00.1234567890Z", &t) < 0);
+	CHECK(asl_timestamp_parse("2016-03-14T01:59:00+19:00", &t) < 0);
 	CHECK(asl_timestamp_parse("2026-11-23T18:59:11", &t) < 0);
 	CHECK(asl_timestamp_parse("2026-11-23T18:59:11.000000", &t) < 0);
 	CHECK(asl_timestamp_parse("2016-12-05 21:29:29Z", &t) < 0);

@@ -74,6 +74,8 @@ static void test_paths(void)
 	EXPECT(doc, "$['a']['b'][1]", "2");
 	EXPECT(doc, "$[\"a\"].b[2]", "3");
 	EXPECT(doc, "$['weird key']", "5");
+	EXPECT(doc, "$.['weird key']", "5");
+	EXPECT(doc, "$.a.[\"b\"].[0]", "1");
 	EXPECT(doc, "$.in-put", "6");
 	/* AWS: only an escaped delimiter is an escape inside a quoted name */
 	EXPECT("{\"Test\\\\\\\"\\\"Name\\\"\": 1}", "$['Test\\\"\"Name\"']", "1");
