@@ -130,6 +130,19 @@ static void write_script(const char *name, const char *body, mode_t mode)
 	chmod(path, mode);
 }
 
+static int count_fds(void)
+{
+	char path[64];
+	int fd, n = 0;
+
+	for (fd = 0; fd < 1024; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (access(path, F_OK) == 0)
+			n++;
+	}
+	return n;
+}
+
 static char *cfg_error(const char *json)
 {
 	static char err[512];
@@ -193,6 +206,7 @@ int main(void)
 	char msg[512], counter[PATH_MAX];
 	json_t *in;
 	ssize_t n;
+	int fds_before;
 
 	signal(SIGPIPE, SIG_IGN);
 	n = readlink("/proc/self/exe", helper, sizeof(helper) - 32);
@@ -200,6 +214,7 @@ int main(void)
 	strcpy(strrchr(helper, '/') + 1, "helper_task");
 	if (!mkdtemp(tmpdir))
 		return 1;
+	fds_before = count_fds();
 	L = loop_new();
 	test_config_errors();
 
@@ -693,6 +708,36 @@ int main(void)
 		taskrun_config_free(c3);
 	}
 
+	/* many programs in flight on one thread: 40 x 0.3 s in well under 40 x 0.3 s */
+	{
+		struct taskrun_config *c5 = cfg_from(
+			"{\"functions\": {\"s\": {\"exec\": \"%H\", \"args\": [\"sleep\", \"0.3\"]}}}");
+		struct taskrun *tr5 = taskrun_new(c5);
+		struct asl_task_ops ops5;
+		struct res rs[40];
+		struct asl_task *t;
+		struct asl_err err;
+		uint64_t t0 = loop_now_ms();
+		int i, ok = 0;
+
+		taskrun_ops(tr5, &ops5);
+		memset(rs, 0, sizeof(rs));
+		pending = 40;
+		for (i = 0; i < 40; i++) {
+			q = req_for("arn:aws:lambda:us-east-1:1:function:s", in);
+			CHECK_INT_EQ(ops5.start(ops5.arg, L, &q, on_done, &rs[i], &t, &err), 0);
+		}
+		loop_run(L);
+		for (i = 0; i < 40; i++) {
+			ok += rs[i].done == 1 && !rs[i].error[0];
+			json_decref(rs[i].out);
+		}
+		CHECK_INT_EQ(ok, 40);
+		CHECK(loop_now_ms() - t0 < 6000);
+		taskrun_free(tr5);
+		taskrun_config_free(c5);
+	}
+
 	/* cancel: the program is killed, done() is never called */
 	{
 		struct asl_task *t;
@@ -760,5 +805,7 @@ int main(void)
 		unlink(p);
 	}
 	rmdir(tmpdir);
+	/* every pipe, pidfd and epoll descriptor was closed */
+	CHECK_INT_EQ(count_fds(), fds_before);
 	return TEST_DONE();
 }
