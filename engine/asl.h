@@ -29,7 +29,10 @@
  * ExecutionStarted. Map/Parallel states in flight are re-entered from their
  * MapStateEntered/ParallelStateEntered (their iterations rerun), and a Task
  * in flight is rescheduled (at-least-once for tasks, as AWS redrive does).
- * asl_execution_resume() is to implement exactly this (see its status there).
+ * A Choice whose Exited is the last event, or a state that failed and was
+ * caught, is re-run from its entry (its target is not recorded). Retry
+ * counts restart at 0; a Wait waits only for what is left. Executions nest
+ * nothing else: asl_execution_resume() implements exactly this.
  *
  * Threading: every function here must be called on the loop's thread (or
  * before the loop runs). A struct asl_machine is immutable after load and may
@@ -212,7 +215,8 @@ int asl_execution_run_sync(struct asl_engine *e, struct asl_machine *m, json_t *
  * of this file. New events continue the ids. Returns 0 and *ret, -EINVAL if
  * the history cannot be resumed (with a reason in @err), or -ENOMEM. An
  * execution whose history already ended is returned ended, without callbacks.
- * Status: not implemented yet; returns -ENOSYS with a reason in @err.
+ * Old events are not passed to on_event again; with record_history the
+ * returned history holds them followed by the new ones.
  */
 int asl_execution_resume(struct asl_engine *e, struct asl_machine *m, json_t *events,
 			 const struct asl_exec_opts *opts, struct asl_execution **ret,

@@ -36,7 +36,8 @@
 #include "engine/jpath.h"
 #include "engine/loop.h"
 
-enum { R_NEXT = 1, R_WAIT, R_END, R_NONE = 0 };
+/* step results: enter the next state, suspended, activity ended, re-run the current state */
+enum { R_NEXT = 1, R_WAIT, R_END, R_ATTEMPT, R_NONE = 0 };
 
 struct frame;
 
@@ -64,6 +65,7 @@ struct act {
 	json_t *wait_assigned;    /* its assignment */
 	bool running;
 	bool quiet;               /* events go to a child execution's history (not kept) */
+	bool resumed_visit;       /* the current visit was re-entered by asl_execution_resume */
 	int sync_rc;
 	const char *fail_event;   /* emitted by state_error when it does not retry */
 	/* outcome once ended */
@@ -1032,6 +1034,12 @@ static int exec_wait(struct act *a, json_t *eff)
 		goto fail;
 	if (eval_path(a, &s->output_path, eff, &out, &err) < 0)
 		goto fail;
+	if (a->resumed_visit && !s->has_timestamp && !s->timestamp_path.c) {
+		/* resumed: the wait started when the state was first entered */
+		asl_now(&now);
+		delay -= (double)(now.tv_sec - a->entered.tv_sec) +
+			 (double)(now.tv_nsec - a->entered.tv_nsec) / 1e9;
+	}
 	delay *= a->x->opts.wait_scale;
 	if (delay <= 0)
 		return leave(a, out, assigned, s->next, s->end);
@@ -1676,6 +1684,7 @@ static int exec_state(struct act *a)
 	}
 	if (reset_visit(a) < 0)
 		return act_fail(a, ASL_E_RUNTIME, "out of memory");
+	a->resumed_visit = false;
 	if (cur_state(a)->needs_ctx || x->want_events)
 		asl_now(&a->entered);
 	if (a->cursor == 0 && x->nevents == 1 && !a->frame)
@@ -1708,6 +1717,10 @@ static void act_drive(struct act *a, int rc)
 	for (;;) {
 		if (rc == R_NEXT) {
 			rc = exec_state(a);
+			continue;
+		}
+		if (rc == R_ATTEMPT) {
+			rc = exec_attempt(a);
 			continue;
 		}
 		if (rc == R_WAIT && a->sync_rc != R_NONE) {
@@ -2123,10 +2136,249 @@ int asl_execution_run_sync(struct asl_engine *e, struct asl_machine *m, json_t *
 	return 0;
 }
 
+/* ------------------------------------------------------------------ resume */
+
+/* An event's detail value: the engine journals JSON text; accept parsed JSON too. */
+static json_t *detail_json(json_t *ev, const char *dkey, const char *key)
+{
+	json_t *v = json_object_get(json_object_get(ev, dkey), key);
+
+	if (json_is_string(v))
+		return json_loads(json_string_value(v), JSON_DECODE_ANY, NULL);
+	return v ? json_incref(v) : NULL;
+}
+
+static int top_state(const struct asl_machine *m, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < m->top->nstates; i++)
+		if (!strcmp(m->top->states[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && !strcmp(s + n - k, suffix);
+}
+
+static bool is_failure_event(const char *type)
+{
+	return strncmp(type, "MapIteration", 12) != 0 &&
+	       (ends_with(type, "Failed") || ends_with(type, "TimedOut"));
+}
+
+/* Apply the assignedVariables of an Exited event to @vars. */
+static int apply_assigned(json_t *vars, json_t *ev)
+{
+	json_t *av = json_object_get(json_object_get(ev, "stateExitedEventDetails"),
+				     "assignedVariables");
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(av, k, v) {
+		json_t *val = json_is_string(v) ? json_loads(json_string_value(v), JSON_DECODE_ANY,
+							     NULL) : json_incref(v);
+
+		if (!val || json_object_set_new(vars, k, val) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int asl_execution_resume(struct asl_engine *e, struct asl_machine *m, json_t *events,
 			 const struct asl_exec_opts *opts, struct asl_execution **ret,
 			 struct asl_err *err)
 {
-	asl_err_set(err, ASL_E_RUNTIME, "resuming an execution is not implemented yet");
-	return -ENOSYS;
+	size_t n = json_array_size(events), i;
+	json_t *first = json_array_get(events, 0), *last = json_array_get(events, n ? n - 1 : 0);
+	json_t *input = NULL, *vars = NULL, *vars_before = NULL, *state_input = NULL;
+	json_t *exit_output = NULL;
+	const char *ltype, *ts;
+	struct asl_execution *x = NULL;
+	struct timespec entered = { 0, 0 };
+	json_int_t last_id = 0;
+	int cur = -1, rc;
+	bool open = false, failed_in_visit = false;
+	unsigned entered_id = 0;
+	struct act *a;
+
+	if (!json_is_array(events) || !n ||
+	    strcmp(json_string_value(json_object_get(first, "type")) ?: "", "ExecutionStarted")) {
+		asl_err_set(err, ASL_E_RUNTIME, "the history does not start with ExecutionStarted");
+		return -EINVAL;
+	}
+	if (opts && opts->type == ASL_EXPRESS) {
+		asl_err_set(err, ASL_E_RUNTIME, "Express executions cannot be resumed");
+		return -EINVAL;
+	}
+	last_id = json_integer_value(json_object_get(first, "id"));
+	input = detail_json(first, "executionStartedEventDetails", "input");
+	vars = json_object();
+	if (!input || !vars) {
+		asl_err_set(err, ASL_E_RUNTIME, "the ExecutionStarted event has no readable input");
+		rc = -EINVAL;
+		goto out;
+	}
+	/* walk the top-level state events (names are unique across the machine) */
+	for (i = 1; i < n; i++) {
+		json_t *ev = json_array_get(events, i);
+		const char *type = json_string_value(json_object_get(ev, "type"));
+		json_int_t id = json_integer_value(json_object_get(ev, "id"));
+		const char *name;
+		int si;
+
+		if (id > last_id)
+			last_id = id;
+		if (!type)
+			continue;
+		if (ends_with(type, "StateEntered")) {
+			name = json_string_value(json_object_get(
+				json_object_get(ev, "stateEnteredEventDetails"), "name"));
+			si = top_state(m, name);
+			if (si < 0)
+				continue;
+			json_decref(state_input);
+			state_input = detail_json(ev, "stateEnteredEventDetails", "input");
+			json_decref(vars_before);
+			vars_before = json_copy(vars);
+			cur = si;
+			open = true;
+			failed_in_visit = false;
+			entered_id = (unsigned)id;
+			ts = json_string_value(json_object_get(ev, "timestamp"));
+			if (!ts || asl_timestamp_parse(ts, &entered) < 0)
+				asl_now(&entered);
+		} else if (ends_with(type, "StateExited")) {
+			name = json_string_value(json_object_get(
+				json_object_get(ev, "stateExitedEventDetails"), "name"));
+			if (top_state(m, name) != cur || cur < 0)
+				continue;
+			open = false;
+			json_decref(exit_output);
+			exit_output = detail_json(ev, "stateExitedEventDetails", "output");
+			if (apply_assigned(vars, ev) < 0) {
+				asl_err_set(err, ASL_E_RUNTIME, "unreadable assignedVariables");
+				rc = -EINVAL;
+				goto out;
+			}
+		} else if (open && is_failure_event(type)) {
+			failed_in_visit = true;
+		}
+	}
+	if (cur >= 0 && !open && !exit_output) {
+		asl_err_set(err, ASL_E_RUNTIME, "the last state's Exited event has no output");
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = -ENOMEM;
+	x = exec_new(e, m, input, opts);
+	if (!x)
+		goto out;
+	if (x->opts.record_history) {
+		json_decref(x->history);
+		x->history = json_copy(events);
+		if (!x->history)
+			goto out;
+	}
+	ts = json_string_value(json_object_get(first, "timestamp"));
+	if (ts)
+		(void)asl_timestamp_parse(ts, &x->start);
+	x->nevents = (unsigned)last_id;
+	ltype = json_string_value(json_object_get(last, "type")) ?: "";
+	if (!strncmp(ltype, "Execution", 9) && strcmp(ltype, "ExecutionStarted")) {
+		/* it had ended: report it ended, no callbacks */
+		const char *dk = NULL;
+
+		if (!strcmp(ltype, "ExecutionSucceeded")) {
+			x->status = ASL_SUCCEEDED;
+			x->output = detail_json(last, "executionSucceededEventDetails", "output");
+		} else {
+			x->status = !strcmp(ltype, "ExecutionFailed")     ? ASL_FAILED
+				    : !strcmp(ltype, "ExecutionTimedOut") ? ASL_TIMED_OUT
+									  : ASL_ABORTED;
+			dk = x->status == ASL_FAILED	    ? "executionFailedEventDetails"
+			     : x->status == ASL_TIMED_OUT ? "executionTimedOutEventDetails"
+							  : "executionAbortedEventDetails";
+			ts = json_string_value(json_object_get(json_object_get(last, dk), "error"));
+			x->error = ts ? strdup(ts) : NULL;
+			ts = json_string_value(json_object_get(json_object_get(last, dk), "cause"));
+			x->cause = ts ? strdup(ts) : NULL;
+		}
+		ts = json_string_value(json_object_get(last, "timestamp"));
+		if (!ts || asl_timestamp_parse(ts, &x->stop) < 0)
+			asl_now(&x->stop);
+		*ret = x;
+		x = NULL;
+		rc = 0;
+		goto out;
+	}
+	a = act_new(x, m->top, input, NULL, NULL, 0);
+	if (!a)
+		goto out;
+	x->root = a;
+	a->cursor = (unsigned)last_id;
+	if (cur < 0) {
+		/* nothing entered yet: start from StartAt (first Entered points at 0) */
+		a->cursor = 0;
+		rc = R_NEXT;
+	} else if (open || failed_in_visit || m->top->states[cur].type == ASL_ST_CHOICE) {
+		/*
+		 * Re-run the state from its entry: its input and the variables
+		 * before it. A Choice is re-evaluated (its target is not in the
+		 * history); a state that failed and was caught is re-run.
+		 */
+		json_decref(a->input);
+		a->input = json_incref(state_input);
+		a->vars = json_incref(vars_before);
+		a->cur = cur;
+		a->entered_id = entered_id;
+		a->entered = entered;
+		if (!a->input || !a->vars || reset_visit(a) < 0)
+			goto out;
+		a->resumed_visit = true;
+		rc = R_ATTEMPT;
+	} else {
+		const struct asl_state *s = &m->top->states[cur];
+
+		a->vars = json_incref(vars);
+		json_decref(a->input);
+		a->input = NULL;
+		if (s->end || s->next < 0 || s->type == ASL_ST_SUCCEED) {
+			a->output = json_incref(exit_output);
+			rc = R_END;
+		} else {
+			a->input = json_incref(exit_output);
+			a->cur = s->next;
+			rc = R_NEXT;
+		}
+	}
+	if (m->timeout_s > 0) {
+		struct timespec now;
+		double left;
+
+		asl_now(&now);
+		left = m->timeout_s - (double)(now.tv_sec - x->start.tv_sec) -
+		       (double)(now.tv_nsec - x->start.tv_nsec) / 1e9;
+		x->timeout_timer = loop_timer_add(e->loop, left > 0 ? (uint64_t)(left * 1000.0) : 0,
+						  timeout_fn, x);
+	}
+	*ret = x;
+	x = NULL;
+	act_drive(a, rc);
+	rc = 0;
+out:
+	if (x)
+		asl_execution_free(x);
+	if (rc == -ENOMEM)
+		asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+	json_decref(input);
+	json_decref(vars);
+	json_decref(vars_before);
+	json_decref(state_input);
+	json_decref(exit_output);
+	return rc;
 }

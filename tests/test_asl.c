@@ -429,6 +429,130 @@ static void test_no_history_fast_path(struct asl_engine *e)
 	asl_machine_unref(m);
 }
 
+struct journal {
+	json_t *events;
+	const char *stop_after; /* "crash" (stop journaling) after this event type */
+	bool crashed;
+};
+
+static void journal_event(void *arg, struct asl_execution *x, json_t *ev)
+{
+	struct journal *j = arg;
+
+	if (j->crashed)
+		return;
+	json_array_append(j->events, ev);
+	if (j->stop_after && !strcmp(json_string_value(json_object_get(ev, "type")), j->stop_after))
+		j->crashed = true;
+}
+
+/*
+ * Run @def journaling events until @stop_after, "crash" (free the
+ * execution), resume from the journal and return the resumed execution.
+ */
+static struct asl_execution *crash_and_resume(struct loop *loop, struct asl_engine *e,
+					      struct asl_machine *m, const char *stop_after,
+					      json_t *input, json_t **ret_journal)
+{
+	struct asl_exec_opts xo = ASL_EXEC_OPTS_INIT;
+	struct journal j = { json_array(), stop_after, false };
+	struct asl_execution *x = NULL, *y = NULL;
+	struct asl_err err;
+
+	xo.name = "resume-me";
+	xo.on_event = journal_event;
+	xo.arg = &j;
+	xo.wait_scale = 0.01;
+	CHECK(asl_execution_start(e, m, input, &xo, &x) == 0);
+	while (!j.crashed && asl_execution_status(x) == ASL_RUNNING)
+		loop_run(loop); /* cannot happen with these machines: they wait */
+	asl_execution_free(x); /* the crash */
+	xo.on_event = journal_event;
+	j.crashed = false;
+	j.stop_after = NULL;
+	xo.record_history = true;
+	CHECK(asl_execution_resume(e, m, j.events, &xo, &y, &err) == 0);
+	while (y && asl_execution_status(y) == ASL_RUNNING)
+		loop_run(loop);
+	*ret_journal = j.events;
+	return y;
+}
+
+static void test_resume(struct loop *loop, struct asl_engine *e)
+{
+	struct asl_machine *m = machine(
+		"{\"StartAt\":\"A\",\"States\":{"
+		"\"A\":{\"Type\":\"Pass\",\"Assign\":{\"n.$\":\"States.MathAdd($.n, 1)\"},"
+		"\"Next\":\"W\"},"
+		"\"W\":{\"Type\":\"Wait\",\"Seconds\":5,\"Next\":\"C\"},"
+		"\"C\":{\"Type\":\"Choice\",\"Choices\":[{\"Variable\":\"$n\","
+		"\"NumericEquals\":2,\"Next\":\"B\"}],\"Default\":\"F\"},"
+		"\"F\":{\"Type\":\"Fail\",\"Error\":\"Wrong\"},"
+		"\"B\":{\"Type\":\"Pass\",\"Parameters\":{\"n.$\":\"$n\"},\"End\":true}}}");
+	json_t *in = json_pack("{s:i}", "n", 1), *journal = NULL, *h;
+	struct asl_execution *y;
+	const char *stops[] = { "WaitStateEntered", "PassStateExited", "ChoiceStateExited",
+				"ExecutionStarted" };
+	size_t i;
+
+	for (i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
+		y = crash_and_resume(loop, e, m, stops[i], in, &journal);
+		CHECK(y != NULL);
+		if (!y)
+			continue;
+		CHECK_INT_EQ(asl_execution_status(y), ASL_SUCCEEDED);
+		{
+			json_t *want = json_pack("{s:i}", "n", 2);
+
+			if (!json_equal(asl_execution_output(y), want))
+				fprintf(stderr, "resume after %s: %s %s\n", stops[i],
+					asl_status_name(asl_execution_status(y)),
+					asl_execution_error(y) ? asl_execution_error(y) : "");
+			CHECK(json_equal(asl_execution_output(y), want));
+			json_decref(want);
+		}
+		CHECK_STR_EQ(asl_execution_name(y), "resume-me");
+		h = asl_execution_history(y);
+		/* ids continue without gaps or repeats, one ExecutionStarted */
+		{
+			size_t k, starts = 0;
+			bool ids_ok = true;
+
+			for (k = 0; k < json_array_size(h); k++) {
+				json_t *ev = json_array_get(h, k);
+
+				if (json_integer_value(json_object_get(ev, "id")) != (json_int_t)k + 1)
+					ids_ok = false;
+				if (!strcmp(json_string_value(json_object_get(ev, "type")),
+					    "ExecutionStarted"))
+					starts++;
+			}
+			if (!ids_ok)
+				fprintf(stderr, "resume after %s: ids %s\n", stops[i], types_of(h));
+			CHECK(ids_ok);
+			CHECK_INT_EQ(starts, 1);
+		}
+		json_decref(h);
+		/* resuming an ended history returns it ended */
+		{
+			struct asl_exec_opts xo = ASL_EXEC_OPTS_INIT;
+			struct asl_execution *z = NULL;
+			struct asl_err err;
+
+			h = asl_execution_history(y);
+			CHECK(asl_execution_resume(e, m, h, &xo, &z, &err) == 0);
+			CHECK(z && asl_execution_status(z) == ASL_SUCCEEDED);
+			CHECK(z && json_equal(asl_execution_output(z), asl_execution_output(y)));
+			asl_execution_free(z);
+			json_decref(h);
+		}
+		asl_execution_free(y);
+		json_decref(journal);
+	}
+	json_decref(in);
+	asl_machine_unref(m);
+}
+
 static void test_numbers(void)
 {
 	json_t *v = json_pack("{s:f,s:f,s:I,s:f}", "a", 0.1, "b", 1.0, "c", (json_int_t)12345678901,
@@ -513,6 +637,7 @@ int main(void)
 	test_history_task_retry_catch(e);
 	test_many_waits_and_stop(loop, e);
 	test_no_history_fast_path(e);
+	test_resume(loop, e);
 	test_numbers();
 	test_sizes();
 	test_load_errors();
