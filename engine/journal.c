@@ -61,6 +61,7 @@ static const char journal_schema[] =
 	" routed INTEGER NOT NULL DEFAULT 0,"
 	" routed_ms INTEGER);"
 	"CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(id) WHERE routed = 0;"
+	"CREATE INDEX IF NOT EXISTS outbox_key ON outbox(bucket, key, id);"
 	"CREATE TABLE IF NOT EXISTS executions("
 	" arn TEXT PRIMARY KEY,"
 	" name TEXT NOT NULL,"
@@ -448,6 +449,56 @@ int journal_pending(struct journal *j, int64_t after_id, int max,
 		n++;
 	}
 	free(rows);
+	return n;
+}
+
+int journal_last_event(struct journal *j, const char *bucket, const char *key, int64_t *ret_id,
+		       struct event **ret_ev)
+{
+	sqlite3_stmt *st;
+	struct event *ev = NULL;
+	int64_t id = 0;
+	int r = -EIO, rc;
+
+	pthread_mutex_lock(&j->db_lock);
+	st = journal_prep(j, "SELECT id, event FROM outbox WHERE bucket = ? AND key = ? "
+			     "ORDER BY id DESC LIMIT 1");
+	if (st) {
+		journal_bind_text(st, 1, bucket);
+		journal_bind_text(st, 2, key);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			json_t *js = json_loads(journal_col(st, 1), 0, NULL);
+			char err[200];
+
+			id = sqlite3_column_int64(st, 0);
+			ev = js ? event_from_json(js, err, sizeof(err)) : NULL;
+			json_decref(js);
+			r = ev ? 0 : -EIO;
+		} else {
+			r = rc == SQLITE_DONE ? -ENOENT : -EIO;
+		}
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&j->db_lock);
+	if (r == 0) {
+		*ret_id = id;
+		*ret_ev = ev;
+	}
+	return r;
+}
+
+int64_t journal_max_id(struct journal *j)
+{
+	sqlite3_stmt *st;
+	int64_t n = -EIO;
+
+	pthread_mutex_lock(&j->db_lock);
+	st = journal_prep(j, "SELECT coalesce(max(id), 0) FROM outbox");
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&j->db_lock);
 	return n;
 }
 

@@ -72,6 +72,14 @@ int journal_append(struct journal *j, const struct commit_event *ce, const char 
  */
 int journal_pending(struct journal *j, int64_t after_id, int max,
 		    void (*fn)(void *arg, int64_t id, const struct event *ev), void *arg);
+/*
+ * The latest journaled event of (@bucket, @key): 0 with its row id in *ret_id
+ * and a new event in *ret_ev (event_free()), -ENOENT, or -EIO.
+ */
+int journal_last_event(struct journal *j, const char *bucket, const char *key, int64_t *ret_id,
+		       struct event **ret_ev);
+/* The highest outbox row id (0 if empty), or -EIO. */
+int64_t journal_max_id(struct journal *j);
 /* Number of pending events, or -EIO. */
 int64_t journal_pending_count(struct journal *j);
 

@@ -83,6 +83,12 @@ struct router {
 	int pump_pending;
 	int64_t fail_floor;        /* an event failed to route: re-read from here (-1: none) */
 
+	int64_t startup_max_id;    /* outbox high-water mark of earlier runs */
+	/* test hook (STEPFS_TEST_CRASH=point:N): SIGKILL at the N-th pass of a point */
+	char crash_point[16];
+	long crash_at;
+	atomic_long crash_count;
+
 	/* shared with producers */
 	pthread_mutex_t q_lock;
 	pthread_cond_t q_cond;
@@ -99,6 +105,23 @@ struct sched_fire {
 };
 
 static void router_pump(struct router *r);
+
+/*
+ * Crash tests (tests/it/events_crash.sh): with STEPFS_TEST_CRASH=POINT:N the
+ * daemon kills itself with SIGKILL the N-th time it passes POINT, one of
+ * "commit" (object uploaded, event not yet journaled), "append" (event
+ * journaled, close() not yet answered), "route" (executions recorded, not yet
+ * started), "start" (an execution started).
+ */
+static void router_crash_point(struct router *r, const char *point)
+{
+	if (r->crash_at <= 0 || strcmp(r->crash_point, point) != 0)
+		return;
+	if (atomic_fetch_add(&r->crash_count, 1) + 1 == r->crash_at) {
+		log_err("test crash at '%s' #%ld (STEPFS_TEST_CRASH)", point, r->crash_at);
+		raise(SIGKILL);
+	}
+}
 
 /* ------------------------------------------------------------ queue bound */
 
@@ -271,6 +294,27 @@ static int router_commit(void *arg, const struct commit_event *ce)
 	int rc;
 
 	c.bucket = router_bucket(r, ce->bucket, bname, sizeof(bname));
+	router_crash_point(r, "commit");
+	/*
+	 * A commit replayed by the filesystem from its spool after a restart
+	 * (no writer process) of content whose event an earlier run journaled
+	 * already (the daemon died after journaling, before the filesystem
+	 * dropped its spool copy): the same mutation, not journaled twice.
+	 */
+	if (ce->writer_pid == 0 && ce->etag && ce->kind != COMMIT_DELETE && c.key) {
+		struct event *last = NULL;
+		int64_t id = 0;
+
+		if (journal_last_event(r->journal, c.bucket, c.key, &id, &last) == 0 &&
+		    id <= r->startup_max_id && last->kind == ce->kind && last->size == ce->size &&
+		    last->etag && strcmp(last->etag, ce->etag) == 0) {
+			log_notice("'%s' was journaled before the restart (event %lld); not "
+				   "journaling it again", c.key, (long long)id);
+			event_free(last);
+			return 0;
+		}
+		event_free(last);
+	}
 	if (ce->writer_pid > 0 && router_find_cause(ce->writer_pid, &cause, &depth))
 		depth++;
 	if (!c.local_path && r->mountpoint && c.key &&
@@ -293,6 +337,7 @@ static int router_commit(void *arg, const struct commit_event *ce)
 		goto out;
 	}
 	atomic_fetch_add(&r->st_events, 1);
+	router_crash_point(r, "append");
 	router_kick(r);
 out:
 	free(cause);
@@ -478,6 +523,7 @@ static int rx_start(struct router *r, struct rx *x)
 	if (rc < 0)
 		rc = asl_execution_start(r->engine, x->sm->m, x->input, &o, &x->x);
 	x->starting = 0;
+	router_crash_point(r, "start");
 	if (rc < 0 && !x->ended) {
 		/* could not start at all (out of memory): record the failure */
 		if (x->prev)
@@ -607,6 +653,7 @@ static void route_event(void *arg, int64_t id, const struct event *ev)
 	}
 	if (ok) {
 		atomic_fetch_add(&r->st_routed, 1);
+		router_crash_point(r, "route");
 		for (i = 0; i < c->n; i++) {
 			struct rx *x;
 
@@ -975,6 +1022,17 @@ int router_new(const struct router_opts *opts, struct router **ret, char *err, s
 	r->loop = loop_new();
 	if (!r->loop)
 		goto oom;
+	{
+		const char *crash = getenv("STEPFS_TEST_CRASH"), *colon;
+
+		colon = crash ? strchr(crash, ':') : NULL;
+		if (colon && (size_t)(colon - crash) < sizeof(r->crash_point)) {
+			snprintf(r->crash_point, sizeof(r->crash_point), "%.*s", (int)(colon - crash),
+				 crash);
+			r->crash_at = strtol(colon + 1, NULL, 10);
+		}
+	}
+	r->startup_max_id = journal_max_id(r->journal);
 	pending = journal_pending_count(r->journal);
 	r->queued = pending > 0 ? (unsigned)pending : 0;
 	*ret = r;

@@ -450,6 +450,34 @@ static void test_backpressure(void)
 	config_free(c);
 }
 
+/* a spool replay after a restart of an already journaled commit is not journaled again */
+static void test_replay_dedupe(void)
+{
+	struct config *c = load_cfg(NULL);
+	struct router *r;
+	struct router_stats st;
+
+	CHECK_INT_EQ(sql("UPDATE executions SET status = 'ABORTED' WHERE status = 'RUNNING'"), 0);
+	r = c ? start(c, 1.0) : NULL;
+	if (r) {
+		CHECK_INT_EQ(commit(r, COMMIT_PUT, "in/replayed.csv", 1), 0);
+		CHECK_INT_EQ(router_wait_idle(r, 10000), 0);
+		router_free(r);
+	}
+	r = c ? start(c, 1.0) : NULL;
+	CHECK(r != NULL);
+	if (r) {
+		CHECK_INT_EQ(commit(r, COMMIT_PUT, "in/replayed.csv", 0), 0); /* replay: skipped */
+		CHECK_INT_EQ(commit(r, COMMIT_PUT, "in/replayed.csv", 1), 0); /* a real rewrite */
+		CHECK_INT_EQ(commit(r, COMMIT_PUT, "in/replayed.csv", 0), 0); /* new in this run */
+		CHECK_INT_EQ(router_wait_idle(r, 10000), 0);
+		router_stats(r, &st);
+		CHECK_INT_EQ(st.events, 2);
+		router_free(r);
+	}
+	config_free(c);
+}
+
 static void test_schedule_missed(void)
 {
 	char extra[512], q[256];
@@ -528,6 +556,7 @@ int main(void)
 	test_recovery_and_stop();
 	test_loop_guard();
 	test_backpressure();
+	test_replay_dedupe();
 	test_schedule_missed();
 	{
 		static const char *const files[] = { "c.json", "pass.asl.json", "wait.asl.json",
