@@ -1910,12 +1910,14 @@ static enum store_err parse_endpoint(struct s3 *s3, const char *ep, json_t *path
 	}
 	if (!hostonly)
 		goto nomem;
-	if (json_is_boolean(path_style_opt))
+	if (json_is_boolean(path_style_opt)) {
 		s3->path_style = json_is_true(path_style_opt);
-	else if (path_style_opt)
+	} else if (path_style_opt) {
+		free(hostport);
+		free(hostonly);
 		return store_set_error(err, STORE_EINVAL, 0, NULL,
 				       "option 'path_style' must be true or false");
-	else
+	} else
 		s3->path_style = is_ip_or_localhost(hostonly) || !dns_safe_bucket(s3->bucket);
 	if (s3->path_style) {
 		if (asprintf(&url, "%.*s%s%.*s/%s", (int)(host - p), p, hostport,
