@@ -164,6 +164,12 @@ static int report(void)
 	json_object_set_new(o, "pgid", json_integer(getpgid(0)));
 	json_object_set_new(o, "cwd", json_string(getcwd(cwd, sizeof(cwd)) ? cwd : ""));
 	json_object_set_new(o, "nofile", json_integer((json_int_t)rl.rlim_cur));
+	getrlimit(RLIMIT_CPU, &rl);
+	json_object_set_new(o, "cpu", json_integer((json_int_t)rl.rlim_cur));
+	getrlimit(RLIMIT_AS, &rl);
+	json_object_set_new(o, "as", json_integer((json_int_t)rl.rlim_cur));
+	getrlimit(RLIMIT_NPROC, &rl);
+	json_object_set_new(o, "nproc", json_integer((json_int_t)rl.rlim_cur));
 	json_object_set_new(o, "nice", json_integer(getpriority(PRIO_PROCESS, 0)));
 	json_object_set_new(o, "SigBlk", status_field("SigBlk"));
 	json_object_set_new(o, "SigIgn", status_field("SigIgn"));
@@ -346,8 +352,8 @@ int main(int argc, char **argv)
 		if (pid == 0) {
 			if (strcmp(mode, "forksetsid") == 0)
 				setsid();
-			/* holds stdout and stderr open */
-			msleep(30000);
+			/* holds stdout and stderr open (long past the runner's exit_grace) */
+			msleep(5000);
 			_exit(0);
 		}
 		msleep(100); /* let the child setsid() first */

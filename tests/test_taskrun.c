@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +25,15 @@
 #include "engine/asl_task.h"
 #include "engine/loop.h"
 #include "tests/harness.h"
+
+/* an ASan-built helper cannot start under an address-space limit */
+#ifdef __SANITIZE_ADDRESS__
+#define TEST_AS_LIMIT "\"unlimited\""
+#define TEST_AS_VALUE ((long long)RLIM_INFINITY)
+#else
+#define TEST_AS_LIMIT "\"4G\""
+#define TEST_AS_VALUE (4LL << 30)
+#endif
 
 #define CHECK_PREFIX(s, p) CHECK(strncmp((s), (p), strlen(p)) == 0)
 
@@ -762,7 +772,8 @@ int main(void)
 		struct passwd *pw = getpwnam("nobody");
 		struct taskrun_config *c4 = cfg_from(
 			"{\"functions\": {\"r\": {\"exec\": \"%H\", \"args\": [\"report\"]}},"
-			" \"tasks\": {\"user\": \"nobody\", \"cwd\": \"/\", \"limits\": {\"nofile\": 64},"
+			" \"tasks\": {\"user\": \"nobody\", \"cwd\": \"/\", \"limits\": {\"nofile\": 64,"
+			" \"cpu\": 30, \"as\": " TEST_AS_LIMIT ", \"nproc\": 500},"
 			" \"nice\": 3}}");
 		struct taskrun *tr4 = taskrun_new(c4);
 		struct asl_task_ops ops4;
@@ -777,6 +788,9 @@ int main(void)
 			CHECK_INT_EQ(json_integer_value(json_object_get(r.out, "uid")), pw->pw_uid);
 			CHECK_INT_EQ(json_integer_value(json_object_get(r.out, "gid")), pw->pw_gid);
 			CHECK_INT_EQ(json_integer_value(json_object_get(r.out, "nofile")), 64);
+			CHECK_INT_EQ(json_integer_value(json_object_get(r.out, "cpu")), 30);
+			CHECK_INT_EQ(json_integer_value(json_object_get(r.out, "as")), TEST_AS_VALUE);
+			CHECK_INT_EQ(json_integer_value(json_object_get(r.out, "nproc")), 500);
 			CHECK_INT_EQ(json_integer_value(json_object_get(r.out, "nice")), 3);
 			CHECK_INT_EQ(json_array_size(json_object_get(r.out, "fds")), 0);
 			env = json_object_get(r.out, "env");
