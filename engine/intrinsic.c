@@ -807,7 +807,7 @@ static int fn_arraycontains(const struct intrinsic *f, json_t **av, json_t **ret
 static int fn_arrayrange(const struct intrinsic *f, json_t **av, json_t **ret,
 			 struct asl_err *err)
 {
-	long long a, b, st, v, count;
+	long long a, b, st, v, count, i;
 	json_t *out;
 
 	if (!get_int(av[0], &a))
@@ -818,19 +818,24 @@ static int fn_arrayrange(const struct intrinsic *f, json_t **av, json_t **ret,
 		return type_err(err, f, 2, "a non-zero integer", av[2]);
 	if ((st > 0 && b < a) || (st < 0 && b > a))
 		count = 0;
+	else if (__builtin_sub_overflow(b, a, &count) || count == LLONG_MIN)
+		count = LLONG_MAX;
 	else
-		count = (b - a) / st + 1;
+		count = count / st + 1;
 	if (count > INTRINSIC_MAX_RANGE)
-		return ferr(err, f, "the range would have %lld elements; at most %d are allowed",
-			    count, INTRINSIC_MAX_RANGE);
+		return ferr(err, f, "the range would have more than %d elements",
+			    INTRINSIC_MAX_RANGE);
 	out = json_array();
 	if (!out)
 		return -ENOMEM;
-	for (v = a; count-- > 0; v += st)
+	/* every element lies between a and b, so a + i * st cannot overflow */
+	for (i = 0; i < count; i++) {
+		v = a + i * st;
 		if (json_array_append_new(out, json_integer(v)) < 0) {
 			json_decref(out);
 			return -ENOMEM;
 		}
+	}
 	*ret = out;
 	return 0;
 }
@@ -1076,7 +1081,8 @@ static int32_t jrand_int(struct jrand *j, int32_t bound)
 
 	if ((bound & m) == 0)
 		return (int32_t)(((int64_t)bound * (int64_t)r) >> 31);
-	for (u = r; u - (r = u % bound) + m < 0; u = jrand_next(j, 31))
+	/* Java detects the biased tail by int overflow; do the same in 64 bits */
+	for (u = r; (int64_t)u - (r = u % bound) + m > INT32_MAX; u = jrand_next(j, 31))
 		;
 	return r;
 }

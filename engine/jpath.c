@@ -1342,32 +1342,33 @@ static int apply_seg(const struct seg *s, bool leaf, const struct jpath_env *env
 		break;
 	case SEG_SLICE:
 		if (json_is_array(v)) {
+			/* Python slice semantics; no overflow whatever the bounds */
 			long n = (long)json_array_size(v), a, b, st = s->step, k;
 			if (st > 0) {
 				a = s->has_start ? s->start : 0;
 				b = s->has_end ? s->end : n;
 				if (a < 0)
-					a = a + n < 0 ? 0 : a + n;
+					a = a < -n ? 0 : a + n;
 				if (b < 0)
-					b = b + n < 0 ? 0 : b + n;
+					b = b < -n ? 0 : b + n;
 				if (a > n)
 					a = n;
 				if (b > n)
 					b = n;
-				for (k = a; k < b && r >= 0; k += st)
+				for (k = a; k < b && r >= 0; k = st > b - k ? b : k + st)
 					r = nl_push(out, json_array_get(v, (size_t)k));
 			} else {
 				a = s->has_start ? s->start : n - 1;
-				b = s->has_end ? s->end : -n - 1;
+				b = s->has_end ? s->end : -1;
 				if (a < 0)
-					a += n;
+					a = a < -n ? -1 : a + n;
 				if (a >= n)
 					a = n - 1;
-				if (b < -1 || s->has_end)
-					b = s->has_end ? (s->end < 0 ? s->end + n : s->end) : -1;
-				if (b < -1)
-					b = -1;
-				for (k = a; k > b && k >= 0 && r >= 0; k += st)
+				if (s->has_end && b < 0)
+					b = b < -n ? -1 : b + n;
+				if (b >= n)
+					b = n - 1;
+				for (k = a; k > b && r >= 0; k = k - b < -st ? b : k + st)
 					r = nl_push(out, json_array_get(v, (size_t)k));
 			}
 		}

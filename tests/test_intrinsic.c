@@ -102,7 +102,12 @@ static void test_functions(void)
 	OK("{}", "States.ArrayRange(0, 10, 3)", "[0,3,6,9]");
 	OK("{}", "States.ArrayRange(5, 1, -2)", "[5,3,1]");
 	OK("{}", "States.ArrayRange(1, 0, 1)", "[]");
-	FAIL("{}", "States.ArrayRange(0, 1000, 1)", "at most 1000");
+	FAIL("{}", "States.ArrayRange(0, 1000, 1)", "more than 1000");
+	FAIL("{}", "States.ArrayRange(-9223372036854775807, 9223372036854775807, 1)", "more than 1000");
+	OK("{}", "States.ArrayRange(9223372036854775806, 9223372036854775807, 1)",
+	   "[9223372036854775806,9223372036854775807]");
+	OK("{}", "States.ArrayRange(9223372036854775807, 9223372036854775806, -9223372036854775807)",
+	   "[9223372036854775807]");
 	FAIL("{}", "States.ArrayRange(0, 10, 0)", "non-zero");
 	FAIL("{}", "States.ArrayRange(0.5, 10, 1)", "integer");
 	OK("{\"a\":[\"x\",\"y\"]}", "States.ArrayGetItem($.a, 1)", "\"y\"");
