@@ -21,7 +21,7 @@
  *	struct spawn s = SPAWN_INIT;
  *	const char *argv[] = { "/usr/bin/true", NULL };
  *	s.argv = argv;
- *	r = spawn_run(&s);   // exit code, 128+signal, or -1 with errno
+ *	r = spawn_run(&s);   (exit code, 128+signal, or -1 with errno)
  *
  * Thread-safety: a struct spawn belongs to one thread. spawn_start() may be
  * called from any thread (it calls fflush(NULL) first).
