@@ -1664,6 +1664,42 @@ static enum store_err s3_del_many(struct store *s, const char *const *keys, size
 		if (rc != STORE_OK)
 			return rc;
 	}
+	/*
+	 * XML 1.0 cannot carry control characters other than tab, CR and LF,
+	 * not even as character references: such keys are deleted one by one.
+	 */
+	for (i = 0; i < n; i++) {
+		const unsigned char *c = (const unsigned char *)keys[i];
+
+		for (; *c; c++)
+			if (*c < 0x20 && *c != '\t' && *c != '\n' && *c != '\r')
+				break;
+		if (*c)
+			break;
+	}
+	if (i < n) {
+		const char **xmlkeys = calloc(n, sizeof(*xmlkeys));
+		size_t nx = 0, j;
+
+		if (!xmlkeys)
+			return store_set_error(err, STORE_ENOMEM, 0, NULL, "out of memory");
+		rc = STORE_OK;
+		for (j = 0; j < n && rc == STORE_OK; j++) {
+			const unsigned char *c = (const unsigned char *)keys[j];
+
+			for (; *c; c++)
+				if (*c < 0x20 && *c != '\t' && *c != '\n' && *c != '\r')
+					break;
+			if (*c)
+				rc = s3_del(s, keys[j], err);
+			else
+				xmlkeys[nx++] = keys[j];
+		}
+		if (rc == STORE_OK)
+			rc = s3_del_many(s, xmlkeys, nx, err);
+		free(xmlkeys);
+		return rc;
+	}
 	if (s3xml_build_delete(&xml, s3->prefix, keys, n) < 0) {
 		buf_release(&xml);
 		return store_set_error(err, STORE_ENOMEM, 0, NULL, "out of memory");

@@ -31,13 +31,14 @@ ST_ENOTFOUND=11 ST_EPRECONDITION=16 ST_EEXIST=30
 
 # keys that need per-segment encoding
 KEYS=("plain" "a b" "a+b" "100%" "$(printf 'caf\xc3\xa9/\xe2\x98\x83')" "$(printf 'new\nline')"
-	'sh;$(x)`y`&|<>*?' "dir//twice" "dots/../x" "q?a=b&c#d" "~tilde.-_")
+	'sh;$(x)`y`&|<>*?' "dir//twice" "dots/../x" "q?a=b&c#d" "~tilde.-_" "$(printf 'ctl\001x\ty')")
 
 ops_suite() { # NAME [FULL]: run the suite on the server in EP/AK/SK/BUCKET/OPTS
 	local name=$1 full=${2:-1} k i out
 	local KEYS=("${KEYS[@]}")
 	# s3rver keeps objects as files: "//" and ".." segments do not survive
-	[ "$full" = 1 ] || KEYS=("${KEYS[@]:0:7}" "${KEYS[@]:9}")
+	# and its listings would carry a raw control character (invalid XML)
+	[ "$full" = 1 ] || KEYS=("${KEYS[@]:0:7}" "${KEYS[@]:9:2}")
 	echo "# === $name ($EP)"
 
 	for k in "${KEYS[@]}"; do
