@@ -165,7 +165,8 @@ struct asl_exec_opts {
  * Start an execution of @m (referenced for the execution's life) with @input
  * (borrowed; NULL means {}; shared, never mutated). @opts may be NULL (the
  * defaults). Sets *ret before anything runs, then runs as far as it can
- * without waiting. Returns 0, or -ENOMEM (nothing started). The handle is
+ * without waiting. Returns 0, -E2BIG if @input exceeds opts->payload_limit
+ * (AWS rejects such a start), or -ENOMEM (nothing started). The handle is
  * the caller's: free it with asl_execution_free() after it ended (or to stop
  * and discard it silently).
  */
@@ -204,7 +205,7 @@ json_t *asl_execution_history(const struct asl_execution *x);
 /*
  * Convenience: start and run @e's loop until this execution ends (other
  * work on the loop runs too). Returns 0 with the ended execution in *ret (the
- * caller frees it), or -ENOMEM.
+ * caller frees it), -E2BIG or -ENOMEM as asl_execution_start().
  */
 int asl_execution_run_sync(struct asl_engine *e, struct asl_machine *m, json_t *input,
 			   const struct asl_exec_opts *opts, struct asl_execution **ret);

@@ -86,6 +86,7 @@ struct frame {
 	size_t n;          /* iterations or branches */
 	size_t launched, finished, nfailed, running;
 	size_t batch_size;
+	size_t *bounds;    /* ItemBatcher: batch i is items [bounds[i], bounds[i+1]) */
 	long max_conc;     /* 0 = unbounded */
 	bool has_tol_count, has_tol_pct;
 	long tol_count;
@@ -524,6 +525,8 @@ static long *retry_slot(struct act *a, size_t i)
 	return i < 8 ? &a->retry_counts[i] : &a->retry_more[i - 8];
 }
 
+static uint64_t rng_next(struct asl_engine *e);
+
 static int reset_visit(struct act *a)
 {
 	const struct asl_state *s = cur_state(a);
@@ -642,7 +645,7 @@ static int state_error(struct act *a, const struct asl_err *err, bool terminal)
 		if (rt->max_delay > 0 && delay > rt->max_delay)
 			delay = rt->max_delay;
 		if (rt->jitter_full)
-			delay = delay * ((double)random() / (double)RAND_MAX);
+			delay = delay * ((double)(rng_next(a->x->e) >> 11) / (double)(1ULL << 53));
 		(*cnt)++;
 		a->retry_total++;
 		fail_event = NULL;
@@ -1255,13 +1258,13 @@ static int frame_launch(struct frame *f, size_t i)
 	struct asl_err err;
 
 	if (s->type == ASL_ST_MAP) {
-		size_t lo = i * f->batch_size, hi = lo + f->batch_size, j;
+		size_t lo, hi, j;
 		json_t *batch = NULL;
 
-		if (f->batch_size) {
+		if (f->bounds) {
 			batch = json_array();
-			if (hi > json_array_size(f->items))
-				hi = json_array_size(f->items);
+			lo = f->bounds[i];
+			hi = f->bounds[i + 1];
 		} else {
 			lo = i;
 			hi = i + 1;
@@ -1462,6 +1465,56 @@ static int path_number(struct act *a, json_t *in, const struct asl_path *p, cons
 	return 0;
 }
 
+/*
+ * Cut the items into batches of at most MaxItemsPerBatch items and (if set)
+ * MaxInputBytesPerBatch bytes of {"BatchInput":...,"Items":[...]}.
+ */
+static int make_batches(struct frame *f, const struct asl_state *s, struct act *a,
+			struct asl_err *err)
+{
+	json_t *mb = json_object_get(s->batcher, "MaxInputBytesPerBatch");
+	const char *mbp = json_string_value(json_object_get(s->batcher,
+							    "MaxInputBytesPerBatchPath"));
+	size_t nitems = f->n, i, nb = 0, cnt = 0, bytes = 0, base, maxb = 0;
+	long lb = 0;
+
+	if (json_is_integer(mb))
+		maxb = (size_t)json_integer_value(mb);
+	if (mbp) {
+		struct asl_path p = { ASL_P_EXPR, mbp, NULL };
+		struct asl_err e2;
+
+		if (jpath_compile(mbp, &p.c, &e2) < 0)
+			return rt_err(a, err, ASL_E_RUNTIME, "%s", e2.cause);
+		if (path_number(a, a->input, &p, "MaxInputBytesPerBatchPath", true, &lb, NULL,
+				err) < 0) {
+			jpath_free(p.c);
+			return -1;
+		}
+		jpath_free(p.c);
+		maxb = lb > 0 ? (size_t)lb : 0;
+	}
+	f->bounds = calloc(nitems + 2, sizeof(*f->bounds));
+	if (!f->bounds)
+		return rt_err(a, err, ASL_E_RUNTIME, "out of memory");
+	base = 12 + (f->batch_input ? 14 + asl_json_size(f->batch_input, 0) : 0);
+	for (i = 0; i < nitems; i++) {
+		size_t sz = asl_json_size(json_array_get(f->items, i), 0) + 1;
+
+		if (cnt && (cnt == f->batch_size || (maxb && base + bytes + sz > maxb))) {
+			f->bounds[++nb] = i;
+			cnt = 0;
+			bytes = 0;
+		}
+		cnt++;
+		bytes += sz;
+	}
+	if (cnt)
+		f->bounds[++nb] = nitems;
+	f->n = nb;
+	return 0;
+}
+
 static int frame_start(struct act *a, json_t *eff)
 {
 	const struct asl_state *s = cur_state(a);
@@ -1552,7 +1605,8 @@ static int frame_start(struct act *a, json_t *eff)
 			    eval_template(a, &s->batch_input, eff, "BatchInput", &f->batch_input,
 					  &err) < 0)
 				goto fail_rt;
-			f->n = (f->n + f->batch_size - 1) / f->batch_size;
+			if (make_batches(f, s, a, &err) < 0)
+				goto fail_rt;
 		}
 	}
 	f->results = json_array();
@@ -1595,6 +1649,7 @@ static void frame_free(struct frame *f)
 	json_decref(f->batch_input);
 	json_decref(f->results);
 	free(f->kids);
+	free(f->bounds);
 	free(f);
 }
 
@@ -1978,9 +2033,13 @@ fail:
 int asl_execution_start(struct asl_engine *e, struct asl_machine *m, json_t *input,
 			const struct asl_exec_opts *opts, struct asl_execution **ret)
 {
-	struct asl_execution *x = exec_new(e, m, input, opts);
+	struct asl_execution *x;
 	json_t *d = NULL;
+	size_t lim = opts ? opts->payload_limit : ASL_PAYLOAD_LIMIT;
 
+	if (input && lim && asl_json_size(input, lim) > lim)
+		return -E2BIG;
+	x = exec_new(e, m, input, opts);
 	if (!x)
 		return -ENOMEM;
 	x->root = act_new(x, m->top, x->input, NULL, NULL, 0);

@@ -7,6 +7,7 @@
  */
 #include "fs/cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -199,7 +200,13 @@ int cmd_run(int argc, char **argv)
 	loop = loop_new();
 	e = loop ? asl_engine_new(loop, &ops) : NULL;
 	xo.record_history = history;
-	if (!e || asl_execution_run_sync(e, m, input, &xo, &x) < 0) {
+	c = e ? asl_execution_run_sync(e, m, input, &xo, &x) : -ENOMEM;
+	if (c == -E2BIG) {
+		fprintf(stderr, "stepfs run: --input: the input exceeds the payload limit of %d "
+				"bytes\n", ASL_PAYLOAD_LIMIT);
+		goto out;
+	}
+	if (c < 0) {
 		fprintf(stderr, "stepfs run: out of memory\n");
 		rc = 1;
 		goto out;

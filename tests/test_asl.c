@@ -37,7 +37,7 @@ struct asl_task {
 
 struct dbl {
 	int flaky_failures; /* failures so far of test:flaky */
-	int started, cancelled, running;
+	int started, cancelled, running, max_running;
 };
 
 static void dbl_fire(void *arg)
@@ -92,6 +92,8 @@ static int dbl_start(void *arg, struct loop *loop, const struct asl_task_req *re
 	t->timer = loop_timer_add(loop, (uint64_t)ms, dbl_fire, t);
 	d->started++;
 	d->running++;
+	if (d->running > d->max_running)
+		d->max_running = d->running;
 	*ret = t;
 	return 0;
 }
@@ -553,6 +555,49 @@ static void test_resume(struct loop *loop, struct asl_engine *e)
 	asl_machine_unref(m);
 }
 
+static void test_map_concurrency(struct loop *loop, struct asl_engine *e, struct dbl *d)
+{
+	struct asl_machine *m = machine(
+		"{\"StartAt\":\"M\",\"States\":{\"M\":{\"Type\":\"Map\","
+		"\"MaxConcurrencyPath\":\"$.c\",\"ItemsPath\":\"$.items\",\"ItemProcessor\":{"
+		"\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\",\"Resource\":"
+		"\"test:sleep:5\",\"End\":true}}},\"End\":true}}}");
+	json_t *in = json_loads("{\"c\":3,\"items\":[1,2,3,4,5,6,7,8,9,10]}", 0, NULL);
+	struct asl_execution *x = NULL;
+
+	d->max_running = 0;
+	CHECK(m && asl_execution_run_sync(e, m, in, NULL, &x) == 0);
+	CHECK_INT_EQ(asl_execution_status(x), ASL_SUCCEEDED);
+	CHECK_INT_EQ(d->max_running, 3);
+	asl_execution_free(x);
+	/* 0 = unbounded: all ten at once */
+	json_object_set_new(in, "c", json_integer(0));
+	d->max_running = 0;
+	CHECK(asl_execution_run_sync(e, m, in, NULL, &x) == 0);
+	CHECK_INT_EQ(d->max_running, 10);
+	asl_execution_free(x);
+	json_decref(in);
+	asl_machine_unref(m);
+	(void)loop;
+}
+
+static void test_input_limit(struct asl_engine *e)
+{
+	struct asl_machine *m = machine(
+		"{\"StartAt\":\"P\",\"States\":{\"P\":{\"Type\":\"Pass\",\"End\":true}}}");
+	char *big = malloc(300000);
+	struct asl_execution *x = NULL;
+	json_t *in;
+
+	memset(big, 'a', 299999);
+	big[299999] = '\0';
+	in = json_pack("{s:s}", "s", big);
+	CHECK_INT_EQ(asl_execution_start(e, m, in, NULL, &x), -E2BIG);
+	json_decref(in);
+	free(big);
+	asl_machine_unref(m);
+}
+
 static void test_numbers(void)
 {
 	json_t *v = json_pack("{s:f,s:f,s:I,s:f}", "a", 0.1, "b", 1.0, "c", (json_int_t)12345678901,
@@ -638,6 +683,8 @@ int main(void)
 	test_many_waits_and_stop(loop, e);
 	test_no_history_fast_path(e);
 	test_resume(loop, e);
+	test_map_concurrency(loop, e, &d);
+	test_input_limit(e);
 	test_numbers();
 	test_sizes();
 	test_load_errors();
