@@ -698,6 +698,89 @@ static int parse_array_literal(struct parser *p, struct foperand *o)
 	return 0;
 }
 
+/*
+ * How many nodes glibc's regcomp() will build for the ERE @re, roughly: it
+ * copies the operand of `+` once and of `{m,n}` up to max(m,n) times, so
+ * stacked or nested repetitions grow exponentially (a fuzzed `t+++...+` or
+ * `((a{99}){99}){99}` takes gigabytes). Returns a saturating estimate.
+ */
+#define REGEX_MAX_NODES 20000
+
+static size_t regex_cost(const char *re)
+{
+	size_t stack[64], depth = 0, total = 0, last = 0;
+	const char *q = re;
+
+	while (*q) {
+		size_t atom = 1, rep = 1;
+
+		if (*q == '(') {
+			if (depth == sizeof(stack) / sizeof(stack[0]))
+				return SIZE_MAX;
+			stack[depth++] = total;
+			total = 0;
+			q++;
+			last = 0;
+			continue;
+		}
+		if (*q == ')') {
+			if (depth == 0)
+				return SIZE_MAX;
+			atom = total + 1;
+			total = stack[--depth];
+			q++;
+		} else if (*q == '*' || *q == '?' || *q == '+' || *q == '{') {
+			/* a quantifier on the previous atom */
+			if (*q == '+') {
+				rep = 2;
+				q++;
+			} else if (*q == '{') {
+				unsigned long m, n;
+				char *end;
+
+				m = strtoul(q + 1, &end, 10);
+				n = m;
+				if (*end == ',')
+					n = end[1] == '}' ? m + 1 : strtoul(end + 1, &end, 10);
+				q = strchr(q, '}');
+				if (!q || n > REGEX_MAX_NODES || m > REGEX_MAX_NODES)
+					return SIZE_MAX;
+				q++;
+				rep = (m > n ? m : n) + 1;
+			} else {
+				q++;
+			}
+			if (last > REGEX_MAX_NODES || rep * last > REGEX_MAX_NODES)
+				return SIZE_MAX;
+			total += last * (rep - 1);
+			last *= rep;
+			if (total > REGEX_MAX_NODES)
+				return SIZE_MAX;
+			continue;
+		} else if (*q == '[') {
+			/* a bracket expression is one node; ']' first is literal */
+			q++;
+			if (*q == '^')
+				q++;
+			if (*q == ']')
+				q++;
+			while (*q && *q != ']')
+				q++;
+			if (*q)
+				q++;
+		} else if (*q == '\\' && q[1]) {
+			q += 2;
+		} else {
+			q++;
+		}
+		total += atom;
+		last = atom;
+		if (total > REGEX_MAX_NODES)
+			return SIZE_MAX;
+	}
+	return total;
+}
+
 /* Parse `/pattern/flags` after =~ into x->re (anchored: Java's matches()). */
 static int parse_regex(struct parser *p, struct fexpr *x)
 {
@@ -736,6 +819,10 @@ static int parse_regex(struct parser *p, struct fexpr *x)
 		if (peek(p) == 'i')
 			cflags |= REG_ICASE;
 		p->pos++;
+	}
+	if (regex_cost(b.data) > REGEX_MAX_NODES) {
+		buf_release(&b);
+		return perr(p, "regular expression too complex (nested or stacked repetitions)");
 	}
 	x->re = malloc(sizeof(*x->re));
 	if (!x->re) {

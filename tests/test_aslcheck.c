@@ -378,6 +378,11 @@ static void test_paths(void)
 	expect_bad("InputPath type",
 		   "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Pass\",\"InputPath\":"
 		   "3,\"End\":true}}}", "/States/A/InputPath", ASLCHECK_SCHEMA, "must be a string");
+	/* a filter regex that would make regcomp() take gigabytes (fuzz_jpath finding) */
+	expect_bad("regex blowup",
+		   "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Pass\",\"InputPath\":"
+		   "\"$.a[?(@.x =~ /t+++++++++++++++++++++++++++++++++++++++++/)]\",\"End\":true}}}",
+		   "/States/A/InputPath", ASLCHECK_PATH, "too complex");
 	expect_bad("ResultPath wildcard",
 		   "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Pass\",\"ResultPath\":"
 		   "\"$.a[*]\",\"End\":true}}}", "/States/A/ResultPath", ASLCHECK_PATH,
