@@ -42,6 +42,8 @@ static void usage(FILE *f)
 		"  attr_ttl=SECS neg_ttl=SECS cache_entries=N   metadata cache (10, 2, 100000)\n"
 		"  part_size=SIZE parallel=N                multipart part size (8M), parts/GETs\n"
 		"                                           in flight per file (4)\n"
+		"  nostream                                 upload parts only at close, not while\n"
+		"                                           the file is written\n"
 		"  readahead=SIZE read_mem=SIZE small_file=SIZE  read-ahead window per file (32M),\n"
 		"                                           all windows together (256M), objects\n"
 		"                                           fetched whole (1M)\n"
@@ -224,6 +226,10 @@ static int one_option(struct mount_args *a, char *opt)
 	}
 	if (strcmp(opt, "list_attrs") == 0) {
 		a->o.list_attrs = 1;
+		return 0;
+	}
+	if (strcmp(opt, "nostream") == 0) {
+		a->o.stream = 0;
 		return 0;
 	}
 	if (strcmp(opt, "path_style") == 0) {

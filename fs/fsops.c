@@ -79,6 +79,8 @@ struct node {
 	int exists;           /* the object is in the bucket */
 	int pending;          /* a commit failed; holds a ref; retried */
 	int manifest;         /* the spool has a manifest for it */
+	struct stream *st;    /* multipart upload started while writing, or NULL */
+	uint64_t meta_gen;    /* bumped by chmod/chown/utimens on the node */
 	int retries;
 	int64_t retry_at;     /* monotonic ms */
 	int have_meta;        /* the fields below are known */
@@ -90,6 +92,42 @@ struct node {
 	json_t *extra;        /* other x-amz-meta-* to preserve; may be NULL */
 	pid_t writer;
 };
+
+/*
+ * A multipart upload that runs while the file is still written: a part is
+ * uploaded (from the spool file, on its own thread) once the writer has
+ * moved past its end. A write into a part bumps its generation; a part whose
+ * generation changed during its upload is uploaded again at commit, as are
+ * parts never uploaded. The commit waits for parts in flight, uploads the
+ * rest in parallel and completes. Protected by the node's lock.
+ */
+struct pslot {
+	int state;       /* 0 not uploaded, 1 uploading, 2 uploaded */
+	uint64_t gen;    /* bumped by every change to the part's bytes */
+	struct store_part p;
+};
+
+struct stream {
+	char *key;        /* the key the upload was created for */
+	char *upload_id;  /* NULL until created */
+	int creating;
+	int failed;       /* no more streaming; the commit uploads everything */
+	int inflight;
+	uint64_t meta_gen; /* node meta_gen when the upload was created */
+	struct timespec mtime; /* x-amz-meta-mtime given to the upload */
+	struct pslot *slot;
+	int nslots;
+};
+
+static void stream_free(struct stream *st)
+{
+	if (!st)
+		return;
+	free(st->key);
+	free(st->upload_id);
+	free(st->slot);
+	free(st);
+}
 
 struct handle {
 	struct node *n;       /* NULL for a directory handle */
@@ -476,6 +514,9 @@ static void node_put(struct stepfs *fs, struct node *n)
 	pthread_mutex_unlock(&fs->lock);
 	if (!last)
 		return;
+	if (n->st && n->st->upload_id) /* deleted or renamed while written */
+		(void)fs->store->ops->mpu_abort(fs->store, n->st->key, n->st->upload_id, NULL);
+	stream_free(n->st);
 	if (n->fd >= 0) {
 		close(n->fd);
 		spool_remove(fs->spool, n->spool_id);
@@ -717,6 +758,8 @@ static void *mpu_worker(void *arg)
 		int i;
 
 		pthread_mutex_lock(&j->lock);
+		while (j->err == STORE_OK && j->next < j->nparts && j->parts[j->next].number)
+			j->next++; /* uploaded while the file was written */
 		i = j->err == STORE_OK && j->next < j->nparts ? j->next++ : -1;
 		pthread_mutex_unlock(&j->lock);
 		if (i < 0)
@@ -737,10 +780,15 @@ static void *mpu_worker(void *arg)
 	}
 }
 
-/* Multipart upload of [0, size) of fd with up to fs->o.parallel parts in flight. */
+/*
+ * Multipart upload of [0, size) of fd with up to fs->o.parallel parts in
+ * flight. With @st (an upload started while writing, parts of
+ * fs->o.part_size), parts it already holds are not sent again. The upload is
+ * aborted on failure.
+ */
 static enum store_err upload_multipart(struct stepfs *fs, const char *key, int fd, uint64_t size,
-				       const struct store_put_opts *po, struct store_obj *ret,
-				       struct store_error *err)
+				       const struct store_put_opts *po, struct stream *st,
+				       struct store_obj *ret, struct store_error *err)
 {
 	struct mpu_job j;
 	pthread_t th[32];
@@ -749,9 +797,14 @@ static enum store_err upload_multipart(struct stepfs *fs, const char *key, int f
 	enum store_err e;
 
 	memset(&j, 0, sizeof(j));
-	e = fs->store->ops->mpu_create(fs->store, key, po, &uid, err);
-	if (e != STORE_OK)
-		return e;
+	if (st) {
+		uid = st->upload_id;
+		st->upload_id = NULL;
+	} else {
+		e = fs->store->ops->mpu_create(fs->store, key, po, &uid, err);
+		if (e != STORE_OK)
+			return e;
+	}
 	j.fs = fs;
 	j.key = key;
 	j.upload_id = uid;
@@ -768,6 +821,13 @@ static enum store_err upload_multipart(struct stepfs *fs, const char *key, int f
 	if (!j.parts) {
 		e = store_set_error(err, STORE_ENOMEM, 0, NULL, "out of memory");
 		goto abort;
+	}
+	for (i = 0; st && i < j.nparts && i < st->nslots; i++) {
+		uint64_t end = (uint64_t)(i + 1) * j.part;
+
+		/* a full part uploaded and unchanged since */
+		if (st->slot[i].state == 2 && end <= size && j.part == fs->o.part_size)
+			j.parts[i] = st->slot[i].p;
 	}
 	pthread_mutex_init(&j.lock, NULL);
 	nth = fs->o.parallel < 1 ? 1 : fs->o.parallel > 32 ? 32 : fs->o.parallel;
@@ -814,12 +874,13 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	struct store_put_opts po = STORE_PUT_OPTS_INIT;
 	struct store_error err;
 	struct store_obj o;
-	struct stat st;
+	struct stat sb;
 	enum store_err e;
 	json_t *meta = NULL;
 	char *key = NULL;
 	uint64_t gen, size;
-	int fd, r = 0, add_ref = 0, drop_ref = 0, want_manifest;
+	int fd, r = 0, add_ref = 0, drop_ref = 0, want_manifest, meta_changed = 0, multi;
+	struct stream *st = NULL;
 	pid_t writer;
 
 	pthread_mutex_lock(&n->lock);
@@ -860,6 +921,13 @@ static int node_commit(struct stepfs *fs, struct node *n)
 		if (r < 0)
 			goto fail_locked;
 	}
+	while (n->st && (n->st->inflight || n->st->creating))
+		pthread_cond_wait(&n->cond, &n->lock);
+	st = n->st; /* the commit owns the stream now */
+	n->st = NULL;
+	meta_changed = st && st->meta_gen != n->meta_gen;
+	if (st && st->upload_id && !meta_changed)
+		n->mtime = st->mtime; /* what the upload stores (x-amz-meta-mtime) */
 	gen = n->wgen;
 	writer = n->writer;
 	fd = n->fd;
@@ -879,19 +947,32 @@ static int node_commit(struct stepfs *fs, struct node *n)
 
 	memset(&err, 0, sizeof(err));
 	memset(&o, 0, sizeof(o));
-	if (!meta)
+	multi = size > fs->o.part_size && size > MIN_PART;
+	if (st && !(multi && st->upload_id && !st->failed && strcmp(st->key, key) == 0 &&
+		    (size + fs->o.part_size - 1) / fs->o.part_size <= 10000)) {
+		if (st->upload_id) /* renamed, shrunk or failed: start over */
+			(void)fs->store->ops->mpu_abort(fs->store, st->key, st->upload_id, NULL);
+		stream_free(st);
+		st = NULL;
+	}
+	if (!meta) {
 		e = store_set_error(&err, STORE_ENOMEM, 0, NULL, "out of memory");
-	else if (size > fs->o.part_size && size > MIN_PART)
-		e = upload_multipart(fs, key, fd, size, &po, &o, &err);
-	else {
+	} else if (multi) {
+		e = upload_multipart(fs, key, fd, size, &po, st, &o, &err);
+		if (e == STORE_OK && st && meta_changed) {
+			/* chmod/chown/utimens while it was written: set the metadata */
+			store_obj_release(&o);
+			e = store_copy(fs->store, key, key, &po, &o, &err);
+		}
+	} else {
 		struct store_body body = STORE_BODY_FD(fd, 0, size);
 
 		e = store_put(fs->store, key, &body, &po, &o, &err);
 	}
+	stream_free(st);
 	if (e == STORE_OK) {
-		r = emit(fs, size > fs->o.part_size && size > MIN_PART ? COMMIT_MULTIPART
-								      : COMMIT_PUT,
-			 key, size, o.etag, NULL, writer);
+		r = emit(fs, multi ? COMMIT_MULTIPART : COMMIT_PUT, key, size, o.etag, NULL,
+			 writer);
 		if (r < 0)
 			log_errno(r, "committed '%s' but cannot record its event", key);
 	}
@@ -912,7 +993,7 @@ static int node_commit(struct stepfs *fs, struct node *n)
 			spool_drop_manifest(fs->spool, n->spool_id);
 			n->manifest = 0;
 		}
-		node_stat(fs, n, &st);
+		node_stat(fs, n, &sb);
 		pthread_mutex_unlock(&n->lock);
 		{
 			char path[1100];
@@ -921,7 +1002,7 @@ static int node_commit(struct stepfs *fs, struct node *n)
 			snprintf(path, sizeof(path), "/%s", key);
 			mcache_invalidate(fs->mc, path);
 			w = mcache_wctr(fs->mc);
-			mcache_put(fs->mc, path, &st, MCACHE_FULL, w);
+			mcache_put(fs->mc, path, &sb, MCACHE_FULL, w);
 		}
 		goto out;
 	}
@@ -1504,6 +1585,205 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
 	return r;
 }
 
+/* Bump the generation of the parts overlapping [off, end). Caller holds n->lock. */
+static void stream_touch(struct stepfs *fs, struct node *n, uint64_t off, uint64_t end)
+{
+	uint64_t i;
+
+	if (!n->st || end <= off)
+		return;
+	for (i = off / fs->o.part_size; i < (uint64_t)n->st->nslots && i * fs->o.part_size < end;
+	     i++) {
+		n->st->slot[i].gen++;
+		if (n->st->slot[i].state == 2)
+			n->st->slot[i].state = 0; /* uploaded, now changed: again at commit */
+	}
+}
+
+/*
+ * Parts the writer has moved past (their end <= @end) that are not uploaded:
+ * mark up to fs->o.parallel of them in flight and return their indices.
+ * Caller holds n->lock.
+ */
+static int stream_pick(struct stepfs *fs, struct node *n, uint64_t end, int *jobs, int max)
+{
+	uint64_t P = fs->o.part_size, full = end / P;
+	struct stream *st = n->st;
+	int nj = 0, i;
+
+	if (!fs->o.stream || n->unlinked || full == 0 || full > 10000)
+		return 0;
+	if (!st) {
+		st = calloc(1, sizeof(*st));
+		if (!st)
+			return 0;
+		n->st = st;
+	}
+	if (st->failed)
+		return 0;
+	if ((uint64_t)st->nslots < full) {
+		int nn = (int)full + 16;
+		struct pslot *ns = realloc(st->slot, (size_t)nn * sizeof(*ns));
+
+		if (!ns)
+			return 0;
+		memset(ns + st->nslots, 0, (size_t)(nn - st->nslots) * sizeof(*ns));
+		st->slot = ns;
+		st->nslots = nn;
+	}
+	for (i = 0; (uint64_t)i < full && nj < max && st->inflight < fs->o.parallel; i++) {
+		if (st->slot[i].state != 0)
+			continue;
+		st->slot[i].state = 1;
+		st->inflight++;
+		jobs[nj++] = i;
+	}
+	return nj;
+}
+
+struct part_job {
+	struct stepfs *fs;
+	struct node *n;
+	char *key, *upload_id;
+	int index;
+};
+
+static void *part_worker(void *arg)
+{
+	struct part_job *j = arg;
+	struct stepfs *fs = j->fs;
+	struct node *n = j->n;
+	struct store_part part;
+	struct store_body b;
+	enum store_err e;
+	uint64_t gen;
+	int fd;
+
+	pthread_mutex_lock(&n->lock);
+	gen = n->st ? n->st->slot[j->index].gen : 0;
+	fd = n->fd;
+	pthread_mutex_unlock(&n->lock);
+	b = (struct store_body)STORE_BODY_FD(fd, (off_t)((uint64_t)j->index * fs->o.part_size),
+					     fs->o.part_size);
+	memset(&part, 0, sizeof(part));
+	e = fs->store->ops->mpu_put_part(fs->store, j->key, j->upload_id, j->index + 1, &b, &part,
+					 NULL);
+	pthread_mutex_lock(&n->lock);
+	if (n->st) {
+		struct pslot *sl = &n->st->slot[j->index];
+
+		sl->state = e == STORE_OK && sl->gen == gen ? 2 : 0;
+		log_debug("'%s': part %d uploaded while writing (%s)", j->key, j->index + 1,
+			  sl->state == 2 ? "kept" : e == STORE_OK ? "changed since" : "failed");
+		if (sl->state == 2)
+			sl->p = part;
+		n->st->inflight--;
+	}
+	pthread_cond_broadcast(&n->cond);
+	pthread_mutex_unlock(&n->lock);
+	node_put(fs, n);
+	free(j->key);
+	free(j->upload_id);
+	free(j);
+	return NULL;
+}
+
+/* Start the uploads of the parts stream_pick() chose (creating the upload first). */
+static void stream_start(struct stepfs *fs, struct node *n, const int *jobs, int nj)
+{
+	struct store_put_opts po = STORE_PUT_OPTS_INIT;
+	struct stream *st;
+	char *key = node_key(fs, n), *uid = NULL, ct[128];
+	json_t *meta = NULL;
+	struct timespec mt = { 0, 0 };
+	uint64_t mgen = 0;
+	int i, create = 0, ok;
+
+	pthread_mutex_lock(&n->lock);
+	st = n->st;
+	while (st && st->creating)
+		pthread_cond_wait(&n->cond, &n->lock);
+	if (key && st && !st->upload_id && !st->failed) {
+		st->creating = create = 1;
+		if (!n->have_meta) {
+			struct fuse_context *c = fuse_get_context();
+
+			n->mode = default_mode(fs, 0);
+			n->uid = c ? c->uid : fs->o.uid;
+			n->gid = c ? c->gid : fs->o.gid;
+			n->ctime = n->mtime;
+			snprintf(n->content_type, sizeof(n->content_type),
+				 "application/octet-stream");
+			n->have_meta = 1;
+		}
+		meta = node_meta_json(n);
+		mt = n->mtime;
+		mgen = n->meta_gen;
+		snprintf(ct, sizeof(ct), "%s", n->content_type);
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (create) {
+		enum store_err e = STORE_ENOMEM;
+
+		po.meta = meta;
+		po.content_type = ct;
+		if (meta)
+			e = fs->store->ops->mpu_create(fs->store, key, &po, &uid, NULL);
+		pthread_mutex_lock(&n->lock);
+		st->creating = 0;
+		if (e == STORE_OK) {
+			st->upload_id = uid;
+			st->key = strdup(key);
+			st->meta_gen = mgen;
+			st->mtime = mt;
+			uid = NULL;
+		}
+		if (e != STORE_OK || !st->key)
+			st->failed = 1;
+		pthread_cond_broadcast(&n->cond);
+		pthread_mutex_unlock(&n->lock);
+		json_decref(meta);
+		free(uid);
+	}
+	pthread_mutex_lock(&n->lock);
+	ok = key && n->st == st && st && st->upload_id && !st->failed && strcmp(st->key, key) == 0;
+	for (i = 0; i < nj; i++) {
+		struct part_job *j = ok ? calloc(1, sizeof(*j)) : NULL;
+		pthread_t t;
+
+		if (j) {
+			j->fs = fs;
+			j->n = n;
+			j->index = jobs[i];
+			j->key = strdup(key);
+			j->upload_id = strdup(st->upload_id);
+		}
+		if (j && j->key && j->upload_id) {
+			pthread_mutex_unlock(&n->lock);
+			node_ref(fs, n);
+			if (spawn_thread(&t, part_worker, j) == 0) {
+				pthread_detach(t);
+				pthread_mutex_lock(&n->lock);
+				continue;
+			}
+			node_put(fs, n);
+			pthread_mutex_lock(&n->lock);
+		}
+		if (j) {
+			free(j->key);
+			free(j->upload_id);
+			free(j);
+		}
+		if (n->st == st && st) { /* not started: back to "not uploaded" */
+			st->slot[jobs[i]].state = 0;
+			st->inflight--;
+		}
+	}
+	pthread_cond_broadcast(&n->cond);
+	pthread_mutex_unlock(&n->lock);
+	free(key);
+}
+
 static int op_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -1512,7 +1792,7 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off,
 	struct node *n = h->n;
 	size_t done = 0;
 	uint64_t end;
-	int r = 0;
+	int r = 0, jobs[32], nj = 0;
 
 	pthread_mutex_lock(&n->lock);
 	while (n->busy)
@@ -1554,9 +1834,13 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off,
 		n->mtime = n->ctime = now_rt();
 		n->writer = fuse_get_context()->pid;
 		h->dirtied = h->wrote = 1;
+		stream_touch(fs, n, (uint64_t)off, (uint64_t)off + done);
+		nj = stream_pick(fs, n, (uint64_t)off + done, jobs, 32);
 	}
 out:
 	pthread_mutex_unlock(&n->lock);
+	if (nj > 0)
+		stream_start(fs, n, jobs, nj);
 	return r < 0 ? r : (int)done;
 }
 
@@ -1634,6 +1918,7 @@ static int node_truncate(struct stepfs *fs, struct node *n, uint64_t size)
 	if (r == 0) {
 		if (size < n->size)
 			spool_reserve(fs->spool, -(int64_t)(n->size - size));
+		stream_touch(fs, n, size < n->size ? size : n->size, UINT64_MAX);
 		n->size = size;
 		n->dirty = 1;
 		n->wgen++;
@@ -1767,6 +2052,7 @@ static int set_meta(const char *path, struct fuse_file_info *fi, const struct me
 			pthread_cond_wait(&n->cond, &n->lock);
 		if (n->have_meta) {
 			apply_change(c, &n->mode, &n->uid, &n->gid, &n->mtime, &n->ctime);
+			n->meta_gen++;
 			/* uncommitted data: the metadata goes with the next commit */
 			done = n->dirty;
 		}

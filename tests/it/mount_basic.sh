@@ -133,6 +133,22 @@ check "read back big" cmp -s "$W/big" "$M/big"
 dd if="$M/big" of="$W/part" bs=4096 skip=1000 count=3 status=none
 check "random read" cmp -s "$W/part" <(dd if="$W/big" bs=4096 skip=1000 count=3 status=none)
 
+# parts uploaded while writing, then a write back into an uploaded part
+python3 - "$M/stream" "$W/stream.want" <<'EOF2'
+import os, sys, time
+data = bytearray(os.urandom(20 << 20))
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+for i in range(0, len(data), 1 << 20):
+    os.write(fd, data[i:i + (1 << 20)])
+time.sleep(1)  # parts 1 and 2 are uploaded meanwhile
+os.pwrite(fd, b"changed", 10)
+data[10:17] = b"changed"
+os.close(fd)
+open(sys.argv[2], "wb").write(data)
+EOF2
+check "streamed upload with a rewritten part" cmp -s "$W/stream.want" "$B/stream"
+check "one event for it" test "$(events '"key":"stream"')" = 1
+
 # remount: metadata survives
 fusermount3 -u "$M"; wait "$PID"; PID=
 mount_it
