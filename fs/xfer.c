@@ -2,7 +2,8 @@
  * Whole-file transfers over any store backend: store_put_file() (one PUT, or
  * a multipart upload with parts in flight on worker threads, aborted on
  * failure) and store_get_file() (one GET, or parallel ranged GETs written at
- * their offsets with pwrite()).
+ * their offsets, checked against a HEAD before and after so that a file
+ * replaced during the download is reported, not silently mixed).
  *
  * Workers take the next part number from a shared counter under xfer->lock
  * and stop taking new ones once any part failed; the first error wins. The
@@ -281,6 +282,26 @@ enum store_err store_get_file(struct store *s, const char *key, int fd,
 		if (err)
 			*err = x.err;
 		return x.rc;
+	}
+	{
+		/*
+		 * The ranges were separate requests: if the object was replaced
+		 * meanwhile, the file may mix two versions. Its ETag tells.
+		 */
+		struct store_obj after;
+
+		memset(&after, 0, sizeof(after));
+		rc = s->ops->head(s, key, &after, err);
+		if (rc == STORE_OK && (strcmp(after.etag, o.etag) != 0 || after.size != o.size))
+			rc = store_set_error(err, STORE_EPRECONDITION, 0, NULL,
+					     "get '%s': the object changed during the download "
+					     "(ETag '%s', then '%s')",
+					     key, o.etag, after.etag);
+		store_obj_release(&after);
+		if (rc != STORE_OK) {
+			store_obj_release(&o);
+			return rc;
+		}
 	}
 	if (ret)
 		*ret = o;

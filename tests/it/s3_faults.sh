@@ -125,6 +125,21 @@ it_check_eq "always stalling server: timeout error" 19 "$rc"
 it_check "...says it timed out after 3 attempts" grep -qE "timed out.*gave up after 3 attempts" err
 it_check "...within 10 s (took $ms ms)" test "$ms" -lt 10000
 
+# --- an object replaced during a parallel download is reported, not mixed
+direct put repl big.2 >/dev/null
+# every request through the proxy stalls 3 s: the first HEAD answers at ~3 s,
+# the ranges at ~6 s; the object is replaced (directly) at 4.5 s, in between
+fp_start -t 1 -T 3
+rc=0
+viaproxy '{stall_timeout_ms: 20000}' get repl got --part-size 5242880 --parallel 4 >/dev/null 2>err &
+gp=$!
+sleep 4.5
+direct put repl big.3 >/dev/null
+wait $gp || rc=$?
+fp_stop
+it_check_eq "object replaced during a parallel download: precondition error" 16 "$rc"
+it_check "...saying it changed" grep -q "changed during the download" err
+
 # clean up
 mapfile -t keys < <(direct list --all | jq -r 'select(.key) | .key')
 [ ${#keys[@]} -gt 0 ] && direct delmany "${keys[@]}" >/dev/null
