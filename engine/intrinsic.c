@@ -515,7 +515,8 @@ static int ferr(struct asl_err *err, const struct intrinsic *f, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	return asl_err_set(err, ASL_E_RUNTIME, "%s: %s", fns[f->fn].name, detail);
+	/* intrinsic_exec() wraps this in "The function '...' had the following error: " */
+	return asl_err_set(err, ASL_E_RUNTIME, "%s", detail);
 }
 
 /* Short printable form of a value for causes (truncated). */
@@ -1223,8 +1224,32 @@ static const fn_impl impls[] = {
 
 #define ARGS_INLINE 8
 
-int intrinsic_exec(const struct intrinsic *f, const struct jpath_env *env, json_t **ret,
-		   struct asl_err *err)
+/*
+ * A path argument that selects nothing: AWS's detail names the argument (a
+ * context path rewritten to `$.`) and the state input, not the context.
+ */
+static int missing_arg(const struct iarg *a, const struct jpath_env *env, struct asl_err *err)
+{
+	const char *text = jpath_text(a->path);
+	json_t *in = env && env->input ? env->input : json_null();
+	char *d;
+
+	if (strncmp(err->cause, "No results for path", 19) &&
+	    strncmp(err->cause, "Missing property in path", 24) &&
+	    strncmp(err->cause, "variable '", 10) && strncmp(err->cause, "the context", 11))
+		return -1; /* Jayway's own text, as AWS lets it through */
+	d = jpath_dumps(in);
+	asl_err_set(err, ASL_E_RUNTIME,
+		    "The JsonPath argument for the field '%s%s' could not be found in the input "
+		    "'%s'",
+		    strncmp(text, "$$", 2) ? "" : "$", strncmp(text, "$$", 2) ? text : text + 2,
+		    d ? d : "");
+	free(d);
+	return -1;
+}
+
+static int exec_call(const struct intrinsic *f, const struct jpath_env *env, json_t **ret,
+		     struct asl_err *err)
 {
 	json_t *inl[ARGS_INLINE], **av = inl;
 	size_t i, done = 0;
@@ -1240,11 +1265,14 @@ int intrinsic_exec(const struct intrinsic *f, const struct jpath_env *env, json_
 		if (a->kind == ARG_LIT) {
 			av[i] = json_incref(a->lit);
 		} else if (a->kind == ARG_PATH) {
-			r = jpath_exec(a->path, env, &av[i], err);
+			r = jpath_exec_flags(a->path, env, JPATH_STRICT | JPATH_BARE_CAUSE, &av[i],
+					     err);
+			if (r == JPATH_ENOTFOUND)
+				r = missing_arg(a, env, err);
 			if (r < 0)
 				goto out;
 		} else {
-			r = intrinsic_exec(a->call, env, &av[i], err);
+			r = exec_call(a->call, env, &av[i], err);
 			if (r < 0)
 				goto out;
 		}
@@ -1258,6 +1286,19 @@ out:
 	if (av != inl)
 		free(av);
 	return r < 0 ? -1 : 0;
+}
+
+int intrinsic_exec(const struct intrinsic *f, const struct jpath_env *env, json_t **ret,
+		   struct asl_err *err)
+{
+	struct asl_err e;
+
+	if (exec_call(f, env, ret, &e) == 0)
+		return 0;
+	if (!strcmp(e.cause, "out of memory"))
+		return asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+	return asl_err_set(err, ASL_E_RUNTIME, "The function '%s' had the following error: %s",
+			   f->text, e.cause);
 }
 
 int intrinsic_eval(const char *expr, const struct jpath_env *env, json_t **ret,

@@ -1193,29 +1193,47 @@ static int nl_push(struct nodelist *l, json_t *v)
 	return 0;
 }
 
+/*
+ * AWS evaluates paths with Jayway JsonPath over Jackson trees
+ * (JacksonJsonNodeJsonProvider), which unwraps scalars to Java values (JSON
+ * null to a Java null); Jayway's error texts name those Java classes.
+ */
+#define JAYWAY_PROVIDER "com.jayway.jsonpath.spi.json.JacksonJsonNodeJsonProvider"
+
 static const char *java_class(const json_t *v)
 {
-	switch (json_typeof(v)) {
+	switch (v ? json_typeof(v) : JSON_NULL) {
 	case JSON_STRING:
 		return "java.lang.String";
 	case JSON_INTEGER:
-		return "java.lang.Integer";
+		return json_integer_value(v) >= INT32_MIN && json_integer_value(v) <= INT32_MAX
+			       ? "java.lang.Integer"
+			       : "java.lang.Long";
 	case JSON_REAL:
 		return "java.lang.Double";
 	case JSON_TRUE:
 	case JSON_FALSE:
 		return "java.lang.Boolean";
 	case JSON_ARRAY:
-		return "net.minidev.json.JSONArray";
+		return "com.fasterxml.jackson.databind.node.ArrayNode";
 	case JSON_OBJECT:
-		return "net.minidev.json.JSONObject";
+		return "com.fasterxml.jackson.databind.node.ObjectNode";
 	default:
 		return "null";
 	}
 }
 
+/* Java's toString() of the unwrapped value: strings bare, containers as JSON. */
+static char *java_str(const json_t *v)
+{
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	return jpath_dumps(v);
+}
+
+/* The value a path starts from; @detail (may be NULL) says why there is none. */
 static int root_value(const struct jpath *p, const struct jpath_env *env, json_t *current,
-		      json_t **ret, struct asl_err *err)
+		      json_t **ret, char *detail, size_t dlen)
 {
 	json_t *v = NULL;
 
@@ -1231,20 +1249,16 @@ static int root_value(const struct jpath *p, const struct jpath_env *env, json_t
 	case ROOT_CONTEXT:
 		v = env ? env->context : NULL;
 		if (!v) {
-			if (err)
-				asl_err_set(err, ASL_E_RUNTIME,
-					    "Invalid path '%s' : the context object is not available",
-					    p->text);
+			if (detail)
+				snprintf(detail, dlen, "the context object is not available");
 			return JPATH_ENOTFOUND;
 		}
 		break;
 	case ROOT_VAR:
 		v = env && env->var_get ? env->var_get(env->var_arg, p->var) : NULL;
 		if (!v) {
-			if (err)
-				asl_err_set(err, ASL_E_RUNTIME,
-					    "Invalid path '%s' : variable '%s' is not defined",
-					    p->text, p->var);
+			if (detail)
+				snprintf(detail, dlen, "variable '%s' is not defined", p->var);
 			return JPATH_ENOTFOUND;
 		}
 		break;
@@ -1253,10 +1267,16 @@ static int root_value(const struct jpath *p, const struct jpath_env *env, json_t
 	return 0;
 }
 
-/* Walk a definite path from @v; *ret is borrowed. @err may be NULL (quiet). */
-static int walk_definite(const struct jpath *p, json_t *v, json_t **ret, bool *ret_built,
-			 struct asl_err *err)
+/*
+ * Walk a definite path from @v; *ret is borrowed unless *ret_built. On
+ * failure, Jayway's message goes to @detail (if not NULL). As with Jackson,
+ * an index past the end yields null (a Java null: the next step fails on it),
+ * except under @strict, where it selects nothing (intrinsic arguments).
+ */
+static int walk_definite(const struct jpath *p, json_t *v, bool strict, json_t **ret,
+			 bool *ret_built, char *detail, size_t dlen)
 {
+	bool jnull = false; /* v stands for the Java null an index past the end gives */
 	size_t i;
 
 	*ret_built = false;
@@ -1268,14 +1288,13 @@ static int walk_definite(const struct jpath *p, json_t *v, json_t **ret, bool *r
 
 		if (s->kind == SEG_NAME || s->kind == SEG_NAMES) {
 			if (!json_is_object(v)) {
-				if (err)
-					asl_err_set(err, ASL_E_RUNTIME,
-						    "Invalid path '%s' : Expected to find an object with "
-						    "property %.*s in path %.*s but found '%s'. This is "
-						    "not a json object according to the JsonProvider: "
-						    "'com.jayway.jsonpath.spi.json.JsonSmartJsonProvider'.",
-						    p->text, (int)(s->norm_end - prev), p->norm + prev,
-						    (int)prev, p->norm, java_class(v));
+				if (detail)
+					snprintf(detail, dlen,
+						 "Expected to find an object with property %.*s in path "
+						 "%.*s but found '%s'. This is not a json object according "
+						 "to the JsonProvider: '" JAYWAY_PROVIDER "'.",
+						 (int)(s->norm_end - prev), p->norm + prev, (int)prev,
+						 p->norm, java_class(v));
 				return JPATH_ENOTFOUND;
 			}
 			if (s->kind == SEG_NAMES) {
@@ -1297,32 +1316,30 @@ static int walk_definite(const struct jpath *p, json_t *v, json_t **ret, bool *r
 			}
 			next = json_object_get(v, s->name);
 			if (!next) {
-				if (err) {
+				if (detail) {
 					if (leaf)
-						asl_err_set(err, ASL_E_RUNTIME,
-							    "Invalid path '%s' : No results for path: %s",
-							    p->text, p->norm);
+						snprintf(detail, dlen, "No results for path: %s", p->norm);
 					else
-						asl_err_set(err, ASL_E_RUNTIME,
-							    "Invalid path '%s' : Missing property in path %.*s",
-							    p->text, (int)s->norm_end, p->norm);
+						snprintf(detail, dlen, "Missing property in path %.*s",
+							 (int)s->norm_end, p->norm);
 				}
 				return JPATH_ENOTFOUND;
 			}
 		} else {
 			long idx = s->index, n;
+			if (jnull || json_is_null(v)) {
+				if (detail)
+					snprintf(detail, dlen, "The path %.*s is null", (int)prev,
+						 p->norm);
+				return JPATH_ENOTFOUND;
+			}
 			if (!json_is_array(v)) {
-				if (err) {
-					char *d = jpath_dumps(v);
-					if (json_is_null(v))
-						asl_err_set(err, ASL_E_RUNTIME,
-							    "Invalid path '%s' : The path %.*s is null",
-							    p->text, (int)prev, p->norm);
-					else
-						asl_err_set(err, ASL_E_RUNTIME,
-							    "Invalid path '%s' : Filter: [%ld] can only be "
-							    "applied to arrays. Current context is: %s",
-							    p->text, s->index, d ? d : "?");
+				if (detail) {
+					char *d = java_str(v);
+					snprintf(detail, dlen,
+						 "Filter: [%ld] can only be applied to arrays. Current "
+						 "context is: %s",
+						 s->index, d ? d : "?");
 					free(d);
 				}
 				return JPATH_ENOTFOUND;
@@ -1332,11 +1349,13 @@ static int walk_definite(const struct jpath *p, json_t *v, json_t **ret, bool *r
 				idx += n;
 			next = idx >= 0 && idx < n ? json_array_get(v, (size_t)idx) : NULL;
 			if (!next) {
-				if (err)
-					asl_err_set(err, ASL_E_RUNTIME,
-						    "Invalid path '%s' : No results for path: %s",
-						    p->text, p->norm);
-				return JPATH_ENOTFOUND;
+				if (strict) {
+					if (detail)
+						snprintf(detail, dlen, "No results for path: %s", p->norm);
+					return JPATH_ENOTFOUND;
+				}
+				jnull = true;
+				next = json_null();
 			}
 		}
 		v = next;
@@ -1393,12 +1412,13 @@ static int apply_seg(const struct seg *s, bool leaf, const struct jpath_env *env
 		}
 		break;
 	case SEG_INDEX:
+		/* as with Jackson, an index past the end selects null */
 		if (json_is_array(v)) {
 			long n = (long)json_array_size(v), idx = s->index;
 			if (idx < 0)
 				idx += n;
-			if (idx >= 0 && idx < n)
-				r = nl_push(out, json_array_get(v, (size_t)idx));
+			r = nl_push(out, idx >= 0 && idx < n ? json_array_get(v, (size_t)idx)
+							    : json_null());
 		}
 		break;
 	case SEG_INDEXES:
@@ -1408,8 +1428,8 @@ static int apply_seg(const struct seg *s, bool leaf, const struct jpath_env *env
 				long idx = s->idx[i];
 				if (idx < 0)
 					idx += n;
-				if (idx >= 0 && idx < n)
-					r = nl_push(out, json_array_get(v, (size_t)idx));
+				r = nl_push(out, idx >= 0 && idx < n ? json_array_get(v, (size_t)idx)
+								    : json_null());
 			}
 		}
 		break;
@@ -1563,7 +1583,7 @@ static void nl_release(const struct jpath *p, struct nodelist *l)
 }
 
 static bool is_number(const json_t *v);
-static int apply_func(const struct jpath *p, json_t *v, json_t **ret, struct asl_err *err);
+static int apply_func(const struct jpath *p, json_t *v, json_t **ret, char *detail, size_t dlen);
 
 /*
  * Evaluate @p (root resolved against @env, or @cur for `@`): *ret is a new
@@ -1571,21 +1591,23 @@ static int apply_func(const struct jpath *p, json_t *v, json_t **ret, struct asl
  * with @err filled when not NULL.
  */
 static int eval_value(const struct jpath *p, const struct jpath_env *env, json_t *cur,
-		      int depth, json_t **ret, struct asl_err *err)
+		      int depth, unsigned flags, json_t **ret, struct asl_err *err)
 {
 	json_t *root, *v = NULL, *f;
 	struct nodelist l = { 0 };
+	char detail[ASL_CAUSE_MAX / 2];
+	char *dt = err ? detail : NULL;
 	size_t i;
 	bool built;
 	int r;
 
-	r = root_value(p, env, cur, &root, err);
+	r = root_value(p, env, cur, &root, dt, sizeof(detail));
 	if (r < 0)
-		return r;
+		goto fail;
 	if (p->base_definite) {
-		r = walk_definite(p, root, &v, &built, err);
+		r = walk_definite(p, root, flags & JPATH_STRICT, &v, &built, dt, sizeof(detail));
 		if (r < 0)
-			return r;
+			goto fail;
 		if (!built)
 			json_incref(v);
 	} else {
@@ -1602,17 +1624,25 @@ static int eval_value(const struct jpath *p, const struct jpath_env *env, json_t
 		}
 		nl_release(p, &l);
 		if (r < 0)
-			return r;
+			goto fail;
 	}
 	if (p->func) {
-		r = apply_func(p, v, &f, err);
+		r = apply_func(p, v, &f, dt, sizeof(detail));
 		json_decref(v);
 		if (r < 0)
-			return r;
+			goto fail;
 		v = f;
 	}
 	*ret = v;
 	return 0;
+fail:
+	if (r == -ENOMEM)
+		asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+	else if (flags & JPATH_BARE_CAUSE)
+		asl_err_set(err, ASL_E_RUNTIME, "%s", detail);
+	else
+		asl_err_set(err, ASL_E_RUNTIME, "Invalid path '%s' : %s", p->text, detail);
+	return r;
 }
 
 /*
@@ -1629,7 +1659,7 @@ static int operand_value(const struct foperand *o, const struct jpath_env *env, 
 		*ret = json_incref(o->lit);
 		return 0;
 	}
-	r = eval_value(o->path, env, cur, depth + 1, ret, NULL);
+	r = eval_value(o->path, env, cur, depth + 1, JPATH_STRICT, ret, NULL);
 	if (r < 0)
 		*ret = NULL;
 	return r == -ENOMEM ? r : 0;
@@ -1789,21 +1819,22 @@ out:
 	return m;
 }
 
+int jpath_exec_flags(const struct jpath *p, const struct jpath_env *env, unsigned flags,
+		     json_t **ret, struct asl_err *err)
+{
+	if (p->root == ROOT_CURRENT)
+		return asl_err_set(err, ASL_E_RUNTIME, "Invalid path '%s'", p->text), JPATH_ESYNTAX;
+	return eval_value(p, env, NULL, 0, flags, ret, err);
+}
+
 int jpath_exec(const struct jpath *p, const struct jpath_env *env, json_t **ret,
 	       struct asl_err *err)
 {
-	int r;
-
-	if (p->root == ROOT_CURRENT)
-		return asl_err_set(err, ASL_E_RUNTIME, "Invalid path '%s'", p->text), JPATH_ESYNTAX;
-	r = eval_value(p, env, NULL, 0, ret, err);
-	if (r == -ENOMEM)
-		asl_err_set(err, ASL_E_RUNTIME, "out of memory");
-	return r;
+	return jpath_exec_flags(p, env, 0, ret, err);
 }
 
 /* Jayway's aggregate and accessor functions over the selected value. */
-static int apply_func(const struct jpath *p, json_t *v, json_t **ret, struct asl_err *err)
+static int apply_func(const struct jpath *p, json_t *v, json_t **ret, char *detail, size_t dlen)
 {
 	const char *fname = jfunc_names[p->func];
 	double acc = 0, sq = 0, mn = 0, mx = 0;
@@ -1857,12 +1888,12 @@ static int apply_func(const struct jpath *p, json_t *v, json_t **ret, struct asl
 			sq += d * d;
 			n++;
 		}
-		if (n == 0)
-			return asl_err_set(err, ASL_E_RUNTIME,
-					   "Invalid path '%s' : Aggregation function attempted to "
-					   "calculate value using empty array",
-					   p->text),
-			       JPATH_ENOTFOUND;
+		if (n == 0) {
+			if (detail)
+				snprintf(detail, dlen, "Aggregation function attempted to calculate "
+						       "value using empty array");
+			return JPATH_ENOTFOUND;
+		}
 		switch (p->func) {
 		case JF_MIN:
 			*ret = json_real(mn);
@@ -1884,11 +1915,10 @@ static int apply_func(const struct jpath *p, json_t *v, json_t **ret, struct asl
 		}
 		return *ret ? 0 : -ENOMEM;
 	}
-	{
+	if (detail) {
 		char *d = jpath_dumps(v);
-		asl_err_set(err, ASL_E_RUNTIME,
-			    "Invalid path '%s' : Function %s() cannot be applied to %s", p->text, fname,
-			    d ? d : "this value");
+		snprintf(detail, dlen, "Function %s() cannot be applied to %s", fname,
+			 d ? d : "this value");
 		free(d);
 	}
 	return JPATH_ENOTFOUND;

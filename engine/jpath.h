@@ -139,6 +139,15 @@ int jpath_compile(const char *path, struct jpath **ret, struct asl_err *err);
 /* Same contract as jpath_eval(). */
 int jpath_exec(const struct jpath *p, const struct jpath_env *env, json_t **ret,
 	       struct asl_err *err);
+/*
+ * jpath_exec() with flags: JPATH_STRICT makes an index past the end of an
+ * array select nothing (JPATH_ENOTFOUND) instead of null, as AWS treats
+ * intrinsic-function arguments; JPATH_BARE_CAUSE leaves out the
+ * "Invalid path '...' : " prefix of the cause (Jayway's text only).
+ */
+enum { JPATH_STRICT = 1 << 0, JPATH_BARE_CAUSE = 1 << 1 };
+int jpath_exec_flags(const struct jpath *p, const struct jpath_env *env, unsigned flags,
+		     json_t **ret, struct asl_err *err);
 void jpath_free(struct jpath *p);
 /* The source text of @p (borrowed, lives as long as @p). */
 const char *jpath_text(const struct jpath *p);

@@ -157,8 +157,39 @@ static void test_functions(void)
 	OK("{\"a\":[1,2]}", "States.ArrayGetItem($.a[?(@ > 1)], 0)", "2");
 	OK("{\"a b\":[1,2]}", "States.ArrayLength($['a b'])", "2");
 	OK("{\"a\":{\"b,c\":[1]}}", "States.ArrayLength($.a['b,c'])", "1");
-	FAIL("{}", "States.ArrayLength($.missing)", "No results for path");
-	FAIL("{}", "States.ArrayLength($nope)", "not defined");
+	/* causes as captured from AWS: the whole expression, then the argument */
+	FAIL("{\"other\":1}", "States.Format('{}', $.nope)",
+	     "The function 'States.Format('{}', $.nope)' had the following error: The JsonPath "
+	     "argument for the field '$.nope' could not be found in the input '{\"other\":1}'");
+	FAIL("{\"other\":1}", "States.Format('{}',$.nope)",
+	     "The function 'States.Format('{}',$.nope)' had the following error: The JsonPath "
+	     "argument for the field '$.nope' could not be found in the input '{\"other\":1}'");
+	FAIL("{\"other\":1}", "States.Format('{}', States.Format('{}', $.nope))",
+	     "The function 'States.Format('{}', States.Format('{}', $.nope))' had the following "
+	     "error: The JsonPath argument for the field '$.nope' could not be found in the "
+	     "input '{\"other\":1}'");
+	FAIL("{\"items\":[1,2]}", "States.Format('{}', $.items[5])",
+	     "The function 'States.Format('{}', $.items[5])' had the following error: The "
+	     "JsonPath argument for the field '$.items[5]' could not be found in the input "
+	     "'{\"items\":[1,2]}'");
+	FAIL("{\"items\":[1]}", "States.Format('{}', $.items[5].x)",
+	     "The JsonPath argument for the field '$.items[5].x' could not be found");
+	FAIL("{\"other\":1}", "States.Format('{}', $$.Nope.Deep)",
+	     "The function 'States.Format('{}', $$.Nope.Deep)' had the following error: The "
+	     "JsonPath argument for the field '$.Nope.Deep' could not be found in the input "
+	     "'{\"other\":1}'");
+	FAIL("{\"other\":1}", "States.Format($.nope, 1)",
+	     "The JsonPath argument for the field '$.nope' could not be found");
+	FAIL("{\"other\":1}", "States.Format('{}', $.other[0])",
+	     "The function 'States.Format('{}', $.other[0])' had the following error: Filter: [0] "
+	     "can only be applied to arrays. Current context is: 1");
+	FAIL("{\"other\":1}", "States.ArrayLength($.nope)", "field '$.nope' could not be found");
+	FAIL("{\"other\":1}", "States.JsonMerge($.nope, $.other, false)", "field '$.nope' could not be found");
+	FAIL("{}", "States.ArrayLength($nope)", "field '$nope' could not be found");
+	OK("{\"nul\":null}", "States.Format('{}', $.nul)", "\"null\"");
+	OK("{\"items\":[1,2]}", "States.ArrayLength($.items[*].nope)", "0");
+	OK("{\"tpl\":\"n={}\"}", "States.Format($.tpl, 1)", "\"n=1\"");
+	OK("{\"other\":1}", "States.JsonToString($)", "\"{\\\"other\\\":1}\"");
 }
 
 static void test_uuid_random(void)

@@ -99,6 +99,10 @@ static void test_paths(void)
 	EXPECT("[0,1,2,3,4]", "$[-9223372036854775000:2]", "[0,1]");
 	EXPECT(doc, "$.items[0,2].k", "[1,3]");
 	EXPECT(doc, "$.a.b[0,1]", "[1,2]");
+	EXPECT(doc, "$.a.b[0,9]", "[1,null]");
+	EXPECT(doc, "$.items[*].k[0]", "[]");
+	EXPECT("{\"l\":[[1,2],[3]]}", "$.l[*][1]", "[2,null]");
+	EXPECT("{\"l\":[{\"t\":[1,2]},{\"t\":[3]}]}", "$.l[?(@.t[1])].t", "[[1,2]]");
 	EXPECT(doc, "$..c", "[\"x\"]");
 	EXPECT(doc, "$..k", "[1,2,3]");
 	EXPECT(doc, "$.items[?(@.k > 1)].k", "[2,3]");
@@ -165,13 +169,35 @@ static void test_paths(void)
 		   "Invalid path '$.no.such.result.path' : Missing property in path $['no']");
 	EXPECT_ERR("{\"a\":{}}", "$.a.b.c",
 		   "Invalid path '$.a.b.c' : Missing property in path $['a']['b']");
-	EXPECT_ERR("{\"items\":[1]}", "$.items[10]",
-		   "Invalid path '$.items[10]' : No results for path: $['items'][10]");
+	/* AWS reads through Jackson: an index past the end is null, and a step after it fails */
+	EXPECT("{\"items\":[1,2]}", "$.items[5]", "null");
+	EXPECT("{\"items\":[1,2]}", "$.items[-5]", "null");
+	EXPECT_ERR("{\"items\":[1]}", "$.items[5].x",
+		   "Invalid path '$.items[5].x' : Expected to find an object with property ['x'] in "
+		   "path $['items'][5] but found 'null'. This is not a json object according to the "
+		   "JsonProvider: 'com.jayway.jsonpath.spi.json.JacksonJsonNodeJsonProvider'.");
+	EXPECT_ERR("{\"items\":[1]}", "$.items[5][0]",
+		   "Invalid path '$.items[5][0]' : The path $['items'][5] is null");
+	EXPECT_ERR("{\"other\":1}", "$.other[0]",
+		   "Invalid path '$.other[0]' : Filter: [0] can only be applied to arrays. Current "
+		   "context is: 1");
+	EXPECT_ERR("{\"n\":null}", "$.n.x",
+		   "Invalid path '$.n.x' : Expected to find an object with property ['x'] in path "
+		   "$['n'] but found 'null'. This is not a json object according to the "
+		   "JsonProvider: 'com.jayway.jsonpath.spi.json.JacksonJsonNodeJsonProvider'.");
+	EXPECT_ERR("{\"n\":null}", "$.n[0]", "Invalid path '$.n[0]' : The path $['n'] is null");
+	EXPECT_ERR("{\"s\":\"abc\"}", "$.s[0]",
+		   "Invalid path '$.s[0]' : Filter: [0] can only be applied to arrays. Current "
+		   "context is: abc");
+	EXPECT_ERR("{\"s\":\"abc\"}", "$.s.x",
+		   "Invalid path '$.s.x' : Expected to find an object with property ['x'] in path "
+		   "$['s'] but found 'java.lang.String'. This is not a json object according to the "
+		   "JsonProvider: 'com.jayway.jsonpath.spi.json.JacksonJsonNodeJsonProvider'.");
 	EXPECT_ERR("{}", "$nosuchvar", "Invalid path '$nosuchvar' : variable 'nosuchvar' is not defined");
 	EXPECT_ERR("{\"a\":1}", "$.a.b",
 		   "Invalid path '$.a.b' : Expected to find an object with property ['b'] in path "
 		   "$['a'] but found 'java.lang.Integer'. This is not a json object according to "
-		   "the JsonProvider: 'com.jayway.jsonpath.spi.json.JsonSmartJsonProvider'.");
+		   "the JsonProvider: 'com.jayway.jsonpath.spi.json.JacksonJsonNodeJsonProvider'.");
 }
 
 static void test_syntax(void)
@@ -312,6 +338,11 @@ static void test_templates(void)
 	expect_tmpl(__LINE__, "{\"int-literal\":0}", "{\"value.$\":\"$.no_such_jsonpath\"}", NULL,
 		    "The JSONPath '$.no_such_jsonpath' specified for the field 'value.$' could not "
 		    "be found in the input '{\"int-literal\":0}'");
+	expect_tmpl(__LINE__, "{\"items\":[1,2]}", "{\"idx.$\":\"$.items[5]\"}", "{\"idx\":null}", NULL);
+	expect_tmpl(__LINE__, "{\"other\":1}", "{\"v.$\":\"States.Format('{} {}', $.other, $.a.b)\"}", NULL,
+		    "The function 'States.Format('{} {}', $.other, $.a.b)' had the following error: "
+		    "The JsonPath argument for the field '$.a.b' could not be found in the input "
+		    "'{\"other\":1}'");
 	expect_tmpl(__LINE__, "{}", "{\"a.$\":\"$.x\",\"a\":1}", NULL,
 		    "The field 'a' is given twice ('a.$' and 'a')");
 
