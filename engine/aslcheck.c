@@ -383,11 +383,76 @@ static void check_result_path(struct ck *c, json_t *obj)
 		check_path_field(c, obj, "ResultPath", true, true);
 }
 
+/*
+ * Find where in the template @t a problem jpath_template_check() reported
+ * lies: the first ".$" entry that fails on its own, searched depth-first
+ * (the pointer follows the walk). Returns true and the pointer left at that
+ * entry with its message in @msg; false if no single entry fails (e.g. a key
+ * given twice as "k" and "k.$"), with the pointer unchanged.
+ */
+static bool locate_template_error(struct ck *c, json_t *t, char *msg, size_t msglen)
+{
+	const char *key;
+	json_t *v, *one;
+	size_t i, mark, len;
+	bool found = false;
+
+	if (json_is_array(t)) {
+		json_array_foreach(t, i, v) {
+			mark = ptr_push_index(c, i);
+			if (locate_template_error(c, v, msg, msglen))
+				return true;
+			ptr_pop(c, mark);
+		}
+		return false;
+	}
+	if (!json_is_object(t))
+		return false;
+	json_object_foreach(t, key, v) {
+		mark = ptr_push(c, key);
+		len = strlen(key);
+		if (len >= 2 && strcmp(key + len - 2, ".$") == 0) {
+			one = json_object();
+			if (!one || json_object_set(one, key, v) < 0)
+				c->oom = true;
+			else
+				found = jpath_template_check(one, msg, msglen) < 0;
+			json_decref(one);
+		} else {
+			found = locate_template_error(c, v, msg, msglen);
+		}
+		if (found)
+			return true;
+		ptr_pop(c, mark);
+	}
+	return false;
+}
+
+/* jpath_template_check() on @t (the value of @field), reported at the failing entry */
+static void template_diag(struct ck *c, json_t *t, const char *field)
+{
+	char msg[256], where[256];
+	size_t mark = ptr_push(c, field);
+
+	msg[0] = '\0';
+	if (jpath_template_check(t, msg, sizeof(msg)) == 0) {
+		ptr_pop(c, mark);
+		return;
+	}
+	snprintf(where, sizeof(where), "%s", msg);
+	if (locate_template_error(c, t, msg, sizeof(msg)))
+		diag(c, NULL, ASLCHECK_PATH, "invalid payload template in '%s': %s", field,
+		     msg[0] ? msg : "bad path or intrinsic function");
+	else
+		diag(c, NULL, ASLCHECK_PATH, "invalid payload template in '%s': %s", field,
+		     where[0] ? where : "bad path or intrinsic function");
+	ptr_pop(c, mark);
+}
+
 /* a payload template (Parameters, ResultSelector, ItemSelector...) in JSONPath mode */
 static void check_template_field(struct ck *c, json_t *obj, const char *field, bool any_type)
 {
 	json_t *v = json_object_get(obj, field);
-	char msg[256];
 
 	if (!v)
 		return;
@@ -396,10 +461,7 @@ static void check_template_field(struct ck *c, json_t *obj, const char *field, b
 		     type_name(v));
 		return;
 	}
-	msg[0] = '\0';
-	if (jpath_template_check(v, msg, sizeof(msg)) < 0)
-		diag(c, field, ASLCHECK_PATH, "invalid payload template in '%s': %s", field,
-		     msg[0] ? msg : "bad path or intrinsic function");
+	template_diag(c, v, field);
 }
 
 /*
@@ -540,7 +602,6 @@ static void check_assign(struct ck *c, json_t *obj, unsigned ql)
 	const char *key;
 	json_t *v;
 	size_t mark;
-	char msg[256];
 
 	if (!assign)
 		return;
@@ -578,12 +639,8 @@ static void check_assign(struct ck *c, json_t *obj, unsigned ql)
 		}
 	}
 	ptr_pop(c, mark);
-	if (ql == QL_JSONPATH) {
-		msg[0] = '\0';
-		if (jpath_template_check(assign, msg, sizeof(msg)) < 0)
-			diag(c, "Assign", ASLCHECK_PATH, "invalid payload template in 'Assign': %s",
-			     msg[0] ? msg : "bad path or intrinsic function");
-	}
+	if (ql == QL_JSONPATH)
+		template_diag(c, assign, "Assign");
 }
 
 /* ---- errors, Retry, Catch ---- */

@@ -396,7 +396,7 @@ static void test_paths(void)
 		   "\"$v.x\",\"End\":true}}}", "/States/A/ResultPath", ASLCHECK_PATH, "variable");
 	expect_bad("Parameters bad path",
 		   "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Pass\",\"Parameters\":"
-		   "{\"k\":{\"x.$\":\"nope\"}},\"End\":true}}}", "/States/A/Parameters",
+		   "{\"k\":{\"x.$\":\"nope\"}},\"End\":true}}}", "/States/A/Parameters/k/x.$",
 		   ASLCHECK_PATH, "invalid payload template in 'Parameters'");
 	expect_bad("Parameters not object",
 		   "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Task\",\"Resource\":\"r\","
@@ -404,12 +404,12 @@ static void test_paths(void)
 		   "must be an object");
 	expect_bad("intrinsic syntax",
 		   "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Pass\",\"Parameters\":"
-		   "{\"x.$\":\"States.Format('{}', $.a\"},\"End\":true}}}", "/States/A/Parameters",
+		   "{\"x.$\":\"States.Format('{}', $.a\"},\"End\":true}}}", "/States/A/Parameters/x.$",
 		   ASLCHECK_INTRINSIC, "'Parameters'");
 	expect_bad("intrinsic unknown",
 		   "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Pass\",\"Parameters\":"
 		   "{\"x.$\":\"States.NoSuchFunction($.a)\"},\"End\":true}}}",
-		   "/States/A/Parameters", ASLCHECK_INTRINSIC, "'Parameters'");
+		   "/States/A/Parameters/x.$", ASLCHECK_INTRINSIC, "'Parameters'");
 	expect_bad("Fail ErrorPath intrinsic",
 		   "{\"StartAt\":\"F\",\"States\":{\"F\":{\"Type\":\"Fail\",\"ErrorPath\":"
 		   "\"States.Format('{}'\"}}}", "/States/F/ErrorPath", ASLCHECK_INTRINSIC,
@@ -419,7 +419,11 @@ static void test_paths(void)
 		   "\"cause\"}}}", "/States/F/CausePath", ASLCHECK_PATH, "reference path");
 	expect_bad("Assign bad path",
 		   "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Pass\",\"Assign\":"
-		   "{\"x.$\":\"x\"},\"End\":true}}}", "/States/A/Assign", ASLCHECK_PATH, "'Assign'");
+		   "{\"x.$\":\"x\"},\"End\":true}}}", "/States/A/Assign/x.$", ASLCHECK_PATH, "'Assign'");
+	expect_bad("template key twice",
+		   "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Pass\",\"Parameters\":"
+		   "{\"k\":[{\"a\":1,\"a.$\":\"$.a\"}]},\"End\":true}}}", "/States/A/Parameters",
+		   ASLCHECK_PATH, "given twice");
 	expect_bad("Assign variable name",
 		   "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Pass\",\"Assign\":"
 		   "{\"1x\":1},\"End\":true}}}", "/States/A/Assign/1x", ASLCHECK_SCHEMA,
