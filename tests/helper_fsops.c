@@ -19,6 +19,10 @@
  *                               (a flush), then the parent closes (last flush)
  *   write PATH SIZE [SEED]      create/truncate PATH with SIZE bytes of a
  *                               pattern derived from SEED, in 1 MiB writes
+ *   writepause PATH SIZE [SEED] the same, but after the first half print
+ *                               "ready" on stdout and wait for a line on stdin
+ *                               before writing the rest and closing (for "the
+ *                               server goes away during the upload")
  *   pattern SIZE [SEED]         the same bytes to stdout (to compare with)
  *   fsync PATH DATA             create PATH, write DATA, fsync, close
  *   readat PATH OFFSET LENGTH   pread LENGTH bytes at OFFSET to stdout
@@ -254,12 +258,12 @@ static int op_dupfork(int argc, char **argv)
 	return close_checked("dupfork", fd, argv[2]);
 }
 
-static int op_write(int argc, char **argv, int to_stdout)
+static int op_write(int argc, char **argv, int to_stdout, int pause)
 {
 	long long size, seed = 1;
 	uint64_t off = 0;
 	char *buf;
-	int fd, r, rc = 0;
+	int fd, r, rc = 0, paused = !pause;
 	int base = to_stdout ? 2 : 3;
 
 	if (argc < base + 1 || argc > base + 2 || parse_size(argv[base], &size) < 0 ||
@@ -280,6 +284,17 @@ static int op_write(int argc, char **argv, int to_stdout)
 	while (off < (uint64_t)size) {
 		size_t n = (uint64_t)size - off < CHUNK ? (size_t)((uint64_t)size - off) : CHUNK;
 
+		if (!paused && off >= (uint64_t)size / 2) {
+			char line[64];
+
+			paused = 1;
+			printf("ready\n");
+			fflush(stdout);
+			if (!fgets(line, sizeof(line), stdin))
+				fprintf(stderr, "fsops: writepause: no go-ahead on stdin, continuing\n");
+		}
+		if (!paused && off + n > (uint64_t)size / 2)
+			n = (size_t)((uint64_t)size / 2 - off);
 		fill_pattern(buf, n, off, (uint64_t)seed);
 		r = write_all(fd, buf, n);
 		if (r < 0) {
@@ -371,15 +386,17 @@ int main(int argc, char **argv)
 	else if (!strcmp(op, "dupfork"))
 		rc = op_dupfork(argc, argv);
 	else if (!strcmp(op, "write"))
-		rc = op_write(argc, argv, 0);
+		rc = op_write(argc, argv, 0, 0);
+	else if (!strcmp(op, "writepause"))
+		rc = op_write(argc, argv, 0, 1);
 	else if (!strcmp(op, "pattern"))
-		rc = op_write(argc, argv, 1);
+		rc = op_write(argc, argv, 1, 0);
 	else if (!strcmp(op, "fsync"))
 		rc = op_fsync(argc, argv);
 	else if (!strcmp(op, "readat"))
 		rc = op_readat(argc, argv);
 	if (rc == 2)
 		fprintf(stderr, "usage: helper_fsops append|pwrite|truncate|ftruncate|unlinkread|dupfork|"
-				"write|pattern|fsync|readat ARGS (see tests/helper_fsops.c)\n");
+				"write|writepause|pattern|fsync|readat ARGS (see tests/helper_fsops.c)\n");
 	return rc;
 }

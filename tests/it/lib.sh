@@ -34,6 +34,7 @@ IT_FAIL=0
 IT_MOUNTS=()    # mount points to unmount on exit
 IT_MOUNT_PIDS=() # daemon pid per mount point (same index), or ""
 IT_OWN_SERVERS=
+IT_MOUNT_SEQ=0   # numbers the mount logs
 IT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/stepfs-it-$IT_NAME-XXXX")
 IT_PREFIX="it-$IT_NAME-$(date +%s)-$$/"
 if [ -n "${STEPFS_AWS:-}" ]; then
@@ -237,6 +238,15 @@ it_wait_mounted() {
 	return 1
 }
 
+# it_mount_pid MNT: print the daemon pid of the registered mount MNT
+it_mount_pid() {
+	local i
+	for i in "${!IT_MOUNTS[@]}"; do
+		[ "${IT_MOUNTS[i]}" = "$1" ] && echo "${IT_MOUNT_PIDS[i]}"
+	done
+	return 0
+}
+
 # it_register_mount MNT PID: unmount MNT (and wait for PID) on exit
 it_register_mount() {
 	IT_MOUNTS+=("$1")
@@ -247,12 +257,16 @@ it_register_mount() {
 # in the background (credentials through the AWS_* environment, endpoint and
 # region as -o options when SOURCE is s3://...), wait until mounted (30 s),
 # and register it for unmounting. The daemon's output goes to
-# $IT_DIR/mount-N.log. Returns non-zero (after printing the log) on failure.
+# $IT_DIR/mount-N.log (N counts the mounts of this script from 1; the latest
+# is $IT_MOUNT_LOG). Returns non-zero (after printing the log) on failure.
 it_mount() {
-	local src=$1 mnt=$2 n=${#IT_MOUNTS[@]} log pid
+	local src=$1 mnt=$2 n log pid
+	IT_MOUNT_SEQ=$((IT_MOUNT_SEQ + 1))
+	n=$IT_MOUNT_SEQ
 	shift 2
 	mkdir -p "$mnt"
 	log=$IT_DIR/mount-$n.log
+	IT_MOUNT_LOG=$log
 	local extra=()
 	case $src in
 	s3://*) extra=(-o "endpoint=$IT_ENDPOINT,region=$IT_REGION") ;;
@@ -274,7 +288,9 @@ it_mount() {
 # (../shared/reference/s3-servers.md), registered for unmounting; with
 # IT_S3FS_PREFIX=p, only the prefix p/ of the bucket (s3fs BUCKET:/p)
 it_s3fs_mount() {
-	local mnt=$1 n=${#IT_MOUNTS[@]} log pid
+	local mnt=$1 n log pid
+	IT_MOUNT_SEQ=$((IT_MOUNT_SEQ + 1))
+	n=$IT_MOUNT_SEQ
 	shift
 	mkdir -p "$mnt"
 	log=$IT_DIR/s3fs-$n.log
@@ -292,6 +308,14 @@ it_s3fs_mount() {
 	fi
 }
 
+# it_is_mounted MNT: true if something is mounted on MNT, even a FUSE mount
+# whose daemon died (where mountpoint(1) fails with ENOTCONN)
+it_is_mounted() {
+	local m=${1%/}
+	case $m in /*) ;; *) m=$PWD/$m ;; esac
+	awk -v m="$m" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo
+}
+
 # it_umount MNT: unmount (fusermount3 -u; lazily after 10 s of EBUSY) and
 # wait up to 60 s for the daemon to exit. Returns 1 if the daemon had to be
 # killed or exited non-zero.
@@ -305,11 +329,11 @@ it_umount() {
 		fi
 	done
 	for ((i = 0; i < 100; i++)); do
-		mountpoint -q "$mnt" || break
+		it_is_mounted "$mnt" || break
 		fusermount3 -u "$mnt" 2>/dev/null && break
 		sleep 0.1
 	done
-	if mountpoint -q "$mnt"; then
+	if it_is_mounted "$mnt"; then
 		echo "# '$mnt' busy: lazy unmount" >&2
 		fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null
 		rc=1
