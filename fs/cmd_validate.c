@@ -61,13 +61,14 @@ static int read_all(const char *path, struct buf *b)
 
 	if (!f)
 		return -errno;
+	errno = 0;
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
 		r = buf_add(b, chunk, n);
 		if (r < 0)
 			break;
 	}
 	if (r == 0 && ferror(f))
-		r = -EIO;
+		r = errno ? -errno : -EIO;
 	if (f != stdin)
 		fclose(f);
 	return r;

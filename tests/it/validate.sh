@@ -44,6 +44,7 @@ it_check "duplicate keys rejected" sh -c "'$STEPFS_BIN' validate dupkey.json | g
 it_check "empty file" out_is "empty.json: /: MISSING_DESCRIPTION: the definition is empty" \
 	"$STEPFS_BIN" validate empty.json
 it_check "missing file exits 2" rc_is 2 "$STEPFS_BIN" validate no-such-file.json
+it_check "directory named" sh -c "'$STEPFS_BIN' validate . 2>&1 | grep -q \"cannot read '.': Is a directory\""
 it_check "no argument exits 2" rc_is 2 "$STEPFS_BIN" validate
 it_check "unknown option exits 2" rc_is 2 "$STEPFS_BIN" validate --bogus good.json
 it_check "stdin" sh -c "'$STEPFS_BIN' validate - <good.json | grep -qx -- '-: ok'"
