@@ -77,7 +77,7 @@ if [ "${STEPFS_ONLY_UNIT:-0}" != 1 ]; then
 	fi
 	for s in tests/it/*.sh workflows/*/test.sh; do
 		[ -f "$s" ] || continue
-		case $s in tests/it/lib*.sh) continue ;; esac # sourced helpers, not tests
+		case $s in tests/it/lib*.sh | tests/it/*_lib.sh) continue ;; esac # sourced helpers
 		[ -n "${STEPFS_IT_FILTER:-}" ] && ! [[ $s =~ $STEPFS_IT_FILTER ]] && continue
 		run_one it "$s" "${IT_TIMEOUT:-900}" bash "$s"
 	done

@@ -34,7 +34,7 @@ IT_FAIL=0
 IT_MOUNTS=()    # mount points to unmount on exit
 IT_MOUNT_PIDS=() # daemon pid per mount point (same index), or ""
 IT_OWN_SERVERS=
-IT_MOUNT_SEQ=0   # numbers the mount logs
+IT_MOUNT_SEQ=-1  # numbers the mount logs: mount-0.log is the first
 IT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/stepfs-it-$IT_NAME-XXXX")
 IT_PREFIX="it-$IT_NAME-$(date +%s)-$$/"
 if [ -n "${STEPFS_AWS:-}" ]; then
@@ -257,7 +257,7 @@ it_register_mount() {
 # in the background (credentials through the AWS_* environment, endpoint and
 # region as -o options when SOURCE is s3://...), wait until mounted (30 s),
 # and register it for unmounting. The daemon's output goes to
-# $IT_DIR/mount-N.log (N counts the mounts of this script from 1; the latest
+# $IT_DIR/mount-N.log (N counts the mounts of this script from 0; the latest
 # is $IT_MOUNT_LOG). Returns non-zero (after printing the log) on failure.
 it_mount() {
 	local src=$1 mnt=$2 n log pid

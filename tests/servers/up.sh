@@ -29,7 +29,7 @@ SK=stepfs-test-secret-0123456789abcdefABCDEF
 BUCKET=${STEPFS_TEST_S3_BUCKET:-stepfs-test}
 T0=$(date +%s%N)
 
-for c in ceph-mon ceph-osd radosgw ceph ceph-authtool monmaptool radosgw-admin uuidgen curl; do
+for c in ceph-mon ceph-osd radosgw ceph ceph-authtool monmaptool radosgw-admin curl; do
 	command -v "$c" >/dev/null || { srv_say "'$c' not found: run tests/deps.sh"; exit 1; }
 done
 
@@ -70,7 +70,7 @@ base=$(srv_pick_ports 24) || fail "no free ports"
 MON2=$base MON1=$((base + 1)) RGWPORT=$((base + 2)) S3RVERPORT=$((base + 3))
 MSMIN=$((base + 4)) MSMAX=$((base + 23))
 echo "$RGWPORT" >"$DIR/rgw.port"
-FSID=$(uuidgen)
+FSID=$(cat /proc/sys/kernel/random/uuid)
 
 cat >"$DIR/ceph.conf" <<EOF
 [global]
@@ -155,7 +155,7 @@ ceph-mon -c "$DIR/ceph.conf" -i a </dev/null >>"$DIR/log/mon.out" 2>&1
 srv_say "mon up on 127.0.0.1:$MON2 ($DIR)"
 
 # 3. OSD (bluestore on a sparse file)
-OSDUUID=$(uuidgen)
+OSDUUID=$(cat /proc/sys/kernel/random/uuid)
 printf '{"cephx_secret": "%s"}\n' "$(ceph-authtool --gen-print-key)" >"$DIR/osd.0/new.json"
 id=$(timeout 60 "${CEPH[@]}" osd new "$OSDUUID" -i "$DIR/osd.0/new.json" 2>>"$DIR/log/setup.out")
 [ "$id" = 0 ] || fail "'ceph osd new' gave id '$id', expected 0"
