@@ -565,14 +565,61 @@ struct route_ctx {
 	struct router *r;
 	const struct event *ev;
 	int64_t id;
-	struct journal_exec execs[64];
-	char *names[64];
-	char *arns[64];
-	char *inputs[64];
-	json_t *ijson[64];
-	struct router_sm *sms[64];
+	size_t cap;                  /* rules_target_count(): no event can match more */
 	size_t n;
+	struct journal_exec *execs;
+	char **names;
+	char **arns;
+	char **inputs;
+	json_t **ijson;
+	struct router_sm **sms;
+	int *isnew;
 };
+
+static void route_ctx_free(struct route_ctx *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < c->n; i++) {
+		free(c->names[i]);
+		free(c->arns[i]);
+		free(c->inputs[i]);
+		json_decref(c->ijson[i]);
+	}
+	free(c->execs);
+	free(c->names);
+	free(c->arns);
+	free(c->inputs);
+	free(c->ijson);
+	free(c->sms);
+	free(c->isnew);
+	free(c);
+}
+
+static struct route_ctx *route_ctx_new(size_t cap)
+{
+	struct route_ctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	cap = cap ? cap : 1;
+	c->cap = cap;
+	c->execs = calloc(cap, sizeof(*c->execs));
+	c->names = calloc(cap, sizeof(*c->names));
+	c->arns = calloc(cap, sizeof(*c->arns));
+	c->inputs = calloc(cap, sizeof(*c->inputs));
+	c->ijson = calloc(cap, sizeof(*c->ijson));
+	c->sms = calloc(cap, sizeof(*c->sms));
+	c->isnew = calloc(cap, sizeof(*c->isnew));
+	if (!c->execs || !c->names || !c->arns || !c->inputs || !c->ijson || !c->sms ||
+	    !c->isnew) {
+		route_ctx_free(c);
+		return NULL;
+	}
+	return c;
+}
 
 static void route_target(void *arg, const struct rules_target *t)
 {
@@ -584,7 +631,7 @@ static void route_target(void *arg, const struct rules_target *t)
 	struct journal_exec *x;
 	size_t i = c->n;
 
-	if (!sm || i >= sizeof(c->execs) / sizeof(c->execs[0]))
+	if (!sm || i >= c->cap)
 		return;
 	sh.format = t->format;
 	sh.region = r->cfg->region;
@@ -620,15 +667,17 @@ static void route_target(void *arg, const struct rules_target *t)
 static void route_event(void *arg, int64_t id, const struct event *ev)
 {
 	struct router *r = arg;
-	struct route_ctx *c = calloc(1, sizeof(*c));
-	int isnew[64];
+	struct route_ctx *c = route_ctx_new(rules_target_count(r->cfg->rules));
 	size_t i;
 	int n, ok = 1;
 
 	if (id > r->last_routed)
 		r->last_routed = id;
-	if (!c)
-		return; /* retried on the next kick */
+	if (!c) {
+		if (r->fail_floor < 0 || id - 1 < r->fail_floor)
+			r->fail_floor = id - 1; /* read it again on the next poll */
+		return;
+	}
 	c->r = r;
 	c->ev = ev;
 	c->id = id;
@@ -646,7 +695,7 @@ static void route_event(void *arg, int64_t id, const struct event *ev)
 	for (i = 0; i < c->n; i++)
 		if (!c->inputs[i] || !c->names[i] || !c->arns[i])
 			ok = 0;
-	if (ok && journal_route(r->journal, id, c->execs, c->n, isnew) < 0) {
+	if (ok && journal_route(r->journal, id, c->execs, c->n, c->isnew) < 0) {
 		log_err("cannot record the executions of event %lld ('%s') in '%s'; will retry",
 			(long long)id, ev->key, journal_path(r->journal));
 		ok = 0;
@@ -657,7 +706,7 @@ static void route_event(void *arg, int64_t id, const struct event *ev)
 		for (i = 0; i < c->n; i++) {
 			struct rx *x;
 
-			if (!isnew[i]) {
+			if (!c->isnew[i]) {
 				log_debug("execution '%s' already recorded; not starting it again",
 					  c->arns[i]);
 				continue;
@@ -677,13 +726,7 @@ static void route_event(void *arg, int64_t id, const struct event *ev)
 	} else if (r->fail_floor < 0 || id - 1 < r->fail_floor) {
 		r->fail_floor = id - 1; /* read it again on the next poll */
 	}
-	for (i = 0; i < c->n; i++) {
-		free(c->names[i]);
-		free(c->arns[i]);
-		free(c->inputs[i]);
-		json_decref(c->ijson[i]);
-	}
-	free(c);
+	route_ctx_free(c);
 }
 
 static void router_drain(struct router *r)

@@ -227,7 +227,7 @@ ev_run() {
 	sleep 0.5
 	it_check_eq "loop guard: depth 0..3 ran, 4 stopped" 4 "$(ev_count loop)"
 	it_check "loop/4.txt was written (the write itself is allowed)" test -f "$M/loop/4.txt"
-	it_check "loop guard logged once" grep -q "loop guard: 'loop/4.txt' was written by a task of" "$IT_DIR/mount-0.log"
+	it_check "loop guard logged once" grep -q "loop guard: 'loop/4.txt' was written by a task of" "$IT_DIR"/mount-*.log
 	it_check_eq "the chain depth is recorded" 3 "$("$STEPFS_BIN" executions list --journal "$IT_DIR/journal.db" --state-machine loop --max-items 1 --json | jq -r '.executions[0].name' | xargs "$STEPFS_BIN" executions describe --journal "$IT_DIR/journal.db" --json | jq .chainDepth)"
 
 	# CLI: history of a Standard execution, in AWS's vocabulary
