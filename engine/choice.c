@@ -417,7 +417,7 @@ int choice_compile(json_t *rule, struct choice_rule **ret, struct asl_err *err)
 int choice_check(json_t *rule, char *msg, size_t msglen)
 {
 	struct choice_rule *r = NULL;
-	struct asl_err e;
+	struct asl_err e = { "", "" };
 	int rc = choice_compile(rule, &r, &e);
 
 	if (rc < 0) {

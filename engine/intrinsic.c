@@ -263,7 +263,7 @@ static int parse_path_arg(struct iparser *p, struct iarg *a)
 	size_t start = p->pos, end;
 	int depth = 0, r;
 	char q = 0, *text;
-	struct asl_err e;
+	struct asl_err e = { "", "" };
 
 	while (p->pos < p->len) {
 		char c = p->s[p->pos];
@@ -1291,8 +1291,9 @@ out:
 int intrinsic_exec(const struct intrinsic *f, const struct jpath_env *env, json_t **ret,
 		   struct asl_err *err)
 {
-	struct asl_err e;
+	struct asl_err e; /* not zero-filled: this is the hot path */
 
+	e.cause[0] = '\0';
 	if (exec_call(f, env, ret, &e) == 0)
 		return 0;
 	if (!strcmp(e.cause, "out of memory"))

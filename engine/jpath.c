@@ -2525,7 +2525,7 @@ int jpath_template(json_t *tmpl, const struct jpath_env *env, const char *field,
 int jpath_template_check(json_t *tmpl, char *msg, size_t msglen)
 {
 	struct jpath_tmpl *t = NULL;
-	struct asl_err e;
+	struct asl_err e = { "", "" };
 	int r;
 
 	r = jpath_tmpl_compile(tmpl, &t, &e);
