@@ -75,6 +75,7 @@ struct watch {
 	/* stats: written by the watcher thread, read by anyone */
 	atomic_uint_fast64_t st[9];
 	atomic_bool idle;
+	bool rescan_due; /* an overflow was seen: rescan once the queue is drained */
 };
 
 enum { ST_EVENTS, ST_REPORTED, ST_DUPS, ST_RESCANS, ST_OVERFLOWS, ST_RECOVERED, ST_DEFERRED,
@@ -162,6 +163,8 @@ static void pending_schedule(struct watch *w, const char *path, bool from_scan)
 		log_warn("watch: out of memory growing the pending table");
 	pp = pending_slot(w, path);
 	p = *pp;
+	if (p && from_scan)
+		return; /* already pending: a scan adds nothing and must not delay it */
 	if (p) {
 		list_unlink(w, p);
 		p->from_scan = p->from_scan && from_scan;
@@ -502,8 +505,9 @@ static void handle_event(struct watch *w, struct inotify_event *ev)
 	stat_add(w, ST_EVENTS, 1);
 	if (ev->mask & IN_Q_OVERFLOW) {
 		stat_add(w, ST_OVERFLOWS, 1);
-		log_warn("watch: inotify queue overflowed under '%s'; rescanning", w->root);
-		rescan(w, "queue overflow");
+		if (!w->rescan_due)
+			log_warn("watch: inotify queue overflowed under '%s'; rescanning", w->root);
+		w->rescan_due = true;
 		return;
 	}
 	if (ev->mask & IN_IGNORED) {
@@ -628,6 +632,11 @@ static void *watch_thread(void *arg)
 			atomic_store(&w->idle, false);
 			while ((ev = inotifytools_next_events(0, 1)))
 				handle_event(w, ev);
+			/* one rescan for any number of overflows in this batch */
+			if (w->rescan_due) {
+				w->rescan_due = false;
+				rescan(w, "queue overflow");
+			}
 		}
 		now = loop_now_ms();
 		while (w->head && w->head->due <= now && !atomic_load(&w->stop)) {

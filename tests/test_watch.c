@@ -194,6 +194,9 @@ int main(void)
 	if (qfile) {
 		if (fscanf(qfile, "%ld", &oldq) != 1)
 			oldq = -1;
+		/* a run killed mid-test (or a concurrent one) may have left it low */
+		if (oldq > 0 && oldq <= 1024)
+			oldq = 16384;
 		rewind(qfile);
 		fprintf(qfile, "64\n");
 		fclose(qfile);
