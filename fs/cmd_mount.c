@@ -50,6 +50,7 @@ static void usage(FILE *f)
 		"  list_attrs                               trust listing attributes (fast ls -l,\n"
 		"                                           modes/owners from metadata only after open)\n"
 		"  endpoint=URL region=R profile=P path_style ca_bundle=FILE   S3 connection\n"
+		"  payload_signing=signed|unsigned checksum=md5|none   S3 request integrity\n"
 		"  log=FILE                                 log file when running in the background\n"
 		"  events_file=FILE                         append one JSON line per commit (tests)\n"
 		"  config=FILE                              events: rules, state machines, journal\n"
@@ -270,7 +271,8 @@ static int one_option(struct mount_args *a, char *opt)
 	} else if (strcmp(opt, "small_file") == 0 && parse_size(val, &sz) == 0) {
 		a->o.small_file = sz;
 	} else if (strcmp(opt, "endpoint") == 0 || strcmp(opt, "region") == 0 ||
-		   strcmp(opt, "profile") == 0 || strcmp(opt, "ca_bundle") == 0) {
+		   strcmp(opt, "profile") == 0 || strcmp(opt, "ca_bundle") == 0 ||
+		   strcmp(opt, "payload_signing") == 0 || strcmp(opt, "checksum") == 0) {
 		json_object_set_new(a->store_opts, opt, json_string(val));
 	} else if (strcmp(opt, "log") == 0) {
 		free(a->log);

@@ -143,6 +143,12 @@ struct handle {
 	size_t ra_len, ra_cap;
 	uint64_t next_off;
 	uint64_t window;
+	/* the next window, fetched in the background while ra is consumed */
+	char *nx;
+	uint64_t nx_off;
+	size_t nx_len, nx_cap;
+	int nx_state;         /* 0 none, 1 fetching, 2 ready, 3 failed */
+	pthread_cond_t nx_cond;
 };
 
 struct stepfs {
@@ -648,7 +654,13 @@ static int node_load_meta(struct stepfs *fs, struct node *n, const char *key)
 	e = store_head(fs->store, key, &o, NULL);
 	pthread_mutex_lock(&n->lock);
 	if (e == STORE_OK) {
+		struct timespec mt = n->mtime, ct = n->ctime;
+
 		node_meta_from_obj(fs, n, &o);
+		if (n->dirty) { /* changed here since: keep the times of that change */
+			n->mtime = mt;
+			n->ctime = ct;
+		}
 		n->exists = 1;
 		store_obj_release(&o);
 		return 0;
@@ -1189,6 +1201,7 @@ static int fetch(struct stepfs *fs, const char *key, uint64_t off, uint64_t len,
 	uint64_t chunk;
 	int n, i, r = 0;
 
+	log_debug("fetch '%s' %llu+%llu", key, (unsigned long long)off, (unsigned long long)len);
 	n = fs->o.parallel < 1 ? 1 : fs->o.parallel > 32 ? 32 : fs->o.parallel;
 	chunk = (len + (uint64_t)n - 1) / (uint64_t)n;
 	if (chunk < (1u << 20))
@@ -1226,69 +1239,116 @@ static int fetch(struct stepfs *fs, const char *key, uint64_t off, uint64_t len,
 
 static void ra_release(struct stepfs *fs, struct handle *h)
 {
+	pthread_mutex_lock(&h->lock);
+	while (h->nx_state == 1)
+		pthread_cond_wait(&h->nx_cond, &h->lock);
+	pthread_mutex_unlock(&h->lock);
 	if (h->ra) {
 		free(h->ra);
 		atomic_fetch_sub(&fs->read_mem, h->ra_cap);
 	}
-	h->ra = NULL;
-	h->ra_cap = h->ra_len = 0;
+	if (h->nx) {
+		free(h->nx);
+		atomic_fetch_sub(&fs->read_mem, h->nx_cap);
+	}
+	h->ra = h->nx = NULL;
+	h->ra_cap = h->ra_len = h->nx_cap = h->nx_len = 0;
+	h->nx_state = 0;
 }
 
-static int read_clean(struct stepfs *fs, struct handle *h, const char *key, char *buf,
-		      size_t size, uint64_t off)
-{
-	uint64_t want_off, want_len;
-	int seq, r;
+struct prefetch_job {
+	struct stepfs *fs;
+	struct handle *h;
+	char *key;
+	uint64_t off, len;
+};
 
+static void *prefetch_worker(void *arg)
+{
+	struct prefetch_job *j = arg;
+	struct handle *h = j->h;
+	int r = fetch(j->fs, j->key, j->off, j->len, h->nx); /* nx is ours while fetching */
+
+	free(j->key);
 	pthread_mutex_lock(&h->lock);
-	if (off >= h->size) {
-		pthread_mutex_unlock(&h->lock);
-		return 0;
+	h->nx_state = r == 0 ? 2 : 3;
+	pthread_cond_broadcast(&h->nx_cond);
+	pthread_mutex_unlock(&h->lock);
+	free(j);
+	return NULL;
+}
+
+/* Sequential and past half of the buffer: fetch the next window now. Caller holds h->lock. */
+static void maybe_prefetch(struct stepfs *fs, struct handle *h, const char *key, uint64_t pos)
+{
+	uint64_t off = h->ra_off + h->ra_len, len = h->window;
+	struct prefetch_job *j;
+	pthread_t t;
+
+	if (h->nx_state != 0 || !h->window || off >= h->size || pos < h->ra_off + h->ra_len / 2)
+		return;
+	if (off + len > h->size)
+		len = h->size - off;
+	if (len > h->nx_cap) {
+		uint64_t extra = len - h->nx_cap;
+		char *nb;
+
+		if (atomic_fetch_add(&fs->read_mem, extra) + extra > fs->o.read_mem) {
+			atomic_fetch_sub(&fs->read_mem, extra);
+			return; /* over the read-ahead budget */
+		}
+		nb = realloc(h->nx, (size_t)len);
+		if (!nb) {
+			atomic_fetch_sub(&fs->read_mem, extra);
+			return;
+		}
+		h->nx = nb;
+		h->nx_cap = (size_t)len;
 	}
-	if (size > h->size - off)
-		size = (size_t)(h->size - off);
-	if (h->ra && off >= h->ra_off && off + size <= h->ra_off + h->ra_len)
-		goto copy;
-	seq = off == h->next_off;
-	if (h->size <= fs->o.small_file) {
-		want_off = 0;
-		want_len = h->size;
-	} else if (seq) {
-		h->window = h->window ? h->window * 2 : (1u << 20);
-		if (h->window > fs->o.readahead_max)
-			h->window = fs->o.readahead_max;
-		want_off = off;
-		want_len = h->window > size ? h->window : size;
-	} else {
-		h->window = 0;
-		want_off = off;
-		want_len = size; /* random: only what is asked */
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	j->fs = fs;
+	j->h = h;
+	j->key = strdup(key);
+	j->off = off;
+	j->len = len;
+	h->nx_off = off;
+	h->nx_len = (size_t)len;
+	h->nx_state = 1;
+	if (!j->key || spawn_thread(&t, prefetch_worker, j) != 0) {
+		free(j->key);
+		free(j);
+		h->nx_state = 0;
+		return;
 	}
-	if (want_off + want_len > h->size)
-		want_len = h->size - want_off;
+	pthread_detach(t);
+}
+
+/* Make h->ra hold [want_off, want_off + want_len) (synchronous). Caller holds h->lock. */
+static int ra_fill(struct stepfs *fs, struct handle *h, const char *key, uint64_t want_off,
+		   uint64_t want_len, uint64_t need)
+{
+	int r;
+
 	if (want_len > h->ra_cap) {
 		uint64_t extra = want_len - h->ra_cap;
 		char *nb;
 
 		if (atomic_fetch_add(&fs->read_mem, extra) + extra > fs->o.read_mem &&
-		    want_len > size) {
+		    want_len > need) {
 			/* over the read-ahead budget: fetch only what is needed */
 			atomic_fetch_sub(&fs->read_mem, extra);
-			want_off = off;
-			want_len = size;
+			want_len = need;
 			h->window = 0;
-			if (want_len > h->ra_cap) {
-				extra = want_len - h->ra_cap;
+			extra = want_len > h->ra_cap ? want_len - h->ra_cap : 0;
+			if (extra)
 				atomic_fetch_add(&fs->read_mem, extra);
-			} else {
-				extra = 0;
-			}
 		}
 		if (extra) {
 			nb = realloc(h->ra, (size_t)want_len);
 			if (!nb) {
 				atomic_fetch_sub(&fs->read_mem, extra);
-				pthread_mutex_unlock(&h->lock);
 				return -ENOMEM;
 			}
 			h->ra = nb;
@@ -1297,17 +1357,97 @@ static int read_clean(struct stepfs *fs, struct handle *h, const char *key, char
 	}
 	h->ra_len = 0;
 	r = fetch(fs, key, want_off, want_len, h->ra);
-	if (r < 0) {
-		pthread_mutex_unlock(&h->lock);
+	if (r < 0)
 		return r;
-	}
 	h->ra_off = want_off;
 	h->ra_len = (size_t)want_len;
-copy:
-	memcpy(buf, h->ra + (off - h->ra_off), size);
-	h->next_off = off + size;
+	return 0;
+}
+
+/*
+ * A read of an object without local data: served from the handle's buffer
+ * (h->ra) and the next window fetched in the background (h->nx). Sequential
+ * reads (the kernel's read-ahead sends several, possibly out of order) grow
+ * the window from 1 MiB to readahead_max; random reads fetch only what is
+ * asked; small objects are fetched whole.
+ */
+static int read_clean(struct stepfs *fs, struct handle *h, const char *key, char *buf,
+		      size_t size, uint64_t off)
+{
+	size_t done = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&h->lock);
+	if (off >= h->size) {
+		pthread_mutex_unlock(&h->lock);
+		return 0;
+	}
+	if (size > h->size - off)
+		size = (size_t)(h->size - off);
+	while (done < size) {
+		uint64_t pos = off + done, want_off, want_len;
+		int seq;
+
+		if (h->ra && pos >= h->ra_off && pos < h->ra_off + h->ra_len) {
+			size_t k = (size_t)(h->ra_off + h->ra_len - pos);
+
+			if (k > size - done)
+				k = size - done;
+			memcpy(buf + done, h->ra + (pos - h->ra_off), k);
+			done += k;
+			continue;
+		}
+		if (h->nx_state == 1) { /* a background fetch runs: wait for it */
+			pthread_cond_wait(&h->nx_cond, &h->lock);
+			continue;
+		}
+		if (h->nx_state == 2 && pos >= h->nx_off && pos < h->nx_off + h->nx_len) {
+			char *tb = h->ra;
+			size_t tc = h->ra_cap;
+
+			h->ra = h->nx;
+			h->ra_cap = h->nx_cap;
+			h->ra_off = h->nx_off;
+			h->ra_len = h->nx_len;
+			h->nx = tb;
+			h->nx_cap = tc;
+			h->nx_len = 0;
+			h->nx_state = 0;
+			if (h->window && h->window < fs->o.readahead_max)
+				h->window = h->window * 2 > fs->o.readahead_max
+						    ? fs->o.readahead_max
+						    : h->window * 2;
+			continue;
+		}
+		h->nx_state = 0; /* a prefetch that missed, or failed: dropped */
+		seq = pos == h->next_off ||
+		      (h->ra && pos >= h->ra_off && pos <= h->ra_off + h->ra_len + (1u << 20));
+		if (h->size <= fs->o.small_file) {
+			want_off = 0;
+			want_len = h->size;
+		} else if (seq) {
+			h->window = h->window ? h->window * 2 : (1u << 20);
+			if (h->window > fs->o.readahead_max)
+				h->window = fs->o.readahead_max;
+			want_off = pos;
+			want_len = h->window > size - done ? h->window : size - done;
+		} else {
+			h->window = 0;
+			want_off = pos;
+			want_len = size - done; /* random: only what is asked */
+		}
+		if (want_off + want_len > h->size)
+			want_len = h->size - want_off;
+		r = ra_fill(fs, h, key, want_off, want_len, size - done);
+		if (r < 0)
+			break;
+	}
+	if (r == 0) {
+		h->next_off = off + size;
+		maybe_prefetch(fs, h, key, off + size);
+	}
 	pthread_mutex_unlock(&h->lock);
-	return (int)size;
+	return r < 0 ? r : (int)size;
 }
 
 /* ---- FUSE operations ---- */
@@ -1325,6 +1465,11 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->max_write = 1u << 20;
+	/* write data is spliced from /dev/fuse into the spool file */
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want |= FUSE_CAP_SPLICE_READ;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
 	conn->max_readahead = 1u << 20;
 	if (spawn_thread(&fs->retrier, retrier, fs) == 0)
 		fs->retrier_started = 1;
@@ -1404,6 +1549,7 @@ static int new_handle(struct stepfs *fs, struct node *n, struct fuse_file_info *
 	h->flags = fi->flags;
 	h->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->nx_cond, NULL);
 	h->next_off = 0;
 	fi->fh = (uint64_t)(uintptr_t)h;
 	*ret = h;
@@ -1537,6 +1683,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 			n->opens--;
 			pthread_mutex_unlock(&n->lock);
 			pthread_mutex_destroy(&h->lock);
+			pthread_cond_destroy(&h->nx_cond);
 			free(h);
 			fi->fh = 0;
 			node_put(fs, n);
@@ -1784,8 +1931,9 @@ static void stream_start(struct stepfs *fs, struct node *n, const int *jobs, int
 	free(key);
 }
 
-static int op_write(const char *path, const char *buf, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+/* A write from memory (@buf) or from libfuse's buffer vector (@bv, spliced). */
+static int write_common(const char *buf, struct fuse_bufvec *bv, size_t size, off_t off,
+			struct fuse_file_info *fi)
 {
 	struct stepfs *fs = get_fs();
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
@@ -1813,7 +1961,22 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off,
 			goto out;
 		}
 	}
-	while (done < size) {
+	if (bv) {
+		struct fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
+		ssize_t k;
+
+		dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+		dst.buf[0].fd = n->fd;
+		dst.buf[0].pos = off;
+		k = fuse_buf_copy(&dst, bv, 0);
+		if (k < 0)
+			r = (int)k;
+		else if ((size_t)k < size)
+			r = -EIO;
+		else
+			done = size;
+	}
+	while (!bv && done < size) {
 		ssize_t k = pwrite(n->fd, buf + done, size - done, off + (off_t)done);
 
 		if (k < 0) {
@@ -1842,6 +2005,18 @@ out:
 	if (nj > 0)
 		stream_start(fs, n, jobs, nj);
 	return r < 0 ? r : (int)done;
+}
+
+static int op_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	return write_common(buf, NULL, size, off, fi);
+}
+
+static int op_write_buf(const char *path, struct fuse_bufvec *bv, off_t off,
+			struct fuse_file_info *fi)
+{
+	return write_common(NULL, bv, fuse_buf_size(bv), off, fi);
 }
 
 static int op_flush(const char *path, struct fuse_file_info *fi)
@@ -1893,6 +2068,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 		(void)node_commit(fs, n);
 	ra_release(fs, h);
 	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->nx_cond);
 	free(h);
 	node_put(fs, n);
 	return 0;
@@ -2050,6 +2226,29 @@ static int set_meta(const char *path, struct fuse_file_info *fi, const struct me
 		pthread_mutex_lock(&n->lock);
 		while (n->busy)
 			pthread_cond_wait(&n->cond, &n->lock);
+		if (!n->have_meta && n->dirty) {
+			/* e.g. truncated without loading: fetch the metadata to change */
+			int lr;
+
+			node_claim(n);
+			lr = node_load_meta(fs, n, key);
+			node_unclaim(n);
+			if (lr == -ENOENT) {
+				struct fuse_context *fc = fuse_get_context();
+
+				n->mode = default_mode(fs, 0);
+				n->uid = fc ? fc->uid : fs->o.uid;
+				n->gid = fc ? fc->gid : fs->o.gid;
+				n->ctime = n->mtime;
+				snprintf(n->content_type, sizeof(n->content_type),
+					 "application/octet-stream");
+				n->have_meta = 1;
+			} else if (lr < 0) {
+				pthread_mutex_unlock(&n->lock);
+				node_put(fs, n);
+				return lr;
+			}
+		}
 		if (n->have_meta) {
 			apply_change(c, &n->mode, &n->uid, &n->gid, &n->mtime, &n->ctime);
 			n->meta_gen++;
@@ -2883,6 +3082,7 @@ static const struct fuse_operations stepfs_ops = {
 	.open = op_open,
 	.read = op_read,
 	.write = op_write,
+	.write_buf = op_write_buf,
 	.statfs = op_statfs,
 	.flush = op_flush,
 	.release = op_release,
