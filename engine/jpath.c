@@ -2135,7 +2135,7 @@ static int dump_string(struct buf *b, const char *s, size_t len)
 		else if (c == '\f')
 			esc = "\\f";
 		else if (c < 0x20) {
-			snprintf(u, sizeof(u), "\\u%04x", c);
+			snprintf(u, sizeof(u), "\\u%04X", c); /* Jackson: uppercase hex */
 			esc = u;
 		}
 		if (!esc)

@@ -162,6 +162,7 @@ static void test_paths(void)
 	EXPECT("\"\"", "$", "\"\"");
 	EXPECT("null", "$", "null");
 	EXPECT("{\"r\":1.1,\"e\":1e20,\"z\":1.0}", "$", "{\"r\":1.1,\"e\":1.0E20,\"z\":1.0}");
+	EXPECT("\"a\\u001fb\\n\\\"/\\u00e9\"", "$", "\"a\\u001Fb\\n\\\"/\u00e9\"");
 
 	/* causes as AWS (Jayway) words them */
 	EXPECT_ERR("{\"int-literal\":0}", "$.NoSuchInputPath",
