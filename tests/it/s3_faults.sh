@@ -20,11 +20,16 @@ UP=${UP%%/*}
 FP_PID=
 trap '[ -n "$FP_PID" ] && kill "$FP_PID" 2>/dev/null; it_cleanup' EXIT
 
-fp_start() { # ARGS...: start the proxy, set FP_PID and FP_PORT
-	"$FP" "$@" "$UP" >fp.port 2>fp.log &
+FP_N=0
+fp_start() { # ARGS...: start the proxy, set FP_PID and FP_PORT (fp.log: its counters)
+	# a new port file each time: the old one may be read before the shell
+	# truncates it for the new proxy
+	FP_N=$((FP_N + 1))
+	"$FP" "$@" "$UP" >"fp.port.$FP_N" 2>fp.log &
 	FP_PID=$!
+	FP_PORT=
 	for ((i = 0; i < 50; i++)); do
-		FP_PORT=$(head -n 1 fp.port 2>/dev/null) || true
+		FP_PORT=$(head -n 1 "fp.port.$FP_N" 2>/dev/null) || true
 		[ -n "$FP_PORT" ] && return 0
 		sleep 0.1
 	done
@@ -76,8 +81,11 @@ for i in $(seq 1 30); do
 done
 it_check_eq "30 GETs through the faults are byte-exact" 30 "$ok"
 fp_stop
-it_check "the proxy did inject 503s and resets" \
-	grep -qE 'exit:.*[1-9][0-9]* 503-slowdown.*[1-9][0-9]* reset-mid-request.*[1-9][0-9]* reset-mid-response' fp.log
+# faults are drawn per request (about 115 here, ~11 faults expected); the
+# order of parallel requests varies, so demand a total, not each kind
+nf=$(sed -n 's/.*faults: \([0-9]*\) 503-slowdown, \([0-9]*\) reset-mid-request, \([0-9]*\) reset-mid-response.*/\1 \2 \3/p' fp.log |
+	awk '{ print $1 + $2 + $3 }')
+it_check "the proxy injected 503s and resets (${nf:-0} faults)" test "${nf:-0}" -ge 3
 grep 'exit:' fp.log | sed 's/^/# /'
 
 # what is on the server, read directly, is exactly what was sent
