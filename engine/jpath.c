@@ -1386,9 +1386,8 @@ static int apply_seg(const struct seg *s, bool leaf, const struct jpath_env *env
 		if (!json_is_object(v))
 			break;
 		if (leaf) {
+			/* Jayway merges a leaf multi-property into one object per node */
 			json_t *o = json_object(), *m;
-			/* merged object; owned by out through a side list is awkward, so
-			 * push the members instead when not leaf */
 			if (!o)
 				return -ENOMEM;
 			for (i = 0; i < s->n; i++) {
@@ -1398,8 +1397,7 @@ static int apply_seg(const struct seg *s, bool leaf, const struct jpath_env *env
 					return -ENOMEM;
 				}
 			}
-			/* mark as owned: tagged by pushing and letting the caller decref
-			 * leaf-built objects (see eval_list) */
+			/* a new reference in the list: nl_release() drops it */
 			r = nl_push(out, o);
 			if (r < 0)
 				json_decref(o);
@@ -1521,8 +1519,7 @@ static int collect_descent(json_t *v, struct nodelist *out, int depth)
 
 /*
  * Evaluate any path into @out (borrowed pointers), except that a leaf
- * SEG_NAMES pushes new objects: those are released by the caller through
- * owns_leaf_objects().
+ * SEG_NAMES pushes new objects: the caller releases @out with nl_release().
  */
 static int eval_list(const struct jpath *p, const struct jpath_env *env, json_t *root,
 		     struct nodelist *out, int depth)

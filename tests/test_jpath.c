@@ -127,6 +127,9 @@ static void test_paths(void)
 	EXPECT("{\"l\":[{\"t\":[1,2]},{\"t\":[3]},{\"t\":[]}]}", "$.l[?(@.t anyof [2, 3])].t", "[[1,2],[3]]");
 	EXPECT("{\"l\":[{\"t\":[1,2]},{\"t\":[3]},{\"t\":[]}]}", "$.l[?(@.t noneof [2])].t", "[[3],[]]");
 	EXPECT("{\"l\":[{\"t\":[1,2]},{\"t\":[3]},{\"t\":[]}]}", "$.l[?(@.t subsetof [1, 2])].t", "[[1,2],[]]");
+	EXPECT(doc, "$.items[*]['k','v']",
+	       "[{\"k\":1,\"v\":\"a\"},{\"k\":2,\"v\":\"b\"},{\"k\":3}]");
+	EXPECT(doc, "$.items[*]['k','v'].length()", "3");
 	EXPECT(doc, "$['a','s']", "{\"a\":{\"b\":[1,2,3,{\"c\":\"x\"}]},\"s\":\"str\"}");
 	/* Jayway path functions */
 	EXPECT(doc, "$.items.length()", "3");
