@@ -145,6 +145,16 @@ static void frame_pump(struct frame *f);
 static void exec_finish(struct asl_execution *x, enum asl_status st, json_t *output,
 			const char *error, const char *cause);
 
+/* Seconds to a timer delay in ms; negative or NaN is 0, huge values saturate (~3000 years). */
+static uint64_t secs_to_ms(double secs)
+{
+	if (!(secs > 0))
+		return 0;
+	if (secs > 1e11)
+		secs = 1e11;
+	return (uint64_t)(secs * 1000.0 + 0.5);
+}
+
 static const struct asl_state *cur_state(const struct act *a)
 {
 	return &a->g->states[a->cur];
@@ -543,6 +553,19 @@ static int reset_visit(struct act *a)
 	return 0;
 }
 
+static int act_fail(struct act *a, const char *error, const char *cause);
+
+/* The history cap was reached: the execution fails, nothing may catch it. */
+static int fail_capped(struct act *a)
+{
+	char cause[128];
+
+	snprintf(cause, sizeof(cause),
+		 "The execution reached the maximum number of history events (%u).",
+		 a->x->opts.history_cap);
+	return act_fail(a, ASL_E_RUNTIME, cause);
+}
+
 /* End the activity with an error; returns R_END. */
 static int act_fail(struct act *a, const char *error, const char *cause)
 {
@@ -564,6 +587,11 @@ static int leave(struct act *a, json_t *output, json_t *assigned, int next, bool
 	const struct asl_state *s = cur_state(a);
 	struct asl_err err;
 
+	if (a->x->capped) {
+		json_decref(output);
+		json_decref(assigned);
+		return fail_capped(a);
+	}
 	if (over_limit(a->x, output)) {
 		json_decref(output);
 		json_decref(assigned);
@@ -629,6 +657,8 @@ static int state_error(struct act *a, const struct asl_err *err, bool terminal)
 	size_t i;
 
 	a->fail_event = NULL;
+	if (a->x->capped)
+		return fail_capped(a);
 	if (!terminal && !strcmp(err->error, ASL_E_RUNTIME))
 		all_ok = false;
 	for (i = 0; i < s->nretriers && !terminal && strcmp(err->error, ASL_E_RUNTIME); i++) {
@@ -642,6 +672,8 @@ static int state_error(struct act *a, const struct asl_err *err, bool terminal)
 		if (*cnt >= rt->max_attempts)
 			break;
 		delay = rt->interval * pow(rt->backoff, (double)*cnt);
+		if (!isfinite(delay) || delay > 99999999.0)
+			delay = 99999999.0; /* IntervalSeconds' maximum; the backoff overflows */
 		if (rt->max_delay > 0 && delay > rt->max_delay)
 			delay = rt->max_delay;
 		if (rt->jitter_full)
@@ -651,9 +683,9 @@ static int state_error(struct act *a, const struct asl_err *err, bool terminal)
 		fail_event = NULL;
 		delay *= a->x->opts.wait_scale;
 		if (delay <= 0)
-			return exec_attempt(a);
+			return R_ATTEMPT; /* the driver loops: no recursion per attempt */
 		a->timer_kind = T_RETRY;
-		a->timer = loop_timer_add(a->x->e->loop, (uint64_t)(delay * 1000.0 + 0.5),
+		a->timer = loop_timer_add(a->x->e->loop, secs_to_ms(delay),
 					  retry_timer_fn, a);
 		if (!a->timer)
 			return act_fail(a, ASL_E_RUNTIME, "out of memory");
@@ -850,7 +882,7 @@ static int task_start(struct act *a, json_t *eff)
 	     lambda ? NULL : "taskStartedEventDetails", task_details(s, d), true);
 	if (timeout > 0) {
 		a->timer_kind = T_TASK_TIMEOUT;
-		a->timer = loop_timer_add(x->e->loop, (uint64_t)(timeout * 1000.0), task_timer_fn, a);
+		a->timer = loop_timer_add(x->e->loop, secs_to_ms(timeout), task_timer_fn, a);
 	}
 	return R_WAIT;
 fail_rt:
@@ -1049,7 +1081,7 @@ static int exec_wait(struct act *a, json_t *eff)
 	a->wait_out = out;
 	a->wait_assigned = assigned;
 	a->timer_kind = T_WAIT;
-	a->timer = loop_timer_add(a->x->e->loop, (uint64_t)(delay * 1000.0 + 0.5), wait_timer_fn, a);
+	a->timer = loop_timer_add(a->x->e->loop, secs_to_ms(delay), wait_timer_fn, a);
 	if (!a->timer)
 		return act_fail(a, ASL_E_RUNTIME, "out of memory");
 	return R_WAIT;
@@ -1729,14 +1761,8 @@ static int exec_state(struct act *a)
 {
 	struct asl_execution *x = a->x;
 
-	if (x->capped) {
-		char cause[128];
-
-		snprintf(cause, sizeof(cause),
-			 "The execution reached the maximum number of history events (%u).",
-			 x->opts.history_cap);
-		return act_fail(a, ASL_E_RUNTIME, cause);
-	}
+	if (x->capped)
+		return fail_capped(a);
 	if (reset_visit(a) < 0)
 		return act_fail(a, ASL_E_RUNTIME, "out of memory");
 	a->resumed_visit = false;
@@ -2055,7 +2081,7 @@ int asl_execution_start(struct asl_engine *e, struct asl_machine *m, json_t *inp
 	}
 	emit(x->root, "ExecutionStarted", "executionStartedEventDetails", d, false);
 	if (m->timeout_s > 0)
-		x->timeout_timer = loop_timer_add(e->loop, (uint64_t)(m->timeout_s * 1000.0),
+		x->timeout_timer = loop_timer_add(e->loop, secs_to_ms(m->timeout_s),
 						  timeout_fn, x);
 	act_drive(x->root, R_NEXT);
 	return 0;
@@ -2422,7 +2448,7 @@ int asl_execution_resume(struct asl_engine *e, struct asl_machine *m, json_t *ev
 		asl_now(&now);
 		left = m->timeout_s - (double)(now.tv_sec - x->start.tv_sec) -
 		       (double)(now.tv_nsec - x->start.tv_nsec) / 1e9;
-		x->timeout_timer = loop_timer_add(e->loop, left > 0 ? (uint64_t)(left * 1000.0) : 0,
+		x->timeout_timer = loop_timer_add(e->loop, secs_to_ms(left),
 						  timeout_fn, x);
 	}
 	*ret = x;

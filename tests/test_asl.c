@@ -581,6 +581,35 @@ static void test_map_concurrency(struct loop *loop, struct asl_engine *e, struct
 	(void)loop;
 }
 
+/* Retries without delay loop in the driver, not on the stack; the cap still holds. */
+static void test_retry_storm(struct asl_engine *e)
+{
+	struct asl_machine *m = machine(
+		"{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\",\"Resource\":"
+		"\"nope:x\",\"Retry\":[{\"ErrorEquals\":[\"States.ALL\"],\"MaxAttempts\":"
+		"30000}],\"Catch\":[{\"ErrorEquals\":[\"States.ALL\"],\"Next\":\"C\"}],"
+		"\"End\":true},\"C\":{\"Type\":\"Pass\",\"End\":true}}}");
+	struct asl_exec_opts xo = ASL_EXEC_OPTS_INIT;
+	struct asl_execution *x = NULL;
+
+	xo.wait_scale = 0;
+	xo.history_cap = 0;
+	CHECK(m && asl_execution_run_sync(e, m, NULL, &xo, &x) == 0);
+	CHECK_INT_EQ(asl_execution_status(x), ASL_SUCCEEDED); /* caught after 30001 attempts */
+	CHECK_INT_EQ(asl_execution_event_count(x), 1 + 1 + 30001 * 2 + 1 + 2 + 1);
+	asl_execution_free(x);
+	xo.history_cap = ASL_HISTORY_CAP;
+	xo.record_history = true;
+	CHECK(asl_execution_run_sync(e, m, NULL, &xo, &x) == 0);
+	CHECK_INT_EQ(asl_execution_status(x), ASL_FAILED); /* the cap is not caught */
+	CHECK_STR_EQ(asl_execution_error(x), "States.Runtime");
+	CHECK_STR_EQ(asl_execution_cause(x),
+		     "The execution reached the maximum number of history events (25000).");
+	CHECK_INT_EQ(asl_execution_event_count(x), 25000);
+	asl_execution_free(x);
+	asl_machine_unref(m);
+}
+
 static void test_input_limit(struct asl_engine *e)
 {
 	struct asl_machine *m = machine(
@@ -685,6 +714,7 @@ int main(void)
 	test_resume(loop, e);
 	test_map_concurrency(loop, e, &d);
 	test_input_limit(e);
+	test_retry_storm(e);
 	test_numbers();
 	test_sizes();
 	test_load_errors();
