@@ -175,20 +175,21 @@ ev_run() {
 	it_check "dd incoming/big.csv (200 KB)" dd if=/dev/urandom of=incoming/big.csv bs=100k count=2 status=none
 	it_check "python writes incoming/ünï+code.csv" python3 -c 'open("incoming/\u00fcn\u00ef+code.csv", "w").write("x\n")'
 	it_check "tee incoming/t.csv" bash -c 'echo tee | tee incoming/t.csv >/dev/null'
+	it_check "a key with a newline and shell metacharacters" python3 -c 'open("incoming/$(touch pwned);`id`\nb.csv", "w").write("x\n")'
 	it_check "mv tmp/r -> incoming/renamed.csv (ObjectCreated:Copy)" bash -c 'echo r > tmp/r && mv tmp/r incoming/renamed.csv'
 	it_check "cp images/cat.jpg" cp "$W/record.sh" images/cat.jpg
 	# not matching: wrong suffix, wrong prefix, wrong case, a directory
 	it_check "non-matching files" bash -c 'echo x > incoming/a.txt; echo x > other/b.csv; echo x > images/a.JPG; echo x > INCOMING.csv; mkdir incoming/sub'
 	it_check "rm incoming/a.txt (ObjectRemoved:Delete)" rm incoming/a.txt
-	# expected: ingest 6 (a, red flower=1, big, ünï+code, t, renamed), thumbs 1,
-	# gone 1 (a.txt), audit 1 (big.csv >= 100000 bytes)
-	it_check "all executions ended" ev_wait 9
+	# expected: ingest 7 (a, red flower=1, big, ünï+code, t, the metacharacters,
+	# renamed), thumbs 1, gone 1 (a.txt), audit 1 (big.csv >= 100000 bytes)
+	it_check "all executions ended" ev_wait 10
 	cd /
-	it_check_eq "ingest: 6 SUCCEEDED" 6 "$(ev_count ingest SUCCEEDED)"
+	it_check_eq "ingest: 7 SUCCEEDED" 7 "$(ev_count ingest SUCCEEDED)"
 	it_check_eq "thumbs: 1 SUCCEEDED" 1 "$(ev_count thumbs SUCCEEDED)"
 	it_check_eq "gone: 1 SUCCEEDED" 1 "$(ev_count gone SUCCEEDED)"
 	it_check_eq "audit: 1 (EventBridge fan-out, size >= 100000)" 1 "$(ev_count audit SUCCEEDED)"
-	it_check_eq "no other executions" 9 "$("$STEPFS_BIN" executions list --journal "$IT_DIR/journal.db" --json | jq '.executions | length')"
+	it_check_eq "no other executions" 10 "$("$STEPFS_BIN" executions list --journal "$IT_DIR/journal.db" --json | jq '.executions | length')"
 
 	local f
 	f=$IT_DIR/in.json
@@ -203,6 +204,10 @@ ev_run() {
 	ev_input "incoming/ünï+code.csv" ingest >"$f"
 	it_check_eq "UTF-8 and + encoded" "incoming/%C3%BCn%C3%AF%2Bcode.csv" "$(jq -r '.Records[0].s3.object.key' "$f")"
 	it_check "byte-exact (unicode)" ev_rebuild "$f"
+	ev_input $'incoming/$(touch pwned);`id`\nb.csv' ingest >"$f"
+	it_check_eq "newline and metacharacters encoded" 'incoming/%24%28touch+pwned%29%3B%60id%60%0Ab.csv' "$(jq -r '.Records[0].s3.object.key' "$f")"
+	it_check "byte-exact (metacharacters)" ev_rebuild "$f"
+	it_check "no shell ever ran the key" bash -c "! find '$IT_DIR' -name pwned | grep -q ."
 	ev_input "incoming/renamed.csv" ingest >"$f"
 	it_check_eq "rename is ObjectCreated:Copy" "ObjectCreated:Copy" "$(jq -r '.Records[0].eventName' "$f")"
 	ev_input "images/cat.jpg" thumbs >"$f"
@@ -216,14 +221,14 @@ ev_run() {
 	# sequencers of one key grow: overwrite a.csv twice more
 	echo 2 >"$M/incoming/a.csv"
 	echo 3 >"$M/incoming/a.csv"
-	it_check "overwrites start executions" ev_wait 11
+	it_check "overwrites start executions" ev_wait 12
 	it_check "per-key sequencers increase" bash -c "
 		for f in '$RES'/*.json; do jq -r 'select(.Records[0].s3.object.key == \"incoming/a.csv\") | .Records[0].s3.object.sequencer' \"\$f\"; done |
 		sort | uniq | wc -l | grep -qx 3"
 
 	# loop guard: loop/0.txt -> task writes loop/1.txt -> ... stopped at depth 3
 	echo 0 >"$M/loop/0.txt"
-	it_check "loop: executions end" ev_wait 15
+	it_check "loop: executions end" ev_wait 16
 	sleep 0.5
 	it_check_eq "loop guard: depth 0..3 ran, 4 stopped" 4 "$(ev_count loop)"
 	it_check "loop/4.txt was written (the write itself is allowed)" test -f "$M/loop/4.txt"
