@@ -334,7 +334,9 @@ int config_parse(json_t *root, const char *file, const char *dir, struct config 
 	static const char *const allowed[] = {
 		"Comment", "$schema", "Bucket", "Region", "Account", "Journal",
 		"IncludeLocalPath", "StateMachines", "NotificationConfiguration",
-		"EventBridgeRules", "Schedules", "Limits", "functions", "tasks", NULL
+		"EventBridgeRules", "Schedules", "Limits", "functions", "tasks",
+		"Source", /* what to mount or watch: read by `stepfs serve` (fs/cmd_serve.c) */
+		NULL
 	};
 	static const char *const lim_allowed[] = { "QueueSize", "EnqueueTimeoutMs",
 						   "MaxChainDepth", "MaxRunningExecutions",

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "engine/commit.h"
 #include "engine/eventd.h"
 #include "engine/log.h"
+#include "engine/sdnotify.h"
 #include "fs/stepfs.h"
 #include "fs/store.h"
 
@@ -468,6 +470,7 @@ int cmd_mount(int argc, char **argv)
 		eventd_sink(ev, &jsink);
 	}
 	log_notice("mounted '%s' on '%s' (spool '%s')", bucket, mnt, a.spool);
+	sdnotify_send("READY=1\nSTATUS=mounted"); /* Type=notify units (systemd/) */
 	if (a.single) {
 		r = fuse_loop(f);
 	} else {
@@ -478,8 +481,10 @@ int cmd_mount(int argc, char **argv)
 		r = fuse_loop_mt(f, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+	sdnotify_send("STOPPING=1");
 	fuse_remove_signal_handlers(fuse_get_session(f));
-	rc = r == 0 ? 0 : 1;
+	/* libfuse's signal handler stores the signal number as the loop's result */
+	rc = r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP ? 0 : 1;
 out:
 	if (f) {
 		if (mounted)

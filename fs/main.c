@@ -24,6 +24,7 @@ static const struct cli_cmd commands[] = {
 	{ "run", cmd_run, "run one execution of a state machine and print its output" },
 	{ "executions", cmd_executions, "list, describe, show the history of, or stop executions" },
 	{ "watch", cmd_watch, "watch a drop folder and start workflows on files that land in it" },
+	{ "serve", cmd_serve, "mount or watch what a configuration file's \"Source\" describes (systemd)" },
 	{ "graph", cmd_graph, "draw a state machine (and an execution's path) as DOT or SVG" },
 	{ "check", cmd_check, "verify endpoint, credentials and permissions for a bucket" },
 	{ "validate", cmd_validate, "check ASL definitions statically (file, JSON pointer, reason)" },

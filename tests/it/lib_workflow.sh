@@ -11,6 +11,8 @@ WF_BIN=${STEPFS_BIN:-$PWD/build/default/stepfs}
 WF_TMP=$(mktemp -d "${TMPDIR:-/tmp}/stepfs-wf-XXXXXX")
 WF_PID=
 WF_MODE=
+WF_BUCKET=$WF_TMP/bucket
+WF_JOURNAL=$WF_TMP/journal.db
 wf_passed=0
 wf_failed=0
 
@@ -36,6 +38,12 @@ wf_check() { # description command...
 	fi
 }
 
+# wf_reset: an empty bucket, journal and spool (between modes of one test)
+wf_reset() {
+	rm -rf "$WF_BUCKET" "$WF_TMP/spool" "$WF_TMP"/journal.db*
+	mkdir -p "$WF_BUCKET"
+}
+
 wf_done() {
 	echo "$wf_passed passed, $wf_failed failed"
 	[ "$wf_failed" = 0 ]
@@ -58,8 +66,6 @@ wf_start() {
 	local mode=$1 cfg=$2 i
 	shift 2
 	WF_MODE=$mode
-	WF_BUCKET=$WF_TMP/bucket
-	WF_JOURNAL=$WF_TMP/journal.db
 	mkdir -p "$WF_BUCKET" "$WF_TMP/mnt"
 	if [ "$mode" = mount ]; then
 		WF_ROOT=$WF_TMP/mnt

@@ -7,10 +7,10 @@ cd "$(dirname "$0")/../.."
 . tests/it/lib_workflow.sh
 [ -e /dev/fuse ] || { echo "no /dev/fuse"; exit 77; }
 
-for mode in ${WF_MODES:-watch}; do
+for mode in ${WF_MODES:-mount watch}; do
 	echo "--- $mode"
 	cfg=$(wf_config workflows/account-opening/stepfs.json)
-	rm -f "$WF_TMP/journal.db"*
+	wf_reset
 	wf_start "$mode" "$cfg"
 	mkdir -p "$WF_ROOT/applications"
 	cat > "$WF_ROOT/applications/ada.json" <<'JSON'

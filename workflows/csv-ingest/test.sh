@@ -7,11 +7,11 @@ cd "$(dirname "$0")/../.."
 . tests/it/lib_workflow.sh
 [ -e /dev/fuse ] || { echo "no /dev/fuse"; exit 77; }
 
-for mode in ${WF_MODES:-watch}; do
+for mode in ${WF_MODES:-mount watch}; do
 	echo "--- $mode"
 	db=$WF_TMP/ingest-$mode.db
 	cfg=$(wf_config workflows/csv-ingest/stepfs.json ".tasks.env.INGEST_DB = \"$db\"")
-	rm -f "$WF_TMP/journal.db"*
+	wf_reset
 	wf_start "$mode" "$cfg"
 	mkdir -p "$WF_ROOT/incoming"
 	printf 'name,qty\napple,3\npear,5\n' > "$WF_ROOT/incoming/fruit.csv"

@@ -6,10 +6,10 @@ cd "$(dirname "$0")/../.."
 . tests/it/lib_workflow.sh
 [ -e /dev/fuse ] || { echo "no /dev/fuse"; exit 77; }
 
-for mode in ${WF_MODES:-watch}; do
+for mode in ${WF_MODES:-mount watch}; do
 	echo "--- $mode"
 	cfg=$(wf_config workflows/manifest-map/stepfs.json)
-	rm -f "$WF_TMP/journal.db"*
+	wf_reset
 	wf_start "$mode" "$cfg"
 	mkdir -p "$WF_ROOT/data" "$WF_ROOT/manifests"
 	for i in 1 2 3 4 5 6 7 8; do
