@@ -102,9 +102,13 @@ install: $(O)/stepfs
 	install -d $(DESTDIR)$(PREFIX)/share/doc/stepfs/examples
 	install -m 0644 systemd/*.example README.md $(DESTDIR)$(PREFIX)/share/doc/stepfs/examples/
 
+# the README's first command: mount a local bucket with an example workflow
+demo:
+	workflows/demo.sh
+
 clean:
 	rm -rf build
 
-.PHONY: all check unit unit-bins asan tsan install clean bench fuzz fuzz-bins
+.PHONY: all check unit unit-bins demo asan tsan install clean bench fuzz fuzz-bins
 .SECONDARY:
 -include $(shell find build -name '*.d' 2>/dev/null)
