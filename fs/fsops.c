@@ -566,16 +566,50 @@ static char *node_key(struct stepfs *fs, struct node *n)
  * Attributes of @key ("" is the root) from the cache or the bucket:
  * HEAD key, else a one-key listing of "key/" (marker or implicit directory).
  */
+/* "/a/b" -> parent "/a" and name "b" ("/b" -> "/" and "b"). */
+static void split_path(const char *path, char *dir, size_t dsz, const char **ret_name)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	if (n == 0)
+		snprintf(dir, dsz, "/");
+	else
+		snprintf(dir, dsz, "%.*s", (int)n, path);
+	*ret_name = slash ? slash + 1 : path;
+}
+
+/* Keep the cached listing of @path's directory current after a local change. */
+static void dir_note(struct stepfs *fs, const char *path, int added)
+{
+	char dir[1100];
+	const char *name;
+
+	split_path(path, dir, sizeof(dir), &name);
+	if (added)
+		mcache_dir_add(fs->mc, dir, name);
+	else
+		mcache_dir_remove(fs->mc, dir, name);
+}
+
+/*
+ * Attributes of @key ("" is the root) from the cache or the bucket: HEAD
+ * key, else a one-key listing of "key/" (marker or implicit directory).
+ * In a directory this mount created and is filling, a cached listing answers
+ * "no such name" without a request (see mcache_dir_put()).
+ */
 static int lookup_remote(struct stepfs *fs, const char *key, struct stat *st)
 {
-	char path[1100], dkey[1100];
+	char path[1100], dkey[1100], dir[1100];
 	struct store_list_opts lo = STORE_LIST_OPTS_INIT;
 	struct store_list l;
 	struct store_obj o;
 	struct store_error err;
 	enum mcache_kind k;
 	enum store_err e;
+	const char *name;
 	uint64_t w;
+	int listed;
 
 	if (!*key) {
 		root_stat(fs, st);
@@ -587,7 +621,13 @@ static int lookup_remote(struct stepfs *fs, const char *key, struct stat *st)
 		return 0;
 	if (k == MCACHE_NEG)
 		return -ENOENT;
+	split_path(path, dir, sizeof(dir), &name);
 	w = mcache_wctr(fs->mc);
+	listed = mcache_dir_lookup(fs->mc, dir, name);
+	if (listed == 0) {
+		mcache_put(fs->mc, path, NULL, MCACHE_NEG, w);
+		return -ENOENT;
+	}
 	e = store_head(fs->store, key, &o, &err);
 	if (e == STORE_OK) {
 		obj_stat(fs, &o, 0, st);
@@ -600,6 +640,20 @@ static int lookup_remote(struct stepfs *fs, const char *key, struct stat *st)
 		return -store_err_to_errno(e);
 	}
 	snprintf(dkey, sizeof(dkey), "%s/", key);
+	if (listed == 1) {
+		/* a directory: its marker, or implicit */
+		e = store_head(fs->store, dkey, &o, &err);
+		if (e == STORE_OK) {
+			obj_stat(fs, &o, 1, st);
+			store_obj_release(&o);
+		} else if (e == STORE_ENOTFOUND) {
+			root_stat(fs, st);
+		} else {
+			return -store_err_to_errno(e);
+		}
+		mcache_put(fs->mc, path, st, MCACHE_FULL, w);
+		return 0;
+	}
 	lo.prefix = dkey;
 	lo.max_keys = 1;
 	e = store_list_page(fs->store, &lo, &l, &err);
@@ -1611,6 +1665,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	}
 	h->dirtied = 1;
 	mcache_invalidate(fs->mc, path);
+	dir_note(fs, path, 1);
 	return 0;
 }
 
@@ -2396,6 +2451,11 @@ static int op_mkdir(const char *path, mode_t mode)
 	store_obj_release(&o);
 	json_decref(meta);
 	mcache_invalidate(fs->mc, path);
+	if (e == STORE_OK) {
+		dir_note(fs, path, 1);
+		/* new and empty: names not created here do not exist (for a while) */
+		mcache_dir_put(fs->mc, path, NULL, 0, mcache_wctr(fs->mc), 1);
+	}
 	return r;
 }
 
@@ -2461,6 +2521,7 @@ static int op_rmdir(const char *path)
 		r = emit(fs, COMMIT_DELETE, key, 0, NULL, NULL, ctx_pid());
 	}
 	mcache_invalidate_tree(fs->mc, path);
+	dir_note(fs, path, 0);
 	return r;
 }
 
@@ -2533,6 +2594,8 @@ static int op_unlink(const char *path)
 			r = emit(fs, COMMIT_DELETE, key, 0, NULL, NULL, ctx_pid());
 	}
 	mcache_invalidate(fs->mc, path);
+	if (r == 0)
+		dir_note(fs, path, 0);
 	return r;
 }
 
@@ -2579,6 +2642,8 @@ static int op_symlink(const char *target, const char *path)
 	store_obj_release(&o);
 	json_decref(meta);
 	mcache_invalidate(fs->mc, path);
+	if (e == STORE_OK)
+		dir_note(fs, path, 1);
 	return r;
 }
 
@@ -2849,11 +2914,19 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 		r = rename_dir(fs, fk, tk);
 		mcache_invalidate_tree(fs->mc, from);
 		mcache_invalidate_tree(fs->mc, to);
+		if (r == 0) {
+			dir_note(fs, from, 0);
+			dir_note(fs, to, 1);
+		}
 		return r;
 	}
 	r = rename_file(fs, fk, tk);
 	mcache_invalidate(fs->mc, from);
 	mcache_invalidate(fs->mc, to);
+	if (r == 0) {
+		dir_note(fs, from, 0);
+		dir_note(fs, to, 1);
+	}
 	return r;
 }
 

@@ -23,8 +23,21 @@ struct mc_entry {
 	char path[];
 };
 
+struct mc_dir {
+	struct mc_dir *next; /* most recently used first */
+	char *path;
+	char **names;        /* sorted */
+	size_t n, cap;
+	int64_t expires;
+};
+
+#define MC_DIRS 64
+#define MC_DIR_NAMES 10000
+
 struct mcache {
 	pthread_mutex_t lock;
+	struct mc_dir *dirs; /* protected by lock, as is everything below */
+	int ndirs;
 	struct mc_entry **table; /* protected by lock, as is everything below */
 	size_t nbuckets;
 	size_t count;
@@ -78,12 +91,29 @@ struct mcache *mcache_new(size_t max_entries, int64_t ttl_ms, int64_t neg_ttl_ms
 	return c;
 }
 
+static void dir_free(struct mc_dir *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		free(d->names[i]);
+	free(d->names);
+	free(d->path);
+	free(d);
+}
+
 void mcache_free(struct mcache *c)
 {
 	struct mc_entry *e, *n;
 
 	if (!c)
 		return;
+	while (c->dirs) {
+		struct mc_dir *d = c->dirs;
+
+		c->dirs = d->next;
+		dir_free(d);
+	}
 	for (e = c->head; e; e = n) {
 		n = e->next;
 		free(e);
@@ -260,12 +290,25 @@ void mcache_invalidate(struct mcache *c, const char *path)
 void mcache_invalidate_tree(struct mcache *c, const char *dir)
 {
 	struct mc_entry *e;
+	struct mc_dir **dp;
 	size_t n = strlen(dir);
 
 	while (n > 1 && dir[n - 1] == '/')
 		n--;
 	pthread_mutex_lock(&c->lock);
 	c->wctr++;
+	for (dp = &c->dirs; *dp;) {
+		struct mc_dir *d = *dp;
+
+		if (strncmp(d->path, dir, n) == 0 &&
+		    (d->path[n] == '\0' || d->path[n] == '/' || (n == 1 && dir[0] == '/'))) {
+			*dp = d->next;
+			dir_free(d);
+			c->ndirs--;
+		} else {
+			dp = &d->next;
+		}
+	}
 	for (e = c->head; e; e = e->next) {
 		if (strncmp(e->path, dir, n) == 0 &&
 		    (e->path[n] == '\0' || e->path[n] == '/' || (n == 1 && dir[0] == '/'))) {
@@ -287,4 +330,175 @@ size_t mcache_count(struct mcache *c)
 	n = c->count;
 	pthread_mutex_unlock(&c->lock);
 	return n;
+}
+
+/* ---- directory listings ---- */
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Find @dir (moving it to the front); drops it if expired. Caller holds the lock. */
+static struct mc_dir *dir_find(struct mcache *c, const char *dir)
+{
+	struct mc_dir **dp, *d;
+
+	for (dp = &c->dirs; *dp; dp = &(*dp)->next) {
+		d = *dp;
+		if (strcmp(d->path, dir) != 0)
+			continue;
+		*dp = d->next;
+		if (d->expires <= c->now(c->now_arg)) {
+			dir_free(d);
+			c->ndirs--;
+			return NULL;
+		}
+		d->next = c->dirs;
+		c->dirs = d;
+		return d;
+	}
+	return NULL;
+}
+
+static void dir_drop(struct mcache *c, struct mc_dir *d)
+{
+	struct mc_dir **dp;
+
+	for (dp = &c->dirs; *dp; dp = &(*dp)->next) {
+		if (*dp == d) {
+			*dp = d->next;
+			dir_free(d);
+			c->ndirs--;
+			return;
+		}
+	}
+}
+
+void mcache_dir_put(struct mcache *c, const char *dir, char *const *names, size_t n,
+		    uint64_t wctr, int negative_ttl)
+{
+	struct mc_dir *d, *old;
+	size_t i;
+
+	if (n > MC_DIR_NAMES)
+		return;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return;
+	d->path = strdup(dir);
+	d->cap = n ? n : 4;
+	d->names = calloc(d->cap, sizeof(*d->names));
+	if (!d->path || !d->names) {
+		dir_free(d);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		d->names[i] = strdup(names[i]);
+		if (!d->names[i]) {
+			dir_free(d);
+			return;
+		}
+		d->n++;
+	}
+	qsort(d->names, d->n, sizeof(*d->names), str_cmp);
+	pthread_mutex_lock(&c->lock);
+	if (wctr != c->wctr) { /* something changed meanwhile: the listing may be stale */
+		pthread_mutex_unlock(&c->lock);
+		dir_free(d);
+		return;
+	}
+	old = dir_find(c, dir);
+	if (old)
+		dir_drop(c, old);
+	while (c->ndirs >= MC_DIRS) {
+		struct mc_dir *last = c->dirs;
+
+		while (last->next)
+			last = last->next;
+		dir_drop(c, last);
+	}
+	d->expires = c->now(c->now_arg) + (negative_ttl ? c->neg_ttl : c->ttl);
+	d->next = c->dirs;
+	c->dirs = d;
+	c->ndirs++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+int mcache_dir_lookup(struct mcache *c, const char *dir, const char *name)
+{
+	struct mc_dir *d;
+	int r = -1;
+
+	pthread_mutex_lock(&c->lock);
+	d = dir_find(c, dir);
+	if (d)
+		r = d->n && bsearch(&name, d->names, d->n, sizeof(*d->names), str_cmp) ? 1 : 0;
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+void mcache_dir_add(struct mcache *c, const char *dir, const char *name)
+{
+	struct mc_dir *d;
+	size_t lo = 0, hi;
+
+	pthread_mutex_lock(&c->lock);
+	c->wctr++;
+	d = dir_find(c, dir);
+	if (!d)
+		goto out;
+	d->expires = c->now(c->now_arg) + c->neg_ttl; /* kept alive while filled here */
+	hi = d->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int k = strcmp(d->names[mid], name);
+
+		if (k == 0)
+			goto out;
+		if (k < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (d->n == d->cap) {
+		size_t nc = d->cap * 2;
+		char **nn = nc <= MC_DIR_NAMES ? realloc(d->names, nc * sizeof(*nn)) : NULL;
+
+		if (!nn) {
+			dir_drop(c, d); /* too big (or no memory): forget the listing */
+			goto out;
+		}
+		d->names = nn;
+		d->cap = nc;
+	}
+	memmove(d->names + lo + 1, d->names + lo, (d->n - lo) * sizeof(*d->names));
+	d->names[lo] = strdup(name);
+	if (!d->names[lo]) {
+		memmove(d->names + lo, d->names + lo + 1, (d->n - lo) * sizeof(*d->names));
+		dir_drop(c, d);
+		goto out;
+	}
+	d->n++;
+out:
+	pthread_mutex_unlock(&c->lock);
+}
+
+void mcache_dir_remove(struct mcache *c, const char *dir, const char *name)
+{
+	struct mc_dir *d;
+	char **hit;
+
+	pthread_mutex_lock(&c->lock);
+	c->wctr++;
+	d = dir_find(c, dir);
+	hit = d && d->n ? bsearch(&name, d->names, d->n, sizeof(*d->names), str_cmp) : NULL;
+	if (hit) {
+		size_t i = (size_t)(hit - d->names);
+
+		free(*hit);
+		memmove(d->names + i, d->names + i + 1, (d->n - i - 1) * sizeof(*d->names));
+		d->n--;
+	}
+	pthread_mutex_unlock(&c->lock);
 }

@@ -59,6 +59,28 @@ void mcache_invalidate(struct mcache *c, const char *path);
 /* Forget @dir and every path below it ("/a" covers "/a/b", not "/ab"). */
 void mcache_invalidate_tree(struct mcache *c, const char *dir);
 
+/*
+ * Directory listings: the complete set of child names of a directory (from
+ * one listing page, or known because the directory was created here), so
+ * that looking up a name that does not exist costs no request. Kept for the
+ * positive TTL; local mutations keep it current through add/remove. At most
+ * 64 directories of up to 10000 names each are kept (least recently used go).
+ *
+ * mcache_dir_put() copies @names (need not be sorted) and is refused if any
+ * directory mutation happened after @wctr was sampled with mcache_wctr().
+ * With @negative_ttl the listing lives only as long as a negative entry (it
+ * answers "no such name" for names made elsewhere meanwhile); each
+ * mcache_dir_add() extends that life, so a directory being filled here stays
+ * known.
+ * mcache_dir_lookup() returns 1 if @name is listed, 0 if the listing is
+ * fresh and lacks it, -1 if there is no fresh listing.
+ */
+void mcache_dir_put(struct mcache *c, const char *dir, char *const *names, size_t n,
+		    uint64_t wctr, int negative_ttl);
+int mcache_dir_lookup(struct mcache *c, const char *dir, const char *name);
+void mcache_dir_add(struct mcache *c, const char *dir, const char *name);
+void mcache_dir_remove(struct mcache *c, const char *dir, const char *name);
+
 /* Number of entries held (for tests and statistics). */
 size_t mcache_count(struct mcache *c);
 

@@ -77,6 +77,29 @@ int main(void)
 	CHECK_INT_EQ(mcache_get(c, "/d", NULL), MCACHE_NONE);
 	CHECK_INT_EQ(mcache_get(c, "/d/e", NULL), MCACHE_NONE);
 	CHECK_INT_EQ(mcache_get(c, "/dx", NULL), MCACHE_FULL);
+
+	/* directory listings: absent names cost nothing; local changes keep them current */
+	{
+		char *names[] = { (char *)"b", (char *)"a" };
+		uint64_t w0 = mcache_wctr(c);
+
+		CHECK_INT_EQ(mcache_dir_lookup(c, "/d", "a"), -1);
+		mcache_dir_put(c, "/d", names, 2, w0, 0);
+		CHECK_INT_EQ(mcache_dir_lookup(c, "/d", "a"), 1);
+		CHECK_INT_EQ(mcache_dir_lookup(c, "/d", "zz"), 0);
+		mcache_dir_add(c, "/d", "zz");
+		CHECK_INT_EQ(mcache_dir_lookup(c, "/d", "zz"), 1);
+		mcache_dir_remove(c, "/d", "a");
+		CHECK_INT_EQ(mcache_dir_lookup(c, "/d", "a"), 0);
+		/* a listing that raced with a change is not kept */
+		w0 = mcache_wctr(c);
+		mcache_dir_add(c, "/other", "x");
+		mcache_dir_put(c, "/e", names, 2, w0, 0);
+		CHECK_INT_EQ(mcache_dir_lookup(c, "/e", "a"), -1);
+		/* tree invalidation drops listings below */
+		mcache_invalidate_tree(c, "/d");
+		CHECK_INT_EQ(mcache_dir_lookup(c, "/d", "b"), -1);
+	}
 	mcache_free(c);
 	mcache_free(NULL);
 	return TEST_DONE();
