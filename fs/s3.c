@@ -25,7 +25,9 @@
  */
 #include "fs/s3.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -33,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -139,10 +142,38 @@ static curl_socket_t open_cloexec(void *clientp, curlsocktype purpose, struct cu
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
-static CURL *pool_get(struct s3 *s3)
+/*
+ * libcurl 7.88 makes the wakeup socketpair of the multi handle inside each
+ * easy handle (created at its first transfer) without close-on-exec, and
+ * offers no callback for it. Mark every socket above stderr close-on-exec
+ * once a new handle has run: no part of stepfs means a socket to survive an
+ * exec (stdin/stdout/stderr, which may be journald's socket, are left alone).
+ */
+static void cloexec_sockets(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	struct stat st;
+	int fd, fl;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		fd = atoi(de->d_name);
+		if (fd <= 2 || fd == dirfd(d) || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+			continue;
+		fl = fcntl(fd, F_GETFD);
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			(void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+	}
+	closedir(d);
+}
+
+static CURL *pool_get(struct s3 *s3, int *ret_new)
 {
 	CURL *h = NULL;
 
+	*ret_new = 0;
 	pthread_mutex_lock(&s3->pool_lock);
 	for (;;) {
 		if (s3->nidle) {
@@ -159,6 +190,7 @@ static CURL *pool_get(struct s3 *s3)
 				pthread_cond_signal(&s3->pool_cond);
 				break;
 			}
+			*ret_new = 1;
 			return h;
 		}
 		pthread_cond_wait(&s3->pool_cond, &s3->pool_lock);
@@ -892,10 +924,14 @@ static enum store_err s3_request(struct s3 *s3, struct s3_req *r, struct store_e
 		payload = want_sha ? sha : SIGV4_UNSIGNED_PAYLOAD;
 	}
 	for (attempt = 0;; attempt++) {
-		h = pool_get(s3);
+		int fresh;
+
+		h = pool_get(s3, &fresh);
 		if (!h)
 			return store_set_error(err, STORE_ENOMEM, 0, NULL, "cannot create a curl handle");
 		rc = perform_once(s3, h, r, payload, md5[0] ? md5 : NULL, &retry, err);
+		if (fresh)
+			cloexec_sockets();
 		pool_put(s3, h);
 		if (rc == STORE_OK || !retry || attempt >= s3->retries)
 			break;

@@ -20,6 +20,8 @@
  *     mpu-abort KEY ID
  *     mpu-list [PREFIX]             → JSON lines {key, upload_id}
  *     presign KEY [SECONDS]         → URL
+ *     fdcheck KEY                   HEAD KEY, then count open sockets and those
+ *                                   without FD_CLOEXEC → "sockets=N no_cloexec=M"
  *   PUTOPTS: --meta NAME=VALUE (repeatable) --content-type T --if-match ETAG --if-none-match
  *
  * Exit status: 0 ok, 2 usage, 10 + enum store_err on a store error (after
@@ -32,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -334,6 +337,36 @@ static int run(struct store *s, int argc, char **argv)
 		else
 			printf("%s\n", url);
 		free(url);
+	} else if (strcmp(cmd, "fdcheck") == 0 && argc == 2) {
+		/* the keep-alive connection stays open in the pool after the HEAD */
+		rc = store_head(s, argv[1], &o, &e);
+		if (rc == STORE_OK) {
+			DIR *d = opendir("/proc/self/fd");
+			struct dirent *de;
+			int socks = 0, leaky = 0;
+
+			while (d && (de = readdir(d))) {
+				char path[300], target[64];
+				ssize_t n;
+				int fdn = atoi(de->d_name);
+
+				if (de->d_name[0] == '.' || fdn == dirfd(d))
+					continue;
+				snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+				n = readlink(path, target, sizeof(target) - 1);
+				if (n <= 0)
+					continue;
+				target[n] = '\0';
+				if (strncmp(target, "socket:", 7) != 0)
+					continue;
+				socks++;
+				if (!(fcntl(fdn, F_GETFD) & FD_CLOEXEC))
+					leaky++;
+			}
+			if (d)
+				closedir(d);
+			printf("sockets=%d no_cloexec=%d\n", socks, leaky);
+		}
 	} else {
 		return usage();
 	}

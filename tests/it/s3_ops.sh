@@ -195,6 +195,13 @@ code=$(curl -s -o bad.out -w '%{http_code}' -T f1k -u "$IT_AK:$IT_SK" --aws-sigv
 	"$EP/$BUCKET/${P}badmd5")
 it_check_eq "server rejects a wrong Content-MD5 (so ours is verified)" 400 "$code"
 
+# --- sockets are created close-on-exec (libcurl 7.88 does not): tasks never inherit them
+OPTS=$(jq -cn --arg e "$EP" '{endpoint: $e}')
+s3 put fd f1k >/dev/null
+out=$(s3 fdcheck fd)
+it_check "a keep-alive S3 socket is open after a request ($out)" grep -q 'sockets=[1-9]' <<<"$out"
+it_check_eq "every S3 socket is close-on-exec" 0 "$(sed -n 's/.*no_cloexec=\([0-9]*\).*/\1/p' <<<"$out")"
+
 # --- multipart copy (UploadPartCopy) with a low threshold, metadata carried over
 OPTS=$(jq -cn --arg e "$EP" '{endpoint: $e, multipart_copy_threshold: 5242880, part_size: 5242880}')
 s3 put src12 f12m --meta keep=yes >/dev/null
