@@ -20,12 +20,12 @@
  *
  * Crash recovery of executions. A Standard execution is resumed from its
  * journaled history with asl_execution_resume() (a Task in flight at the
- * crash is run again: at-least-once for tasks, like AWS redrive). While the
- * engine does not implement resume, the execution is restarted from its
- * first state with its recorded input, under the same name and ARN, and its
- * old partial history is replaced (logged). Express executions are restarted
- * from the beginning (AWS's asynchronous Express workflows are at-least-once
- * too); their history is never journaled, only the summary row.
+ * crash is run again: at-least-once for tasks, like AWS redrive). A history
+ * the engine cannot resume restarts the execution from its first state with
+ * its recorded input, under the same name and ARN, and its old partial
+ * history is replaced (logged). Express executions are restarted from the
+ * beginning (AWS's asynchronous Express workflows are at-least-once too);
+ * their history is never journaled, only the summary row.
  *
  * Loop guard. The task runner gives every task STEPFS_EXECUTION_ARN and
  * STEPFS_CHAIN_DEPTH. When a write is committed, the router reads the

@@ -330,6 +330,21 @@ static void test_recovery_and_stop(void)
 		CHECK_STR_EQ(json_string_value(json_object_get(
 				     json_array_get(h, json_array_size(h) - 1), "type")),
 			     "ExecutionSucceeded");
+		{
+			/* resumed, not restarted: one ExecutionStarted, ids 1..n */
+			size_t k, starts = 0, gaps = 0;
+			json_t *e;
+
+			json_array_foreach(h, k, e) {
+				if (strcmp(json_string_value(json_object_get(e, "type")),
+					   "ExecutionStarted") == 0)
+					starts++;
+				if (json_integer_value(json_object_get(e, "id")) != (json_int_t)k + 1)
+					gaps++;
+			}
+			CHECK_INT_EQ(starts, 1);
+			CHECK_INT_EQ(gaps, 0);
+		}
 		json_decref(h);
 		json_decref(l);
 		h = NULL;

@@ -10,7 +10,8 @@
 # write fails because the daemon died, the mount is remounted and, if the
 # file never reached the daemon, written again. Afterwards each of the 200
 # keys has exactly one execution (0 lost, 0 duplicates), every Standard
-# execution SUCCEEDED after the restart, and every event is routed.
+# execution SUCCEEDED after the restart (resumed from its journaled history:
+# one ExecutionStarted each), and every event is routed.
 set -e
 . "$(dirname "$0")/lib.sh"
 it_need_fuse
@@ -89,6 +90,10 @@ J
 	it_check_eq "$point: every event routed" 0 "$(sqlite3 "$J" "SELECT count(*) FROM outbox WHERE routed = 0")"
 	it_check_eq "$point: one event per key" 200 "$(sqlite3 "$J" "SELECT count(DISTINCT key) FROM outbox WHERE key LIKE '%.csv'")"
 	it_check_eq "$point: no second event for a key" 200 "$(sqlite3 "$J" "SELECT count(*) FROM outbox WHERE key LIKE '%.csv'")"
+	it_check_eq "$point: resumed, not restarted: one ExecutionStarted per execution" 200 \
+		"$(sqlite3 "$J" "SELECT count(*) FROM history WHERE json_extract(event, '\$.type') = 'ExecutionStarted'")"
+	it_check_eq "$point: every history ends in ExecutionSucceeded" 200 \
+		"$(sqlite3 "$J" "SELECT count(*) FROM history WHERE json_extract(event, '\$.type') = 'ExecutionSucceeded'")"
 	it_check_eq "$point: every execution's task ran at least once" 200 "$(sort -u "$D/results/ran" | wc -l)"
 	it_log "$point: task runs $(wc -l <"$D/results/ran") for 200 executions (a Task in flight at the crash runs again)"
 }
