@@ -723,7 +723,7 @@ static int state_error(struct act *a, const struct asl_err *err, bool terminal)
 		json_decref(eo);
 		return leave(a, out, assigned, ct->next, false);
 	}
-	return act_fail(a, err->error, err->cause);
+	return act_fail(a, err->error, err->cause[0] ? err->cause : NULL);
 }
 
 /* A Fail-state style error that may lack error/cause: no retry/catch applies. */
@@ -910,6 +910,8 @@ static int task_finished(struct act *a, json_t *output, const char *error, const
 	if (error) {
 		bool timeout = !strcmp(error, ASL_E_TIMEOUT) || !strcmp(error, ASL_E_HEARTBEAT);
 
+		if (timeout)
+			cause = NULL; /* AWS reports task timeouts without a cause */
 		asl_err_set(&err, error, "%s", cause ? cause : "");
 		if (a->x->want_events)
 			d = err_details(error, cause);

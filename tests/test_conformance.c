@@ -31,7 +31,7 @@ enum { CL_PURE, CL_LAMBDA, CL_S3, CL_N };
 static const char *const class_names[CL_N] = { "pure", "lambda_only", "itemreader_s3" };
 
 struct counts {
-	int run, pass, fail, cause_ok, cause_n, hist_ok, hist_n;
+	int run, pass, fail, cause_ok, cause_n, hist_ok, hist_n, shape_ok, shape_n;
 	int skip_jsonata, skip_lambda, skip_s3, skip_mock, skip_nostatus, skip_api;
 	int skip_unnamed; /* lambda_only rows whose recording names no handler (mocked) */
 };
@@ -190,6 +190,59 @@ static int cmp_type(const void *a, const void *b)
 }
 
 /* Same multiset of event types, and the same type at every recorded integer id. */
+/* Same key sets in @a and @b (objects), else the first difference in @why. */
+static bool same_keys(json_t *a, json_t *b, const char *where, char *why, size_t len)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(a, k, v)
+		if (!json_object_get(b, k)) {
+			snprintf(why, len, "%s lacks '%s'", where, k);
+			return false;
+		}
+	json_object_foreach(b, k, v)
+		if (!json_object_get(a, k)) {
+			snprintf(why, len, "%s has extra '%s'", where, k);
+			return false;
+		}
+	return true;
+}
+
+/*
+ * Detail shapes: for every recorded event with an integer id, the event with
+ * that id has the same keys, and its *EventDetails object the same keys
+ * (the values are run-specific: ARNs, timestamps, Lambda metadata).
+ */
+static bool history_shapes(json_t *want, json_t *got, char *why, size_t len)
+{
+	size_t i, j;
+
+	for (i = 0; i < json_array_size(want); i++) {
+		json_t *ev = json_array_get(want, i), *id = json_object_get(ev, "id"), *g = NULL;
+		const char *k, *type = json_string_value(json_object_get(ev, "type"));
+		char where[128];
+		json_t *v;
+
+		if (!json_is_integer(id))
+			continue;
+		for (j = 0; j < json_array_size(got) && !g; j++)
+			if (json_equal(json_object_get(json_array_get(got, j), "id"), id))
+				g = json_array_get(got, j);
+		if (!g)
+			continue; /* counted by history_match */
+		snprintf(where, sizeof(where), "event #%lld %s", (long long)json_integer_value(id),
+			 type ? type : "?");
+		if (!same_keys(ev, g, where, why, len))
+			return false;
+		json_object_foreach(ev, k, v) {
+			if (json_is_object(v) && !same_keys(v, json_object_get(g, k), where, why, len))
+				return false;
+		}
+	}
+	return true;
+}
+
 static bool history_match(json_t *want, json_t *got, char *why, size_t len)
 {
 	size_t nw = json_array_size(want), ng = json_array_size(got), i, j;
@@ -388,6 +441,11 @@ out:
 			c->hist_ok++;
 		else
 			printf("HISTORY %s %s: %s\n", class_names[cls], id, hwhy);
+		c->shape_n++;
+		if (history_shapes(hist, h, hwhy, sizeof(hwhy)))
+			c->shape_ok++;
+		else
+			printf("SHAPE %s %s: %s\n", class_names[cls], id, hwhy);
 		json_decref(h);
 	}
 	(void)loop;
@@ -554,10 +612,12 @@ int main(void)
 		struct counts *k = &c[i];
 
 		printf("conformance %-13s: %d/%d pass (status+output+error) = %.1f%%; causes %d/%d; "
-		       "history types %d/%d; skipped: jsonata %d, lambda %d, s3 %d, mock %d, "
+		       "history types %d/%d, detail shapes %d/%d; skipped: jsonata %d, lambda %d, "
+		       "s3 %d, mock %d, "
 		       "no-final-status %d, api-stop %d, lambda-unnamed %d\n",
 		       class_names[i], k->pass, k->run, k->run ? 100.0 * k->pass / k->run : 0.0,
-		       k->cause_ok, k->cause_n, k->hist_ok, k->hist_n, k->skip_jsonata,
+		       k->cause_ok, k->cause_n, k->hist_ok, k->hist_n, k->shape_ok, k->shape_n,
+		       k->skip_jsonata,
 		       k->skip_lambda, k->skip_s3, k->skip_mock, k->skip_nostatus, k->skip_api, k->skip_unnamed);
 	}
 	CHECK(c[CL_PURE].run > 400);
