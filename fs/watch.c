@@ -11,6 +11,17 @@
  * Pending checks live in a hash table (path -> entry) threaded on a list in
  * due-time order: every (re)schedule sets due = now + quiet, so appending at
  * the tail keeps the list sorted and the head is always the next one due.
+ *
+ * Commit pool. The watcher thread decides (lease, fingerprint) and hands the
+ * open file to one of a few commit threads, which hash it and call the sink
+ * (an upload, then a durable journal append). Several appends in flight at
+ * once share one fsync (the journal's group commit), and uploads overlap;
+ * this is what lets a burst run faster than one fsync per file. Results come
+ * back over an eventfd to the watcher thread, which alone touches SQLite and
+ * marks a file reported only after the sink said its event is durable. One
+ * path is never in flight twice (a due check of a path in flight is pushed
+ * back), so one file's events stay in order and are never doubled; a delete
+ * waits for its path's put to finish first.
  */
 #include "fs/watch.h"
 
@@ -31,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +63,23 @@ struct pending {
 	struct pending *prev, *next;  /* due-order list */
 };
 
+struct fprint {
+	int64_t dev, ino, size, mtime_ns;
+};
+
+/* One file handed to the commit pool. path and fp are immutable while queued. */
+struct job {
+	char *path;
+	int fd;              /* open read-only; closed by the commit thread */
+	struct fprint fp;
+	bool from_scan;
+	int rc;              /* sink result, set by the commit thread */
+	char etag[33];
+	struct job *next;    /* todo or done list, protected by pool_lock */
+};
+
+#define WATCH_MAX_THREADS 64
+
 struct watch {
 	char *root;       /* absolute path, no trailing '/' */
 	char *bucket;
@@ -58,6 +87,7 @@ struct watch {
 	int report_deletes;
 	const struct commit_sink *sink;
 	regex_t ignore;
+	bool have_regex;
 	sqlite3 *db;
 	sqlite3_stmt *q_get, *q_put, *q_del;
 
@@ -71,6 +101,18 @@ struct watch {
 	struct pending *head, *tail;
 	char pending_move_dir[PATH_MAX + 8]; /* last IN_MOVED_FROM of a directory, for rename pairing */
 	uint32_t pending_move_cookie;
+
+	/* commit pool */
+	unsigned nthreads;
+	pthread_t threads[WATCH_MAX_THREADS];
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;
+	struct job *todo_head, *todo_tail; /* protected by pool_lock */
+	struct job *done;                  /* protected by pool_lock */
+	bool pool_stop;                    /* protected by pool_lock */
+	int efd;                           /* eventfd: jobs done */
+	struct job **fly;                  /* watcher thread only: jobs not yet collected */
+	unsigned nfly, maxfly;
 
 	/* stats: written by the watcher thread, read by anyone */
 	atomic_uint_fast64_t st[9];
@@ -154,8 +196,9 @@ static int pending_grow(struct watch *w)
 	return 0;
 }
 
-/* Schedule (or push back) a check of @path after the quiet period. */
-static void pending_schedule(struct watch *w, const char *path, bool from_scan)
+/* Schedule (or push back) a check of @path after @delay_ms. */
+static void pending_schedule_in(struct watch *w, const char *path, bool from_scan,
+				unsigned delay_ms)
 {
 	struct pending **pp, *p;
 
@@ -179,8 +222,14 @@ static void pending_schedule(struct watch *w, const char *path, bool from_scan)
 		*pp = p;
 		w->npending++;
 	}
-	p->due = loop_now_ms() + w->quiet_ms;
+	p->due = loop_now_ms() + delay_ms;
 	list_append(w, p);
+}
+
+/* Schedule (or push back) a check of @path after the quiet period. */
+static void pending_schedule(struct watch *w, const char *path, bool from_scan)
+{
+	pending_schedule_in(w, path, from_scan, w->quiet_ms);
 }
 
 /* Remove @path's entry; returns its path string (caller frees) or NULL if none. */
@@ -208,14 +257,17 @@ static void pending_drop(struct watch *w, const char *path)
 
 /* ---- fingerprints ---- */
 
-struct fprint {
-	int64_t dev, ino, size, mtime_ns;
-};
-
 static int db_open(struct watch *w, const char *file, char *errbuf, size_t errlen)
 {
 	const char *schema =
 		"PRAGMA journal_mode=WAL;"
+		/*
+		 * The marks only prevent a second report. They share the WAL of
+		 * the journal (when state_db is the journal), so the next event
+		 * appended with synchronous=FULL makes them durable too; a mark
+		 * lost to a power cut means one duplicate report, never a loss.
+		 */
+		"PRAGMA synchronous=NORMAL;"
 		"CREATE TABLE IF NOT EXISTS watch_files ("
 		" root TEXT NOT NULL, path TEXT NOT NULL, dev INTEGER, ino INTEGER,"
 		" size INTEGER, mtime_ns INTEGER, etag TEXT, reported_at INTEGER,"
@@ -326,20 +378,197 @@ out:
 	return r;
 }
 
-enum check_result { CHECK_DONE, CHECK_RETRY };
+enum check_result { CHECK_DONE, CHECK_RETRY, CHECK_QUEUED };
+
+/* ---- the commit pool ---- */
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j->path);
+	free(j);
+}
+
+static bool in_flight(struct watch *w, const char *rel)
+{
+	unsigned i;
+
+	for (i = 0; i < w->nfly; i++)
+		if (strcmp(w->fly[i]->path, rel) == 0)
+			return true;
+	return false;
+}
+
+/* Commit thread: hash the file and hand its event to the sink. */
+static void *commit_thread(void *arg)
+{
+	struct watch *w = arg;
+	uint64_t one = 1;
+
+	for (;;) {
+		struct commit_event ev = { 0 };
+		char path[PATH_MAX];
+		struct job *j;
+		int r;
+
+		pthread_mutex_lock(&w->pool_lock);
+		while (!w->todo_head && !w->pool_stop)
+			pthread_cond_wait(&w->pool_cond, &w->pool_lock);
+		j = w->todo_head;
+		if (!j) {
+			pthread_mutex_unlock(&w->pool_lock);
+			break;
+		}
+		w->todo_head = j->next;
+		if (!w->todo_head)
+			w->todo_tail = NULL;
+		pthread_mutex_unlock(&w->pool_lock);
+
+		snprintf(path, sizeof(path), "%s/%s", w->root, j->path);
+		r = md5_fd(j->fd, j->etag);
+		close(j->fd);
+		j->fd = -1;
+		if (r < 0) {
+			log_warn("watch: cannot read '%s': %s", path, strerror(-r));
+			j->rc = 1; /* nothing to report, nothing to retry */
+		} else {
+			ev.kind = COMMIT_PUT;
+			ev.key = j->path;
+			ev.bucket = w->bucket;
+			ev.size = (uint64_t)j->fp.size;
+			ev.etag = j->etag;
+			clock_gettime(CLOCK_REALTIME, &ev.time);
+			ev.local_path = path;
+			j->rc = w->sink->commit(w->sink->arg, &ev);
+		}
+		pthread_mutex_lock(&w->pool_lock);
+		j->next = w->done;
+		w->done = j;
+		pthread_mutex_unlock(&w->pool_lock);
+		(void)!write(w->efd, &one, sizeof(one));
+	}
+	return NULL;
+}
+
+static void pool_submit(struct watch *w, struct job *j)
+{
+	w->fly[w->nfly++] = j;
+	j->next = NULL;
+	pthread_mutex_lock(&w->pool_lock);
+	if (w->todo_tail)
+		w->todo_tail->next = j;
+	else
+		w->todo_head = j;
+	w->todo_tail = j;
+	pthread_cond_signal(&w->pool_cond);
+	pthread_mutex_unlock(&w->pool_lock);
+}
 
 /*
- * Decide whether @rel is complete and new, and report it. CHECK_RETRY puts it
- * back into the pending list (still open for writing, or the sink refused).
+ * Take the results of finished jobs (waiting up to @timeout_ms for one if
+ * none is there): mark reported files in the table, in one transaction per
+ * call, and put refused ones back into the pending list.
+ */
+static void pool_collect(struct watch *w, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = w->efd, .events = POLLIN };
+	struct job *done, *next;
+	uint64_t n;
+	bool txn = false;
+	unsigned i;
+
+	if (timeout_ms && poll(&pfd, 1, timeout_ms) <= 0)
+		return;
+	(void)!read(w->efd, &n, sizeof(n));
+	pthread_mutex_lock(&w->pool_lock);
+	done = w->done;
+	w->done = NULL;
+	pthread_mutex_unlock(&w->pool_lock);
+	for (; done; done = next) {
+		next = done->next;
+		for (i = 0; i < w->nfly; i++)
+			if (w->fly[i] == done) {
+				w->fly[i] = w->fly[--w->nfly];
+				break;
+			}
+		if (done->rc < 0) {
+			stat_add(w, ST_SINKERR, 1);
+			log_warn("watch: event for '%s' not accepted (%s); retrying", done->path,
+				 strerror(-done->rc));
+			pending_schedule(w, done->path, done->from_scan);
+		} else if (done->rc == 0) {
+			if (!txn)
+				txn = sqlite3_exec(w->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+				      SQLITE_OK;
+			if (db_store(w, done->path, &done->fp, done->etag) < 0)
+				log_err("watch: cannot record '%s' as reported: %s", done->path,
+					sqlite3_errmsg(w->db));
+			stat_add(w, ST_REPORTED, 1);
+			if (done->from_scan)
+				stat_add(w, ST_RECOVERED, 1);
+		}
+		job_free(done);
+	}
+	if (txn && sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		log_err("watch: cannot record reported files: %s", sqlite3_errmsg(w->db));
+		(void)sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
+/* Wait until @rel (or, with NULL, every job) is no longer in flight. */
+static void pool_drain(struct watch *w, const char *rel)
+{
+	while (rel ? in_flight(w, rel) : w->nfly > 0)
+		pool_collect(w, 100);
+}
+
+static int pool_start(struct watch *w)
+{
+	unsigned i;
+	int r;
+
+	for (i = 0; i < w->nthreads; i++) {
+		r = pthread_create(&w->threads[i], NULL, commit_thread, w);
+		if (r) {
+			log_warn("watch: cannot start commit thread %u: %s", i + 1, strerror(r));
+			break;
+		}
+	}
+	w->nthreads = i;
+	return i ? 0 : -EAGAIN;
+}
+
+static void pool_stop(struct watch *w)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&w->pool_lock);
+	w->pool_stop = true;
+	pthread_cond_broadcast(&w->pool_cond);
+	pthread_mutex_unlock(&w->pool_lock);
+	for (i = 0; i < w->nthreads; i++)
+		pthread_join(w->threads[i], NULL);
+	w->pool_stop = false;
+}
+
+/*
+ * Decide whether @rel is complete and new; if so, queue it for the commit
+ * pool (CHECK_QUEUED). CHECK_RETRY puts it back into the pending list (still
+ * open for writing, or already in flight).
  */
 static enum check_result check_file(struct watch *w, const char *rel, bool from_scan)
 {
-	char path[PATH_MAX], etag[33];
-	struct commit_event ev = { 0 };
+	char path[PATH_MAX];
 	struct fprint fp;
 	struct stat st;
-	int fd, r;
+	struct job *j;
+	int fd;
 
+	if (in_flight(w, rel))
+		return CHECK_RETRY;
 	if (snprintf(path, sizeof(path), "%s/%s", w->root, rel) >= (int)sizeof(path))
 		return CHECK_DONE;
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
@@ -369,29 +598,17 @@ static enum check_result check_file(struct watch *w, const char *rel, bool from_
 		stat_add(w, ST_DUPS, 1);
 		goto done;
 	}
-	if (md5_fd(fd, etag) < 0) {
-		log_warn("watch: cannot read '%s': %s", path, strerror(errno));
-		goto done;
-	}
-	ev.kind = COMMIT_PUT;
-	ev.key = rel;
-	ev.bucket = w->bucket;
-	ev.size = (uint64_t)st.st_size;
-	ev.etag = etag;
-	clock_gettime(CLOCK_REALTIME, &ev.time);
-	ev.local_path = path;
-	r = w->sink->commit(w->sink->arg, &ev);
-	if (r < 0) {
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->path = strdup(rel))) {
+		free(j);
 		close(fd);
-		stat_add(w, ST_SINKERR, 1);
-		log_warn("watch: event for '%s' not accepted (%s); retrying", rel, strerror(-r));
 		return CHECK_RETRY;
 	}
-	if (db_store(w, rel, &fp, etag) < 0)
-		log_err("watch: cannot record '%s' as reported: %s", rel, sqlite3_errmsg(w->db));
-	stat_add(w, ST_REPORTED, 1);
-	if (from_scan)
-		stat_add(w, ST_RECOVERED, 1);
+	j->fd = fd;
+	j->fp = fp;
+	j->from_scan = from_scan;
+	pool_submit(w, j);
+	return CHECK_QUEUED;
 done:
 	close(fd);
 	return CHECK_DONE;
@@ -403,6 +620,8 @@ static void report_delete(struct watch *w, const char *rel)
 	struct commit_event ev = { 0 };
 
 	pending_drop(w, rel);
+	/* a put of the same path still in flight goes first */
+	pool_drain(w, rel);
 	if (!w->report_deletes || db_lookup(w, rel, NULL) == 0)
 		return;
 	if (snprintf(path, sizeof(path), "%s/%s", w->root, rel) >= (int)sizeof(path))
@@ -616,38 +835,58 @@ static void *watch_thread(void *arg)
 		log_errno(r, "watch: cannot initialise inotify");
 		return NULL;
 	}
+	r = pool_start(w);
+	if (r < 0) {
+		log_errno(r, "watch: cannot start the commit threads");
+		inotifytools_cleanup();
+		return NULL;
+	}
 	rescan(w, "start-up");
 	while (!atomic_load(&w->stop)) {
-		struct pollfd pfd = { .fd = w->ifd, .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = w->ifd, .events = POLLIN },
+					 { .fd = w->efd, .events = POLLIN } };
 		uint64_t now = loop_now_ms();
 		int timeout = 500;
+		size_t budget;
 		struct inotify_event *ev;
 
-		if (w->head)
+		/* with every commit thread busy, only their results can free a slot */
+		if (w->head && w->nfly < w->maxfly)
 			timeout = w->head->due <= now ? 0 : (int)(w->head->due - now);
 		if (timeout > 500)
 			timeout = 500;
-		atomic_store(&w->idle, !w->head);
-		if (poll(&pfd, 1, timeout) > 0) {
+		atomic_store(&w->idle, !w->head && !w->nfly);
+		if (poll(pfd, 2, timeout) > 0) {
 			atomic_store(&w->idle, false);
-			while ((ev = inotifytools_next_events(0, 1)))
-				handle_event(w, ev);
-			/* one rescan for any number of overflows in this batch */
-			if (w->rescan_due) {
-				w->rescan_due = false;
-				rescan(w, "queue overflow");
+			if (pfd[1].revents)
+				pool_collect(w, 0);
+			if (pfd[0].revents) {
+				while ((ev = inotifytools_next_events(0, 1)))
+					handle_event(w, ev);
+				/* one rescan for any number of overflows in this batch */
+				if (w->rescan_due) {
+					w->rescan_due = false;
+					rescan(w, "queue overflow");
+				}
 			}
 		}
 		now = loop_now_ms();
-		while (w->head && w->head->due <= now && !atomic_load(&w->stop)) {
+		/* each entry at most once per pass: one pushed back may be due again */
+		budget = w->npending;
+		while (budget-- && w->head && w->head->due <= now && w->nfly < w->maxfly &&
+		       !atomic_load(&w->stop)) {
 			bool from_scan = false;
 			char *path = pending_take(w, w->head->path, &from_scan);
 
 			if (check_file(w, path, from_scan) == CHECK_RETRY)
-				pending_schedule(w, path, from_scan);
+				pending_schedule_in(w, path, from_scan,
+						    w->quiet_ms ? w->quiet_ms : 5);
 			free(path);
 		}
 	}
+	/* what was handed to the sink is finished and recorded; the rest is found again */
+	pool_drain(w, NULL);
+	pool_stop(w);
 	inotifytools_cleanup();
 	return NULL;
 }
@@ -670,19 +909,35 @@ struct watch *watch_new(const struct watch_opts *opts, char *errbuf, size_t errl
 		return NULL;
 	}
 	w = calloc(1, sizeof(*w));
-	if (!w)
-		goto oom;
+	if (!w) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	w->ifd = -1;
+	pthread_mutex_init(&w->pool_lock, NULL);
+	pthread_cond_init(&w->pool_cond, NULL);
+	w->nthreads = opts->commit_threads ? opts->commit_threads : WATCH_COMMIT_THREADS_DEFAULT;
+	if (w->nthreads > WATCH_MAX_THREADS)
+		w->nthreads = WATCH_MAX_THREADS;
+	w->maxfly = 4 * w->nthreads;
+	w->fly = calloc(w->maxfly, sizeof(*w->fly));
+	w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->ntab = 1024;
 	w->tab = calloc(w->ntab, sizeof(*w->tab));
 	w->root = strdup(real);
 	base = strrchr(real, '/');
 	w->bucket = strdup(opts->bucket ? opts->bucket : (base && base[1] ? base + 1 : "root"));
-	if (!w->tab || !w->root || !w->bucket)
-		goto oom;
+	if (w->efd < 0) {
+		snprintf(errbuf, errlen, "cannot create an eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	if (!w->fly || !w->tab || !w->root || !w->bucket) {
+		snprintf(errbuf, errlen, "out of memory");
+		goto fail;
+	}
 	w->quiet_ms = opts->quiet_ms;
 	w->report_deletes = opts->report_deletes;
 	w->sink = opts->sink;
-	w->ifd = -1;
 	r = regcomp(&w->ignore, opts->ignore_regex ? opts->ignore_regex : WATCH_IGNORE_DEFAULT,
 		    REG_EXTENDED | REG_NOSUB);
 	if (r) {
@@ -690,25 +945,14 @@ struct watch *watch_new(const struct watch_opts *opts, char *errbuf, size_t errl
 
 		regerror(r, &w->ignore, m, sizeof(m));
 		snprintf(errbuf, errlen, "bad ignore pattern '%s': %s", opts->ignore_regex, m);
-		free(w->tab);
-		free(w->root);
-		free(w->bucket);
-		free(w);
-		return NULL;
+		goto fail;
 	}
-	if (db_open(w, opts->state_db, errbuf, errlen) < 0) {
-		watch_free(w);
-		return NULL;
-	}
+	w->have_regex = true;
+	if (db_open(w, opts->state_db, errbuf, errlen) < 0)
+		goto fail;
 	return w;
-oom:
-	snprintf(errbuf, errlen, "out of memory");
-	if (w) {
-		free(w->tab);
-		free(w->root);
-		free(w->bucket);
-		free(w);
-	}
+fail:
+	watch_free(w);
 	return NULL;
 }
 
@@ -752,7 +996,13 @@ void watch_free(struct watch *w)
 	sqlite3_finalize(w->q_put);
 	sqlite3_finalize(w->q_del);
 	sqlite3_close(w->db);
-	regfree(&w->ignore);
+	if (w->have_regex)
+		regfree(&w->ignore);
+	if (w->efd >= 0)
+		close(w->efd);
+	pthread_mutex_destroy(&w->pool_lock);
+	pthread_cond_destroy(&w->pool_cond);
+	free(w->fly);
 	free(w->tab);
 	free(w->root);
 	free(w->bucket);

@@ -15,6 +15,11 @@
  * rescan reconciled against the table), so nothing created in between is
  * missed; duplicates from the overlap are removed by the fingerprint check.
  *
+ * Sink calls. Up to commit_threads files are handed to the sink at once,
+ * each from a commit thread (so the sink must be thread-safe; concurrent
+ * journal appends share one fsync). One path is never in flight twice, and a
+ * file is recorded as reported only after the sink returned 0 (durable).
+ *
  * Thread-safety: watch_new/start/stop/free from one controlling thread;
  * watch_get_stats() from any thread. libinotifytools keeps hidden global
  * state, so at most one struct watch may run per process.
@@ -36,9 +41,11 @@ struct watch_opts {
 	const char *state_db;        /* SQLite file for fingerprints; NULL: in memory */
 	const struct commit_sink *sink; /* borrowed; must outlive the watch */
 	int report_deletes;          /* 1: report deletions of reported files as COMMIT_DELETE */
+	unsigned commit_threads;     /* sink calls in flight at once; 0: default (8), max 64 */
 };
 #define WATCH_IGNORE_DEFAULT "^\\.|~$|\\.(tmp|part|partial|swp|swx|crdownload)$"
-#define WATCH_OPTS_INIT { NULL, NULL, NULL, 200, NULL, NULL, 1 }
+#define WATCH_OPTS_INIT { NULL, NULL, NULL, 200, NULL, NULL, 1, 0 }
+#define WATCH_COMMIT_THREADS_DEFAULT 8
 
 struct watch_stats {
 	uint64_t inotify_events;  /* raw events read */
@@ -59,7 +66,10 @@ struct watch_stats {
 struct watch *watch_new(const struct watch_opts *opts, char *errbuf, size_t errlen);
 /* Start the watcher thread. Returns 0 or -errno. */
 int watch_start(struct watch *w);
-/* Stop the thread (pending checks are dropped; they are found again by the next start's scan). */
+/*
+ * Stop the threads. Files already handed to the sink finish and are recorded;
+ * pending checks are dropped (the next start's scan finds them again).
+ */
 void watch_stop(struct watch *w);
 /* Free; NULL is a no-op. Stops first if running. */
 void watch_free(struct watch *w);

@@ -20,10 +20,38 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char **keys;
 static int nkeys, ndeletes;
+/* commit pool checks: a slow or refusing sink, and what it saw in flight */
+static int delay_us, fail_left, busy, max_busy, overlap;
+static const char *busy_keys[64];
 
 static int rec_commit(void *arg, const struct commit_event *ev)
 {
+	int i, slot = -1;
+
 	pthread_mutex_lock(&lock);
+	if (fail_left > 0 && ev->kind != COMMIT_DELETE) {
+		fail_left--;
+		pthread_mutex_unlock(&lock);
+		return -EIO;
+	}
+	for (i = 0; i < 64; i++) {
+		if (busy_keys[i] && strcmp(busy_keys[i], ev->key) == 0)
+			overlap++;
+		if (!busy_keys[i] && slot < 0)
+			slot = i;
+	}
+	if (slot >= 0)
+		busy_keys[slot] = ev->key;
+	if (++busy > max_busy)
+		max_busy = busy;
+	i = delay_us;
+	pthread_mutex_unlock(&lock);
+	if (i)
+		usleep((useconds_t)i);
+	pthread_mutex_lock(&lock);
+	busy--;
+	if (slot >= 0)
+		busy_keys[slot] = NULL;
 	if (ev->kind == COMMIT_DELETE) {
 		ndeletes++;
 	} else {
@@ -51,6 +79,17 @@ static int total(void)
 
 	pthread_mutex_lock(&lock);
 	n = nkeys;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+/* a counter read under the lock the sink writes it under */
+static int locked(const int *v)
+{
+	int n;
+
+	pthread_mutex_lock(&lock);
+	n = *v;
 	pthread_mutex_unlock(&lock);
 	return n;
 }
@@ -169,7 +208,7 @@ int main(void)
 	snprintf(p, sizeof(p), "%s/cp.csv", dir);
 	unlink(p);
 	usleep(200000);
-	CHECK_INT_EQ(ndeletes, 1);
+	CHECK_INT_EQ(locked(&ndeletes), 1);
 	watch_free(w);
 
 	/* restart: nothing already reported is reported again; new files are */
@@ -232,6 +271,58 @@ int main(void)
 			fclose(qfile);
 		}
 	}
+	watch_free(w);
+
+	/*
+	 * Commit pool: a slow sink gets several files at once, never the same
+	 * path twice at once; a rewrite during its commit is reported after it;
+	 * a refused event is retried until accepted, and reported once.
+	 */
+	reset();
+	w = watch_new(&o, err, sizeof(err));
+	CHECK(w != NULL);
+	CHECK_INT_EQ(watch_start(w), 0);
+	usleep(100000);
+	snprintf(p, sizeof(p), "%s/pool", dir);
+	mkdir(p, 0755);
+	pthread_mutex_lock(&lock);
+	delay_us = 20000;
+	pthread_mutex_unlock(&lock);
+	for (i = 0; i < 40; i++) {
+		char rel[64];
+
+		snprintf(rel, sizeof(rel), "pool/p%02d", i);
+		put(dir, rel, "p", O_TRUNC);
+	}
+	settle(w, 40);
+	CHECK_INT_EQ(total(), 40);
+	CHECK(locked(&max_busy) > 1);
+	printf("pool: at most %d sink calls at once\n", locked(&max_busy));
+	reset();
+	pthread_mutex_lock(&lock);
+	delay_us = 400000;
+	pthread_mutex_unlock(&lock);
+	put(dir, "pool/same", "v1", O_TRUNC);
+	usleep(200000); /* quiet period over: v1 is in the sink now */
+	put(dir, "pool/same", "v2, longer", O_TRUNC);
+	for (i = 0; i < 300 && count("pool/same") < 2; i++)
+		usleep(10000);
+	settle(w, 2);
+	CHECK_INT_EQ(count("pool/same"), 2);
+	CHECK_INT_EQ(locked(&overlap), 0);
+	reset();
+	pthread_mutex_lock(&lock);
+	delay_us = 0;
+	fail_left = 2;
+	pthread_mutex_unlock(&lock);
+	put(dir, "pool/refused", "r", O_TRUNC);
+	for (i = 0; i < 300 && count("pool/refused") < 1; i++)
+		usleep(10000);
+	settle(w, 1);
+	CHECK_INT_EQ(count("pool/refused"), 1);
+	CHECK_INT_EQ(locked(&fail_left), 0);
+	watch_get_stats(w, &st);
+	CHECK(st.sink_errors >= 2);
 	watch_free(w);
 
 	/* bad input is named */
