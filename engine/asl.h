@@ -198,7 +198,8 @@ struct timespec asl_execution_stop_time(const struct asl_execution *x);
 unsigned asl_execution_event_count(const struct asl_execution *x);
 /*
  * The recorded history as a JSON array of events in id order (a new
- * reference), or NULL if the execution does not record history.
+ * array; the events in it are shared: treat them as read-only), or NULL if
+ * the execution does not record history.
  */
 json_t *asl_execution_history(const struct asl_execution *x);
 

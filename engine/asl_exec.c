@@ -2180,7 +2180,8 @@ unsigned asl_execution_event_count(const struct asl_execution *x)
 
 json_t *asl_execution_history(const struct asl_execution *x)
 {
-	return x->history ? json_incref(x->history) : NULL;
+	/* a shallow copy: the caller may change the array, never the shared events */
+	return x->history ? json_copy(x->history) : NULL;
 }
 
 struct sync_ctx {

@@ -83,6 +83,12 @@ static int dbl_start(void *arg, struct loop *loop, const struct asl_task_req *re
 		} else {
 			t->output = json_incref(req->input);
 		}
+	} else if (!strcmp(req->resource, "test:req")) {
+		/* echo what the engine passed for the task */
+		t->output = json_pack("{s:f,s:f,s:s,s:i,s:O}", "timeout", req->timeout_s,
+				      "heartbeat", req->heartbeat_s, "state", req->state_name,
+				      "retry", req->retry_count, "credentials",
+				      req->credentials ? req->credentials : json_null());
 	} else if (!strncmp(req->resource, "test:sleep:", 11)) {
 		ms = atol(req->resource + 11);
 		t->output = json_incref(req->input);
