@@ -111,7 +111,8 @@ static void router_pump(struct router *r);
  * daemon kills itself with SIGKILL the N-th time it passes POINT, one of
  * "commit" (object uploaded, event not yet journaled), "append" (event
  * journaled, close() not yet answered), "route" (executions recorded, not yet
- * started), "start" (an execution started).
+ * started), "start" (an execution started), "history" (a history event of a
+ * Standard execution journaled: mid-execution).
  */
 static void router_crash_point(struct router *r, const char *point)
 {
@@ -426,6 +427,7 @@ static void rx_on_event(void *arg, struct asl_execution *ex, json_t *event)
 
 	if (journal_history_add(x->r->journal, x->arn, event) < 0)
 		log_err("cannot journal a history event of '%s'", x->arn);
+	router_crash_point(x->r, "history");
 }
 
 static void router_pump_cb(void *arg)

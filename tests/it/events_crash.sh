@@ -5,6 +5,7 @@
 #   append  the event is journaled, close() not yet answered
 #   route   the executions are recorded, not yet started
 #   start   an execution has started (others are mid-Task)
+#   history a history event of an execution was journaled (mid-execution)
 # The daemon kills itself with SIGKILL at the 40th pass of the point
 # (STEPFS_TEST_CRASH, engine/router.c). A writer writes 200 files; when a
 # write fails because the daemon died, the mount is remounted and, if the
@@ -98,7 +99,7 @@ J
 	it_log "$point: task runs $(wc -l <"$D/results/ran") for 200 executions (a Task in flight at the crash runs again)"
 }
 
-for p in commit append route start; do
+for p in commit append route start history; do
 	crash_run "$p"
 done
 it_done
