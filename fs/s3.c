@@ -696,6 +696,16 @@ static enum store_err creds_fresh(struct s3 *s3, struct store_error *err)
 		return store_set_error(err, STORE_ECREDS, 0, NULL,
 				       "credentials expired and refreshing failed: %s", msg);
 	}
+	if (creds_expiring(&c, time(NULL), 0)) {
+		/* as botocore: refreshed, but still expired */
+		char src[sizeof(c.source)];
+
+		snprintf(src, sizeof(src), "%s", c.source);
+		creds_release(&c);
+		return store_set_error(err, STORE_ECREDS, 0, NULL,
+				       "credentials from %s were refreshed but are still expired",
+				       src);
+	}
 	creds_release(&s3->creds);
 	s3->creds = c;
 	return STORE_OK;
@@ -2204,6 +2214,12 @@ struct store *s3_store_open(const char *bucket, const char *prefix, json_t *opti
 		goto nomem;
 	if (r < 0) {
 		store_set_error(err, STORE_ECREDS, 0, NULL, "bucket '%s': %s", bucket, msg);
+		goto fail;
+	}
+	if (creds_expiring(&s3->creds, time(NULL), 0)) {
+		store_set_error(err, STORE_ECREDS, 0, NULL,
+				"bucket '%s': the credentials from %s have expired", bucket,
+				s3->creds.source);
 		goto fail;
 	}
 	return &s3->base;

@@ -121,6 +121,10 @@ EOF
 cat >"$IT_DIR/.aws/config" <<EOF
 [profile proc]
 credential_process = printf '%s' '{"Version": 1, "AccessKeyId": "$IT_AK", "SecretAccessKey": "$IT_SK", "Expiration": "2099-01-01T00:00:00Z"}'
+[profile procexpired]
+credential_process = printf '%s' '{"Version": 1, "AccessKeyId": "$IT_AK", "SecretAccessKey": "$IT_SK", "Expiration": "2001-01-01T00:00:00Z"}'
+[profile procsoon]
+credential_process = printf '%s' '{"Version": 1, "AccessKeyId": "$IT_AK", "SecretAccessKey": "$IT_SK", "Expiration": "$(date -u -d '+120 sec' +%Y-%m-%dT%H:%M:%SZ)"}'
 [profile procfail]
 credential_process = sh-does-not-exist --flag
 EOF
@@ -133,6 +137,8 @@ chain() { # PROFILE ARGS...
 }
 it_check "AWS_PROFILE from the credentials file" chain files head k
 it_check "credential_process profile" chain proc head k
+expect "credential_process with expired credentials" $ST_ECREDS "have expired" chain procexpired head k
+it_check "credential_process expiring soon: refreshed, still works" chain procsoon list --all
 expect "credential_process that cannot run" $ST_ECREDS "cannot run 'sh-does-not-exist'" \
 	chain procfail head k
 expect "profile with a wrong secret" $ST_ESIGNATURE "SignatureDoesNotMatch" chain bad head k
