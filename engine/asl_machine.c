@@ -693,12 +693,17 @@ int asl_machine_load_file(const char *path, const struct asl_machine_opts *opts,
 	if (opts)
 		o = *opts;
 	def = json_load_file(path, JSON_DECODE_ANY, &jerr);
-	if (!def) {
-		if (ret_msg && asprintf(ret_msg, "%s:%d:%d: malformed JSON: %s", path, jerr.line,
-					jerr.column, jerr.text) < 0)
+	if (!def && ret_msg) {
+		int n = jerr.line < 0 /* could not read the file at all */
+				? asprintf(ret_msg, "%s", jerr.text)
+				: asprintf(ret_msg, "%s:%d:%d: malformed JSON: %s", path, jerr.line,
+					   jerr.column, jerr.text);
+
+		if (n < 0)
 			*ret_msg = NULL;
-		return -1;
 	}
+	if (!def)
+		return -1;
 	dcopy = strdup(path);
 	bcopy = strdup(path);
 	if (!dcopy || !bcopy) {

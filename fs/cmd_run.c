@@ -48,7 +48,9 @@ static json_t *load_input(const char *arg)
 			v = json_loadf(stdin, JSON_DECODE_ANY, &jerr);
 		else
 			v = json_load_file(arg + 1, JSON_DECODE_ANY, &jerr);
-		if (!v)
+		if (!v && jerr.line < 0)
+			fprintf(stderr, "stepfs run: --input: %s\n", jerr.text);
+		else if (!v)
 			fprintf(stderr, "stepfs run: --input '%s': %s at line %d, column %d\n",
 				arg + 1, jerr.text, jerr.line, jerr.column);
 		return v;
