@@ -89,7 +89,11 @@ int jpath_template_check(json_t *tmpl, char *msg, size_t msglen);
 /*
  * Intrinsic functions: @expr is a call such as "States.Format('{}', $.x)".
  * All 18 States.* functions with AWS's observed behaviour. *ret is a new
- * reference. Failures are States.Runtime (AWS reports IntrinsicFailure so).
+ * reference. Failures are States.Runtime (AWS reports IntrinsicFailure so),
+ * cause "The function '<expr as written>' had the following error: <detail>";
+ * an argument path that selects nothing (an index past the end included)
+ * gives the detail "The JsonPath argument for the field '$.x' could not be
+ * found in the input '<compact state input>'" ($$.X is named $.X).
  * intrinsic_check() parses without evaluating (unknown function, arity where
  * fixed, syntax, escapes). intrinsic_is_call() tells a "States.X(" value from a path.
  */
