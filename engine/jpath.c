@@ -781,6 +781,58 @@ static size_t regex_cost(const char *re)
 	return total;
 }
 
+/*
+ * glibc's regcomp() and regexec() can take exponential time on stacked
+ * quantifiers (a+++*), deep nesting of quantified groups and back-references;
+ * paths come from definitions and must not hang the engine, so refuse those.
+ */
+static bool regex_is_tame(const char *re)
+{
+	int quant = 0, depth = 0;
+	bool after_quant = false;
+	size_t i, n = strlen(re);
+
+	if (n > 512)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = re[i];
+		if (c == '\\') {
+			if (i + 1 < n && re[i + 1] >= '1' && re[i + 1] <= '9')
+				return false;
+			i++;
+			after_quant = false;
+			continue;
+		}
+		if (c == '[') {
+			/* a bracket expression: skip to its end */
+			i++;
+			if (i < n && re[i] == '^')
+				i++;
+			if (i < n && re[i] == ']')
+				i++;
+			while (i < n && re[i] != ']')
+				i++;
+			after_quant = false;
+			continue;
+		}
+		if (c == '*' || c == '+' || c == '?' || c == '{') {
+			if (after_quant || ++quant > 32)
+				return false;
+			if (c == '{')
+				while (i < n && re[i] != '}')
+					i++;
+			after_quant = true;
+			continue;
+		}
+		if (c == '(' && ++depth > 8)
+			return false;
+		if (c == ')')
+			depth--;
+		after_quant = false;
+	}
+	return true;
+}
+
 /* Parse `/pattern/flags` after =~ into x->re (anchored: Java's matches()). */
 static int parse_regex(struct parser *p, struct fexpr *x)
 {
@@ -823,6 +875,11 @@ static int parse_regex(struct parser *p, struct fexpr *x)
 	if (regex_cost(b.data) > REGEX_MAX_NODES) {
 		buf_release(&b);
 		return perr(p, "regular expression too complex (nested or stacked repetitions)");
+	}
+	if (!regex_is_tame(b.data)) {
+		buf_release(&b);
+		return perr(p, "regular expression too complex (stacked quantifiers, deep "
+			       "nesting or back-references)");
 	}
 	x->re = malloc(sizeof(*x->re));
 	if (!x->re) {
