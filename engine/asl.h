@@ -19,6 +19,15 @@
  * inputs and outputs are JSON text strings, as AWS gives them. With neither,
  * no event objects are built at all (the fast path); event ids are still
  * counted, so $$-visible behaviour and the history cap stay the same.
+ * Following AWS's recorded histories: the first state's Entered event has
+ * previousEventId 0; MapIteration{Succeeded,Failed} and MapStateSucceeded
+ * point at the last event of the iteration without becoming the "previous"
+ * event themselves; a Parallel state that succeeds uses one id for which no
+ * event is emitted (AWS records no ParallelStateSucceeded but skips its id);
+ * a retried Map/Parallel emits {Map,Parallel}StateStarted again and its
+ * *StateFailed only when it is not retried; a DISTRIBUTED Map emits
+ * MapRunStarted/MapRunSucceeded|MapRunFailed and keeps its iterations' events
+ * out of the parent history (they belong to child executions).
  *
  * Resume (for Standard executions journaled by the caller through on_event):
  * every piece of execution state is derivable from the event list: the
