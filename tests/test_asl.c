@@ -3,7 +3,7 @@
  * in tests/asl/<case>/: definition.json, input.json (optional),
  * expected.json (the output) or expected_error.json ({"error", "cause",
  * "status"}; a null error/cause means "absent"), opts.json (optional:
- * wait_scale, payload_limit, history_cap, max_ms). Tasks run through a test
+ * wait_scale, payload_limit, history_cap, min_ms, max_ms). Tasks run through a test
  * double in the asl_task_ops table: test:echo, test:fail:NAME,
  * test:flaky:N (fails N times with "Flaky" per execution, then echoes),
  * test:sleep:MS (echoes after MS milliseconds, on a loop timer).
@@ -186,6 +186,11 @@ static void run_case(const char *dir, const char *name, struct dbl *d)
 		goto out;
 	}
 	ms = loop_now_ms() - t0;
+	if (opts && json_object_get(opts, "min_ms") &&
+	    ms < (uint64_t)json_integer_value(json_object_get(opts, "min_ms"))) {
+		fprintf(stderr, "case %s: took only %llu ms\n", name, (unsigned long long)ms);
+		ok = false;
+	}
 	if (opts && json_object_get(opts, "max_ms") &&
 	    ms > (uint64_t)json_integer_value(json_object_get(opts, "max_ms"))) {
 		fprintf(stderr, "case %s: took %llu ms\n", name, (unsigned long long)ms);
