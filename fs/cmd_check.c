@@ -260,6 +260,35 @@ int cmd_check(int argc, char **argv)
 								.message = "the probe object is still "
 									   "there after delete" });
 	}
+	{
+		/* information only: orphans cost storage until aborted */
+		struct store_upload *u = NULL;
+		size_t nu = 0, j;
+		time_t oldest = 0;
+		char when[32] = "";
+
+		memset(&e, 0, sizeof(e));
+		rc = s->ops->mpu_list(s, "", &u, &nu, &e);
+		for (j = 0; j < nu; j++) {
+			if (!oldest || (u[j].initiated.tv_sec && u[j].initiated.tv_sec < oldest))
+				oldest = u[j].initiated.tv_sec;
+			free(u[j].key);
+			free(u[j].upload_id);
+		}
+		free(u);
+		if (oldest) {
+			struct tm tm;
+
+			gmtime_r(&oldest, &tm);
+			strftime(when, sizeof(when), ", oldest from %Y-%m-%d %H:%M UTC", &tm);
+		}
+		if (rc == STORE_OK)
+			printf("  %-12s %zu unfinished multipart upload%s%s\n", "uploads", nu,
+			       nu == 1 ? "" : "s", when);
+		else
+			printf("  %-12s cannot list unfinished multipart uploads: %s\n", "uploads",
+			       e.message);
+	}
 	if (!failed) {
 		printf("all checks passed\n");
 		status = 0;

@@ -230,8 +230,9 @@ int s3_error_retryable(const char *code, long http_status)
 
 	for (i = 0; code && code[0] && i < sizeof(s3_codes) / sizeof(s3_codes[0]); i++)
 		if (strcmp(code, s3_codes[i].code) == 0)
-			return s3_codes[i].retry || http_status >= 500;
-	return http_status >= 500 || http_status == 429 || http_status == 408;
+			return s3_codes[i].retry || (http_status >= 500 && http_status != 501);
+	return (http_status >= 500 && http_status != 501) || http_status == 429 ||
+	       http_status == 408;
 }
 
 int s3xml_parse_error(const char *body, size_t len, char *code, size_t codelen, char *msg,

@@ -59,6 +59,9 @@ static void test_map(void)
 	CHECK_INT_EQ(s3_error_retryable("AccessDenied", 403), 0);
 	CHECK_INT_EQ(s3_error_retryable("NoSuchKey", 404), 0);
 	CHECK_INT_EQ(s3_error_retryable("SignatureDoesNotMatch", 403), 0);
+	CHECK_INT_EQ(s3_error_retryable("NotImplemented", 501), 0);
+	CHECK_INT_EQ(s3_error_retryable("", 501), 0);
+	CHECK_INT_EQ(s3_error_retryable("InternalError", 500), 1);
 }
 
 static void test_list(void)

@@ -152,6 +152,7 @@ it_check "stepfs check passes on the test bucket" chk "s3://$IT_BUCKET/$P" --end
 chk "s3://$IT_BUCKET" --endpoint "$EP" >out 2>&1 || true
 it_check "stepfs check reports each step" grep -qE '^  (put|head|get|list|delete) +ok' out
 it_check "stepfs check names the credentials' source" grep -q "from environment" out
+it_check "stepfs check counts unfinished multipart uploads" grep -qE '^  uploads +[0-9]+ unfinished multipart upload' out
 check_says() { # DESC REGEX ARGS...
 	local d=$1 re=$2 rc=0
 	shift 2
