@@ -16,7 +16,8 @@
 #
 # Environment: STEPFS_SERVERS_DIR (state dir; default a new
 # ${TMPDIR:-/tmp}/stepfs-ceph-XXXX), STEPFS_SERVERS_KEEP=1 (keep the dir and
-# daemons when start-up fails), STEPFS_NO_S3RVER=1 (skip s3rver),
+# daemons when start-up fails; otherwise a failed start is retried once on
+# other ports), STEPFS_NO_S3RVER=1 (skip s3rver),
 # STEPFS_TEST_S3_BUCKET (bucket name, default stepfs-test).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,6 +61,13 @@ fail() {
 		srv_say "kept '$DIR' (STEPFS_SERVERS_KEEP=1)"
 	else
 		STEPFS_SERVERS_DIR=$DIR "$here/down.sh" >&2 || true
+		# ports are checked, not held, so a concurrent starter can take one
+		# first: try once more, on other ports
+		if [ -z "${STEPFS_SERVERS_RETRIED:-}" ]; then
+			srv_say "trying once more"
+			trap - ERR
+			STEPFS_SERVERS_RETRIED=1 exec "$0"
+		fi
 	fi
 	exit 1
 }
