@@ -9,8 +9,10 @@
  * inotifytools_next_events(0, 1), which, unlike next_event(0), does not block.
  *
  * Pending checks live in a hash table (path -> entry) threaded on a list in
- * due-time order: every (re)schedule sets due = now + quiet, so appending at
- * the tail keeps the list sorted and the head is always the next one due.
+ * due-time order, so the head is always the next one due. Almost every
+ * (re)schedule is due at now + quiet, the latest so far, so the sorted insert
+ * (from the tail) is O(1); only entries backing off after a refused event
+ * (see pool_collect) are due later and are stepped over.
  *
  * Commit pool. The watcher thread decides (lease, fingerprint) and hands the
  * open file to one of a few commit threads, which hash it and call the sink
@@ -59,6 +61,7 @@ struct pending {
 	char *path;     /* relative to the root, no leading '/' */
 	uint64_t due;   /* loop_now_ms() deadline */
 	bool from_scan; /* found by a scan rather than an event (for the recovered counter) */
+	unsigned tries; /* events refused by the sink so far (backoff) */
 	struct pending *hnext;        /* hash chain */
 	struct pending *prev, *next;  /* due-order list */
 };
@@ -73,6 +76,7 @@ struct job {
 	int fd;              /* open read-only; closed by the commit thread */
 	struct fprint fp;
 	bool from_scan;
+	unsigned tries;      /* refusals before this attempt */
 	int rc;              /* sink result, set by the commit thread */
 	char etag[33];
 	struct job *next;    /* todo or done list, protected by pool_lock */
@@ -161,15 +165,23 @@ static void list_unlink(struct watch *w, struct pending *p)
 	p->prev = p->next = NULL;
 }
 
-static void list_append(struct watch *w, struct pending *p)
+/* Insert @p in due order, after every entry due no later. */
+static void list_insert(struct watch *w, struct pending *p)
 {
-	p->prev = w->tail;
-	p->next = NULL;
-	if (w->tail)
-		w->tail->next = p;
+	struct pending *after = w->tail;
+
+	while (after && after->due > p->due)
+		after = after->prev;
+	p->prev = after;
+	p->next = after ? after->next : w->head;
+	if (p->next)
+		p->next->prev = p;
+	else
+		w->tail = p;
+	if (after)
+		after->next = p;
 	else
 		w->head = p;
-	w->tail = p;
 }
 
 static int pending_grow(struct watch *w)
@@ -196,9 +208,9 @@ static int pending_grow(struct watch *w)
 	return 0;
 }
 
-/* Schedule (or push back) a check of @path after @delay_ms. */
+/* Schedule (or push back) a check of @path after @delay_ms; @tries > 0 records refusals. */
 static void pending_schedule_in(struct watch *w, const char *path, bool from_scan,
-				unsigned delay_ms)
+				unsigned delay_ms, unsigned tries)
 {
 	struct pending **pp, *p;
 
@@ -222,18 +234,21 @@ static void pending_schedule_in(struct watch *w, const char *path, bool from_sca
 		*pp = p;
 		w->npending++;
 	}
+	if (tries)
+		p->tries = tries;
 	p->due = loop_now_ms() + delay_ms;
-	list_append(w, p);
+	list_insert(w, p);
 }
 
 /* Schedule (or push back) a check of @path after the quiet period. */
 static void pending_schedule(struct watch *w, const char *path, bool from_scan)
 {
-	pending_schedule_in(w, path, from_scan, w->quiet_ms);
+	pending_schedule_in(w, path, from_scan, w->quiet_ms, 0);
 }
 
 /* Remove @path's entry; returns its path string (caller frees) or NULL if none. */
-static char *pending_take(struct watch *w, const char *path, bool *ret_from_scan)
+static char *pending_take(struct watch *w, const char *path, bool *ret_from_scan,
+			  unsigned *ret_tries)
 {
 	struct pending **pp = pending_slot(w, path), *p = *pp;
 	char *s;
@@ -246,13 +261,15 @@ static char *pending_take(struct watch *w, const char *path, bool *ret_from_scan
 	s = p->path;
 	if (ret_from_scan)
 		*ret_from_scan = p->from_scan;
+	if (ret_tries)
+		*ret_tries = p->tries;
 	free(p);
 	return s;
 }
 
 static void pending_drop(struct watch *w, const char *path)
 {
-	free(pending_take(w, path, NULL));
+	free(pending_take(w, path, NULL, NULL));
 }
 
 /* ---- fingerprints ---- */
@@ -495,10 +512,15 @@ static void pool_collect(struct watch *w, int timeout_ms)
 				break;
 			}
 		if (done->rc < 0) {
+			/* back off: 0.2 s, 0.4 s, ... up to 10 s between attempts */
+			unsigned tries = done->tries + 1;
+			unsigned delay = tries > 6 ? 10000 : 100u << tries;
+
 			stat_add(w, ST_SINKERR, 1);
-			log_warn("watch: event for '%s' not accepted (%s); retrying", done->path,
-				 strerror(-done->rc));
-			pending_schedule(w, done->path, done->from_scan);
+			log_warn("watch: event for '%s' not accepted (%s); retrying in %u ms",
+				 done->path, strerror(-done->rc), w->quiet_ms + delay);
+			pending_schedule_in(w, done->path, done->from_scan, w->quiet_ms + delay,
+					    tries);
 		} else if (done->rc == 0) {
 			if (!txn)
 				txn = sqlite3_exec(w->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
@@ -559,7 +581,8 @@ static void pool_stop(struct watch *w)
  * pool (CHECK_QUEUED). CHECK_RETRY puts it back into the pending list (still
  * open for writing, or already in flight).
  */
-static enum check_result check_file(struct watch *w, const char *rel, bool from_scan)
+static enum check_result check_file(struct watch *w, const char *rel, bool from_scan,
+				    unsigned tries)
 {
 	char path[PATH_MAX];
 	struct fprint fp;
@@ -607,6 +630,7 @@ static enum check_result check_file(struct watch *w, const char *rel, bool from_
 	j->fd = fd;
 	j->fp = fp;
 	j->from_scan = from_scan;
+	j->tries = tries;
 	pool_submit(w, j);
 	return CHECK_QUEUED;
 done:
@@ -876,11 +900,12 @@ static void *watch_thread(void *arg)
 		while (budget-- && w->head && w->head->due <= now && w->nfly < w->maxfly &&
 		       !atomic_load(&w->stop)) {
 			bool from_scan = false;
-			char *path = pending_take(w, w->head->path, &from_scan);
+			unsigned tries = 0;
+			char *path = pending_take(w, w->head->path, &from_scan, &tries);
 
-			if (check_file(w, path, from_scan) == CHECK_RETRY)
+			if (check_file(w, path, from_scan, tries) == CHECK_RETRY)
 				pending_schedule_in(w, path, from_scan,
-						    w->quiet_ms ? w->quiet_ms : 5);
+						    w->quiet_ms ? w->quiet_ms : 5, tries);
 			free(path);
 		}
 	}
