@@ -247,16 +247,33 @@ int main(void)
 	reset();
 	snprintf(p, sizeof(p), "%s/burst", dir);
 	mkdir(p, 0755);
+	/*
+	 * Hold the watcher thread so the queue surely overflows: the delete of a
+	 * file whose put is still in the (slow) sink waits for that put.
+	 */
+	pthread_mutex_lock(&lock);
+	delay_us = 1000000;
+	pthread_mutex_unlock(&lock);
+	put(dir, "burst/hold", "h", O_TRUNC);
+	usleep(250000);
+	snprintf(p, sizeof(p), "%s/burst/hold", dir);
+	unlink(p);
+	usleep(100000);
 	for (i = 0; i < 2000; i++) {
 		char rel[64];
 
 		snprintf(rel, sizeof(rel), "burst/f%04d", i);
 		put(dir, rel, "z", O_TRUNC);
 	}
-	for (i = 0; i < 1000 && total() < 2000; i++)
+	pthread_mutex_lock(&lock);
+	delay_us = 0;
+	pthread_mutex_unlock(&lock);
+	for (i = 0; i < 1000 && total() < 2001; i++)
 		usleep(10000);
-	settle(w, 2000);
-	CHECK_INT_EQ(total(), 2000);
+	settle(w, 2001);
+	CHECK_INT_EQ(total(), 2001);
+	CHECK_INT_EQ(count("burst/hold"), 1);
+	CHECK_INT_EQ(locked(&ndeletes), 1);
 	CHECK_INT_EQ(count("burst/f0000"), 1);
 	CHECK_INT_EQ(count("burst/f1999"), 1);
 	watch_get_stats(w, &st);
