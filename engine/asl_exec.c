@@ -66,6 +66,10 @@ struct act {
 	bool running;
 	bool quiet;               /* events go to a child execution's history (not kept) */
 	bool resumed_visit;       /* the current visit was re-entered by asl_execution_resume */
+	bool in_task_start;       /* inside tasks.start(): a done() now is deferred */
+	bool early_done;          /* done() came inside start(): delivered from a timer */
+	json_t *early_out;
+	char *early_error, *early_cause;
 	int sync_rc;
 	const char *fail_event;   /* emitted by state_error when it does not retry */
 	/* outcome once ended */
@@ -791,6 +795,7 @@ static json_t *task_details(const struct asl_state *s, json_t *d)
 
 static void task_done(void *arg, json_t *output, const char *error, const char *cause);
 static void task_timer_fn(void *arg);
+static void task_early_fn(void *arg);
 
 static int resolve_seconds(struct act *a, json_t *in, const struct asl_path *path, double *ret,
 			   const char *field, struct asl_err *err)
@@ -866,8 +871,10 @@ static int task_start(struct act *a, json_t *eff)
 		r = asl_err_set(&err, ASL_E_TASKFAILED, "no task runner is configured for '%s'",
 				s->resource);
 	} else {
+		a->in_task_start = true;
 		r = x->e->tasks.start(x->e->tasks.arg, x->e->loop, &req, task_done, a, &a->task,
 				      &err);
+		a->in_task_start = false;
 	}
 	json_decref(creds);
 	if (r < 0) {
@@ -880,7 +887,12 @@ static int task_start(struct act *a, json_t *eff)
 	d = lambda ? NULL : json_object();
 	emit(a, lambda ? "LambdaFunctionStarted" : "TaskStarted",
 	     lambda ? NULL : "taskStartedEventDetails", task_details(s, d), true);
-	if (timeout > 0) {
+	if (a->early_done) {
+		/* a task runner broke the contract and finished inside start() */
+		a->task = NULL;
+		a->timer_kind = T_TASK_TIMEOUT;
+		a->timer = loop_timer_add(x->e->loop, 0, task_early_fn, a);
+	} else if (timeout > 0) {
 		a->timer_kind = T_TASK_TIMEOUT;
 		a->timer = loop_timer_add(x->e->loop, secs_to_ms(timeout), task_timer_fn, a);
 	}
@@ -949,12 +961,36 @@ static void task_done(void *arg, json_t *output, const char *error, const char *
 {
 	struct act *a = arg;
 
+	if (a->in_task_start) {
+		a->early_done = true;
+		a->early_out = output;
+		a->early_error = error ? strdup(error) : NULL;
+		a->early_cause = cause ? strdup(cause) : NULL;
+		if (error && !a->early_error)
+			a->early_error = strdup(ASL_E_RUNTIME);
+		return;
+	}
 	a->task = NULL;
 	if (a->timer) {
 		loop_timer_cancel(a->x->e->loop, a->timer);
 		a->timer = NULL;
 	}
 	act_async(a, task_finished(a, output, error, cause));
+}
+
+static void task_early_fn(void *arg)
+{
+	struct act *a = arg;
+	json_t *out = a->early_out;
+	char *error = a->early_error, *cause = a->early_cause;
+
+	a->timer = NULL;
+	a->early_done = false;
+	a->early_out = NULL;
+	a->early_error = a->early_cause = NULL;
+	act_async(a, task_finished(a, out, error, cause));
+	free(error);
+	free(cause);
 }
 
 static void task_timer_fn(void *arg)
@@ -1856,6 +1892,9 @@ static void act_free(struct act *a)
 	json_decref(a->output);
 	json_decref(a->wait_out);
 	json_decref(a->wait_assigned);
+	json_decref(a->early_out);
+	free(a->early_error);
+	free(a->early_cause);
 	free(a->retry_more);
 	free(a);
 }

@@ -6,7 +6,9 @@
  * wait_scale, payload_limit, history_cap, min_ms, max_ms). Tasks run through a test
  * double in the asl_task_ops table: test:echo, test:fail:NAME,
  * test:flaky:N (fails N times with "Flaky" per execution, then echoes),
- * test:sleep:MS (echoes after MS milliseconds, on a loop timer).
+ * test:sleep:MS (echoes after MS milliseconds, on a loop timer), test:req
+ * (returns what the request carried), test:sync (calls done() inside start(),
+ * against the contract: the engine must cope).
  * Further C tests cover history shapes, stop, concurrent waits and the
  * number printer.
  */
@@ -67,6 +69,12 @@ static int dbl_start(void *arg, struct loop *loop, const struct asl_task_req *re
 
 	if (strncmp(req->resource, "test:", 5) != 0)
 		return asl_err_set(err, "States.TaskFailed", "unknown resource '%s'", req->resource);
+	if (!strcmp(req->resource, "test:sync")) {
+		/* breaks the contract on purpose: done() inside start() */
+		done(done_arg, json_incref(req->input), NULL, NULL);
+		*ret = NULL;
+		return 0;
+	}
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return asl_err_set(err, "States.Runtime", "out of memory");
