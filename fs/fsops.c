@@ -999,7 +999,9 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	fd = n->fd;
 	size = n->size;
 	meta = node_meta_json(n);
-	want_manifest = !n->manifest;
+	/* a large upload gets its manifest first, so a daemon killed during it
+	 * finds the file at restart; a small one only after a failure (below) */
+	want_manifest = !n->manifest && size > fs->o.part_size;
 	if (want_manifest && meta) {
 		json_t *m = manifest_json(n, key, meta);
 
