@@ -24,6 +24,8 @@
 
 /* A path nested in filters in filters... stops here (the fuzzer finds this). */
 #define JP_MAX_DEPTH 32
+/* A path step that would hold more values than this fails (e.g. $..*..*..*). */
+#define JP_MAX_NODES ((size_t)1 << 22)
 /* Recursive descent over documents nested deeper than this stops descending. */
 #define JP_MAX_DOC_DEPTH 4096
 
@@ -1238,6 +1240,8 @@ struct nodelist {
 
 static int nl_push(struct nodelist *l, json_t *v)
 {
+	if (l->n >= JP_MAX_NODES)
+		return -E2BIG;
 	if (l->n == l->cap) {
 		size_t nc = l->cap ? l->cap * 2 : 16;
 		json_t **nv = realloc(l->v, nc * sizeof(*nv));
@@ -1692,6 +1696,9 @@ static int eval_value(const struct jpath *p, const struct jpath_env *env, json_t
 fail:
 	if (r == -ENOMEM)
 		asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+	else if (r == -E2BIG)
+		asl_err_set(err, ASL_E_RUNTIME, "Invalid path '%s' : the path selects more than %zu values",
+			    p->text, JP_MAX_NODES);
 	else if (flags & JPATH_BARE_CAUSE)
 		asl_err_set(err, ASL_E_RUNTIME, "%s", detail);
 	else

@@ -49,7 +49,8 @@ enum {
  * subsetof, anyof, noneof, size, empty; a path may end in length(), min(),
  * max(), avg(), sum(), stddev(), keys(), first() or last().
  * Returns 0 and a new reference in *ret, or JPATH_ESYNTAX / JPATH_ENOTFOUND
- * (-ENOMEM on out-of-memory) with @err filled (States.Runtime; cause as AWS:
+ * (-ENOMEM on out-of-memory, -E2BIG when a step would hold more than 4M
+ * values, as $..*..*..* can on deep documents) with @err filled (States.Runtime; cause as AWS:
  * "Invalid path '$.x' : No results for path: $['x']", "... : Missing
  * property in path $['a']").
  */

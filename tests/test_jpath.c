@@ -5,6 +5,7 @@
  */
 #include "engine/jpath.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,6 +367,27 @@ static void test_templates(void)
 	json_decref(t);
 }
 
+static void test_blowup(void)
+{
+	json_t *a = json_integer(1), *o, *out = NULL;
+	struct jpath_env env = { NULL, NULL, NULL, NULL };
+	struct asl_err err;
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		o = json_object();
+		json_object_set_new(o, "x", a);
+		a = o;
+	}
+	env.input = a;
+	CHECK_INT_EQ(jpath_eval("$..*..*..*..*", &env, &out, &err), -E2BIG);
+	CHECK(strstr(err.cause, "selects more than") != NULL);
+	CHECK_INT_EQ(jpath_eval("$..x", &env, &out, &err), 0);
+	CHECK_INT_EQ(json_array_size(out), 300);
+	json_decref(out);
+	json_decref(a);
+}
+
 static void test_compiled(void)
 {
 	struct jpath *p = NULL;
@@ -494,6 +516,7 @@ int main(void)
 	test_set();
 	test_templates();
 	test_compiled();
+	test_blowup();
 	test_fmt_real();
 	test_threads();
 	json_decref(vars);
