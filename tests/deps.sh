@@ -12,7 +12,7 @@ build_pkgs="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev l
 	ca-certificates"
 test_pkgs="clang libclang-rt-14-dev jq curl python3 procps psmisc util-linux graphviz
 	systemd radosgw ceph-mon ceph-osd ceph-common awscli s3cmd rclone s3fs nodejs npm
-	attr acl rsync openssl"
+	attr acl rsync openssl socat"
 
 pkgs=$build_pkgs
 [ "${STEPFS_DEPS_MIN:-0}" = 1 ] || pkgs="$pkgs $test_pkgs"
