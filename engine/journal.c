@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,12 @@ struct journal_req {
 
 struct journal {
 	sqlite3 *db;            /* protected by db_lock */
+	sqlite3 *ckpt;          /* the checkpointer thread's own connection */
+	pthread_t ckpt_thread;
+	int ckpt_running;
+	int ckpt_stop;          /* protected by ckpt_lock */
+	pthread_mutex_t ckpt_lock;
+	pthread_cond_t ckpt_cond;
 	pthread_mutex_t db_lock;
 	char *path;
 	int lock_fd;            /* daemon lock, -1 if not held */
@@ -183,6 +190,8 @@ int journal_open(const char *path, unsigned flags, struct journal **ret, char *e
 	j->lock_fd = -1;
 	pthread_mutex_init(&j->db_lock, NULL);
 	pthread_mutex_init(&j->q_lock, NULL);
+	pthread_mutex_init(&j->ckpt_lock, NULL);
+	pthread_cond_init(&j->ckpt_cond, NULL);
 	pthread_cond_init(&j->q_cond, NULL);
 	if (!j->path) {
 		r = -ENOMEM;
@@ -237,8 +246,19 @@ void journal_close(struct journal *j)
 {
 	if (!j)
 		return;
+	if (j->ckpt_running) {
+		pthread_mutex_lock(&j->ckpt_lock);
+		j->ckpt_stop = 1;
+		pthread_cond_signal(&j->ckpt_cond);
+		pthread_mutex_unlock(&j->ckpt_lock);
+		pthread_join(j->ckpt_thread, NULL);
+	}
 	if (j->db)
 		sqlite3_close(j->db);
+	if (j->ckpt)
+		sqlite3_close(j->ckpt);
+	pthread_mutex_destroy(&j->ckpt_lock);
+	pthread_cond_destroy(&j->ckpt_cond);
 	if (j->lock_fd >= 0)
 		close(j->lock_fd);
 	pthread_mutex_destroy(&j->db_lock);
@@ -1093,5 +1113,53 @@ rollback:
 out_unlock:
 	pthread_mutex_unlock(&j->db_lock);
 	free(text);
+	return r;
+}
+
+static void *journal_checkpointer(void *arg)
+{
+	struct journal *j = arg;
+	struct timespec dl;
+	int logn, done;
+
+	pthread_mutex_lock(&j->ckpt_lock);
+	while (!j->ckpt_stop) {
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_sec += 1;
+		pthread_cond_timedwait(&j->ckpt_cond, &j->ckpt_lock, &dl);
+		if (j->ckpt_stop)
+			break;
+		if (sqlite3_wal_checkpoint_v2(j->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &logn,
+					      &done) != SQLITE_OK)
+			log_debug("journal '%s': checkpoint: %s", j->path, sqlite3_errmsg(j->ckpt));
+	}
+	pthread_mutex_unlock(&j->ckpt_lock);
+	return NULL;
+}
+
+int journal_start_checkpointer(struct journal *j)
+{
+	sigset_t all, old;
+	int r;
+
+	if (j->ckpt_running)
+		return 0;
+	if (sqlite3_open_v2(j->path, &j->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		sqlite3_close(j->ckpt);
+		j->ckpt = NULL;
+		return -EIO;
+	}
+	sqlite3_busy_timeout(j->ckpt, 5000);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = pthread_create(&j->ckpt_thread, NULL, journal_checkpointer, j);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		return -r;
+	j->ckpt_running = 1;
+	pthread_mutex_lock(&j->db_lock);
+	r = journal_exec_sql(j, "PRAGMA wal_autocheckpoint=0");
+	pthread_mutex_unlock(&j->db_lock);
 	return r;
 }

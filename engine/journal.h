@@ -189,6 +189,16 @@ int journal_meta_set(struct journal *j, const char *key, const char *value);
  */
 int64_t journal_prune(struct journal *j, int64_t before_ms);
 
+/*
+ * Take checkpoints off the commit path: turn SQLite's automatic checkpoint
+ * (run by whichever commit crosses 1000 WAL pages, fsyncing the database
+ * inside that commit, which is then a close() waiting for it) off for this
+ * connection, and start a thread that runs a PASSIVE checkpoint on its own
+ * connection every second (it never blocks appends). Stopped by
+ * journal_close(). Returns 0 or -errno.
+ */
+int journal_start_checkpointer(struct journal *j);
+
 /* ---- the daemon's presence ---- */
 
 /*

@@ -1115,6 +1115,10 @@ int router_start(struct router *r)
 	r->engine = asl_engine_new(r->loop, r->tasks);
 	if (!r->engine)
 		return -ENOMEM;
+	/* started here, after any fork, like the loop thread */
+	if (journal_start_checkpointer(r->journal) < 0)
+		log_warn("journal '%s': no checkpointer thread; SQLite checkpoints inside commits",
+			 r->cfg->journal);
 	loop_hold(r->loop);
 	if (loop_post(r->loop, router_recover_cb, r) < 0)
 		return -ENOMEM;

@@ -104,6 +104,13 @@ PIDS+=($!)
 for _ in $(seq 100); do mountpoint -q "$W/mnt" && break; sleep 0.1; done
 mkdir -p "$W/mnt/lat" "$W/mnt/tput"
 
+# inotifywait misses everything before its watch exists: wait for it to say so
+wait_established() {
+	for _ in $(seq 500); do grep -q "Watches established" "$1" 2>/dev/null && return 0; sleep 0.01; done
+	echo "inotifywait did not start" >&2
+	return 1
+}
+
 count_done() { sqlite3 "$W/journal.db" "SELECT count(*) FROM executions WHERE state_machine = '$1' AND status != 'RUNNING'"; }
 wait_done() { # sm n
 	for _ in $(seq 6000); do [ "$(count_done "$1")" -ge "$2" ] && return 0; sleep 0.01; done
@@ -120,13 +127,13 @@ python3 "$W/stats.py" "$W/stepfs.closes" "$W/stepfs.stamps" stepfs
 # inotifywait writes into a fifo; the loop reads it (both pids known, for cleanup)
 mkdir -p "$W/plain"
 mkfifo "$W/fifo1"
-inotifywait -q -m -e close_write --format '%w%f' "$W/plain" >"$W/fifo1" &
+inotifywait -m -e close_write --format '%w%f' "$W/plain" >"$W/fifo1" 2>"$W/ino1.err" &
 PIDS+=($!)
 while read -r f; do
 	STAMPS=$W/inotify.stamps "$STAMP" <<<"{\"key\": \"$f\"}" >/dev/null
 done <"$W/fifo1" &
 PIDS+=($!)
-sleep 0.5
+wait_established "$W/ino1.err"
 python3 "$W/writer.py" "$W/plain" "$N" "$W/inotify.closes" 0.002 1
 for _ in $(seq 1000); do [ "$(wc -l <"$W/inotify.stamps" 2>/dev/null || echo 0)" -ge "$N" ] && break; sleep 0.01; done
 python3 "$W/stats.py" "$W/inotify.closes" "$W/inotify.stamps" inotify
@@ -143,14 +150,14 @@ echo "stepfs   $M events into an Express Pass machine: writes done in $(((t1 - t
 mkdir -p "$W/plain2"
 : >"$W/inotify2.count"
 mkfifo "$W/fifo2"
-inotifywait -q -m -e close_write --format '%w%f' "$W/plain2" >"$W/fifo2" &
+inotifywait -m -e close_write --format '%w%f' "$W/plain2" >"$W/fifo2" 2>"$W/ino2.err" &
 PIDS+=($!)
 while read -r f; do
 	/bin/true
 	echo >>"$W/inotify2.count"
 done <"$W/fifo2" &
 PIDS+=($!)
-sleep 0.5
+wait_established "$W/ino2.err"
 t0=$(date +%s%N)
 python3 "$W/writer.py" "$W/plain2" "$M" "$W/tput2.closes" 0 4
 t1=$(date +%s%N)
