@@ -4,7 +4,13 @@
  * generation under a read lock, and a reload replaces the generation under
  * the write lock. The journal allows one router at a time (daemon lock), so
  * the old router is freed before the new one is created; if creating the new
- * one fails anyway, the old configuration is started again.
+ * one fails anyway (say, its journal cannot be opened), the old configuration,
+ * kept in memory, is started again.
+ *
+ * Before the swap, new commits are held (write lock) and the old router is
+ * given up to SERVICE_DRAIN_MS to finish what it runs: an Express execution
+ * cut off by the swap is restarted from its first state by the new router, so
+ * its tasks would run twice. Only longer executions are cut off.
  */
 #include "fs/service.h"
 
@@ -22,6 +28,8 @@
 #include "engine/log.h"
 #include "engine/router.h"
 #include "engine/taskrun.h"
+
+#define SERVICE_DRAIN_MS 10000
 
 struct generation {
 	struct config *cfg;
@@ -186,7 +194,15 @@ int service_start(const struct service_opts *opts, struct service **ret, char *e
 	}
 	s->mountpoint = opts->mountpoint ? strdup(opts->mountpoint) : NULL;
 	s->bucket = strdup(opts->bucket ? opts->bucket : "local");
-	pthread_rwlock_init(&s->lock, NULL);
+	{
+		pthread_rwlockattr_t a;
+
+		/* a steady stream of commits must not starve a reload */
+		pthread_rwlockattr_init(&a);
+		pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&s->lock, &a);
+		pthread_rwlockattr_destroy(&a);
+	}
 	if (load_config(s, &cfg, err, errlen) < 0 || generation_new(s, cfg, &s->gen, err, errlen) < 0) {
 		service_free(s);
 		return -1;
@@ -204,16 +220,23 @@ void service_sink(struct service *s, struct commit_sink *ret)
 
 int service_reload(struct service *s, char *err, size_t errlen)
 {
-	struct config *cfg = NULL, *old_cfg = NULL;
+	struct config *cfg = NULL, *old_cfg;
 	struct generation *g = NULL;
 	char err2[1024];
 
 	if (load_config(s, &cfg, err, errlen) < 0)
 		return -1;
 	pthread_rwlock_wrlock(&s->lock);
-	/* keep the old configuration to fall back to */
-	if (config_load(s->config, &old_cfg, err2, sizeof(err2)) < 0)
-		old_cfg = NULL;
+	if (s->gen && router_wait_idle(s->gen->router, SERVICE_DRAIN_MS) < 0)
+		log_warn("reload of '%s': executions still running after %u s are restarted by the"
+			 " new configuration", s->config, SERVICE_DRAIN_MS / 1000);
+	/*
+	 * Keep the running configuration (not the file, which holds the new
+	 * one) to fall back to; the router borrows it, so free the router first.
+	 */
+	old_cfg = s->gen ? s->gen->cfg : NULL;
+	if (s->gen)
+		s->gen->cfg = NULL;
 	generation_free(s->gen);
 	s->gen = NULL;
 	if (generation_new(s, cfg, &g, err, errlen) == 0) {
@@ -225,8 +248,12 @@ int service_reload(struct service *s, char *err, size_t errlen)
 	}
 	log_err("reload of '%s' failed after stopping the old engine: %s; restarting it", s->config,
 		err);
-	if (old_cfg && generation_new(s, old_cfg, &s->gen, err2, sizeof(err2)) < 0)
-		log_err("cannot restart the previous configuration: %s", err2);
+	if (!old_cfg || generation_new(s, old_cfg, &s->gen, err2, sizeof(err2)) < 0) {
+		log_err("cannot restart the previous configuration: %s; events are refused until"
+			" a reload succeeds", old_cfg ? err2 : "none");
+		/* the definitions' names went with it: watch the config file only */
+		s->nfiles = s->files ? 1 : 0;
+	}
 	pthread_rwlock_unlock(&s->lock);
 	return -1;
 }

@@ -19,7 +19,7 @@
 # Not part of `make check`. Environment: SIZES ("2000 20000"), PACED (300),
 # PER_DIR (250), QUIET (200, stepfs --quiet-ms), Q (16384, the inotify queue
 # length, set while each watcher starts), SETTLE (15 s without progress ends
-# a run), O (build dir).
+# a run), O (build dir), STEPFS_BIN (the stepfs to measure; default $O/stepfs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TOP=$PWD
@@ -30,7 +30,7 @@ PER_DIR=${PER_DIR:-250}
 QUIET=${QUIET:-200}
 Q=${Q:-16384}
 SETTLE=${SETTLE:-15}
-BIN=$TOP/$O/stepfs
+BIN=${STEPFS_BIN:-$TOP/$O/stepfs}
 STAMP=$TOP/$O/tests/helper_stamp
 B=$TOP/tests/bench
 make -s "$O/stepfs" "$O/tests/helper_stamp" >&2

@@ -12,7 +12,8 @@ cd "$(dirname "$0")/../.."
 . tests/it/lib_workflow.sh
 O=$(dirname "$WF_BIN")
 TASK=$O/tests/helper_task
-[ -x "$TASK" ] || { echo "missing $TASK (make unit-bins)"; exit 1; }
+STAMP=$O/tests/helper_stamp
+[ -x "$TASK" ] && [ -x "$STAMP" ] || { echo "missing $TASK or $STAMP (make unit-bins)"; exit 1; }
 
 T=$WF_TMP
 mkdir -p "$T/defs" "$T/other"
@@ -28,14 +29,21 @@ cat >"$T/defs/fds.asl.json" <<J
 {"StartAt": "Report", "States": {"Report": {"Type": "Task",
   "Resource": "arn:aws:lambda:us-east-1:000000000000:function:report", "End": true}}}
 J
-# config_write RULES_JSON: the config with the given rule list, written into place
+# a task (it records each start in \$STAMPS), then a 2 s wait
+cat >"$T/defs/slow.asl.json" <<J
+{"StartAt": "Stamp", "States": {"Stamp": {"Type": "Task", "Resource": "exec:$STAMP", "Next": "W"},
+  "W": {"Type": "Wait", "Seconds": 2, "End": true}}}
+J
+# config_write RULES_JSON [JOURNAL]: the config with the given rules, written into place
 config_write() {
 	cat >"$T/defs/cfg.json.new" <<J
-{"Journal": "$T/journal.db",
+{"Journal": "${2:-$T/journal.db}",
  "StateMachines": {"m": {"Definition": "m.asl.json", "Type": "EXPRESS"},
-                   "fds": {"Definition": "fds.asl.json", "Type": "EXPRESS"}},
+                   "fds": {"Definition": "fds.asl.json", "Type": "EXPRESS"},
+                   "slow": {"Definition": "slow.asl.json", "Type": "EXPRESS"}},
  "NotificationConfiguration": {"StateMachineConfigurations": [$1]},
- "functions": {"report": {"exec": "$TASK", "args": ["report"]}}}
+ "functions": {"report": {"exec": "$TASK", "args": ["report"]}},
+ "tasks": {"env": {"STAMPS": "$T/stamps"}}}
 J
 	mv "$T/defs/cfg.json.new" "$T/defs/cfg.json"
 }
@@ -43,10 +51,12 @@ RULE_A='{"Id": "a", "StateMachine": "m", "Events": ["s3:ObjectCreated:*"],
   "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "a/"}]}}}'
 RULE_B='{"Id": "b", "StateMachine": "fds", "Events": ["s3:ObjectCreated:*"],
   "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "b/"}]}}}'
+RULE_S='{"Id": "s", "StateMachine": "slow", "Events": ["s3:ObjectCreated:*"],
+  "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "s/"}]}}}'
 config_write "$RULE_A"
 
 wf_start watch "$T/defs/cfg.json"
-mkdir -p "$WF_ROOT/a" "$WF_ROOT/b"
+mkdir -p "$WF_ROOT/a" "$WF_ROOT/b" "$WF_ROOT/s"
 
 q() { sqlite3 "$WF_JOURNAL" "$1" 2>/dev/null || true; }
 # ended KEY: executions of KEY that have ended
@@ -144,8 +154,30 @@ wait_log "configuration reloaded (SIGHUP)" 1
 drop a/6
 wf_check "SIGHUP: new files get version 3" [ "$(version a/6)" = 3 ]
 
+# a new config that validates but cannot start (its journal's directory does
+# not exist): the old one is started again from memory and keeps working
+config_write "$RULE_A, $RULE_B" "$T/no/such/dir/journal.db"
+wait_log "configuration not reloaded (file changed)" 2
+wf_check "unstartable config: the log names the journal" \
+	grep -q "configuration not reloaded (file changed).*no/such/dir" "$WF_TMP/daemon.log"
+drop a/7
+wf_check "unstartable config: the running version keeps working" [ "$(version a/7)" = 3 ]
+
+# a reload while an execution runs lets it finish: its task is not run again
+config_write "$RULE_A, $RULE_B, $RULE_S"
+wait_log "configuration reloaded (file changed)" 4
+echo s >"$WF_ROOT/s/1"
+for i in $(seq 1 100); do [ -s "$T/stamps" ] && break; sleep 0.1; done
+kill -HUP "$WF_PID"
+wait_log "configuration reloaded (SIGHUP)" 2
+wait_key s/1
+wf_check "reload during an execution: its task ran once ($(wc -l <"$T/stamps"))" \
+	[ "$(wc -l <"$T/stamps")" = 1 ]
+wf_check "reload during an execution: it succeeded" \
+	[ "$(q "SELECT status FROM executions WHERE state_machine = 'slow'")" = SUCCEEDED ]
+
 total=$(q "SELECT count(*) FROM executions")
-wf_check "one execution per file, no more ($total of 8)" [ "$total" = 8 ]
+wf_check "one execution per file, no more ($total of 10)" [ "$total" = 10 ]
 wf_check "the daemon is still running" kill -0 "$WF_PID"
 wf_stop
 wf_done
