@@ -57,8 +57,7 @@ struct act {
 	long retry_counts[8];     /* attempts per retrier for this visit */
 	long *retry_more;         /* when a state has more than 8 retriers */
 	int retry_total;          /* $$.State.RetryCount */
-	struct loop_timer *timer;
-	int timer_kind;           /* T_WAIT, T_RETRY, T_TASK_TIMEOUT */
+	struct loop_timer *timer; /* Wait, Retry delay or task timeout: one at a time */
 	struct asl_task *task;
 	struct frame *child;      /* running Map/Parallel frame */
 	json_t *wait_out;         /* output of a Wait state while waiting */
@@ -78,8 +77,6 @@ struct act {
 	struct asl_err err;
 	bool err_has_cause, err_has_error;
 };
-
-enum { T_WAIT = 1, T_RETRY, T_TASK_TIMEOUT };
 
 struct frame {
 	struct act *owner;
@@ -688,7 +685,6 @@ static int state_error(struct act *a, const struct asl_err *err, bool terminal)
 		delay *= a->x->opts.wait_scale;
 		if (delay <= 0)
 			return R_ATTEMPT; /* the driver loops: no recursion per attempt */
-		a->timer_kind = T_RETRY;
 		a->timer = loop_timer_add(a->x->e->loop, secs_to_ms(delay),
 					  retry_timer_fn, a);
 		if (!a->timer)
@@ -890,10 +886,8 @@ static int task_start(struct act *a, json_t *eff)
 	if (a->early_done) {
 		/* a task runner broke the contract and finished inside start() */
 		a->task = NULL;
-		a->timer_kind = T_TASK_TIMEOUT;
 		a->timer = loop_timer_add(x->e->loop, 0, task_early_fn, a);
 	} else if (timeout > 0) {
-		a->timer_kind = T_TASK_TIMEOUT;
 		a->timer = loop_timer_add(x->e->loop, secs_to_ms(timeout), task_timer_fn, a);
 	}
 	return R_WAIT;
@@ -1118,7 +1112,6 @@ static int exec_wait(struct act *a, json_t *eff)
 		return leave(a, out, assigned, s->next, s->end);
 	a->wait_out = out;
 	a->wait_assigned = assigned;
-	a->timer_kind = T_WAIT;
 	a->timer = loop_timer_add(a->x->e->loop, secs_to_ms(delay), wait_timer_fn, a);
 	if (!a->timer)
 		return act_fail(a, ASL_E_RUNTIME, "out of memory");

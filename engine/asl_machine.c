@@ -199,7 +199,8 @@ static void task_kind(struct asl_state *s)
 		return;
 	}
 	s->task_kind = ASL_TK_SERVICE;
-	if (!strncmp(r, "arn:", 4) && (p = strstr(r, ":::")) != NULL) {
+	p = strncmp(r, "arn:", 4) == 0 ? strstr(r, ":::") : NULL;
+	if (p) {
 		const char *colon;
 
 		p += 3;

@@ -180,11 +180,14 @@ static void run_case(const char *dir, const char *name, struct dbl *d)
 	if (opts) {
 		json_t *v;
 
-		if ((v = json_object_get(opts, "wait_scale")))
+		v = json_object_get(opts, "wait_scale");
+		if (v)
 			xo.wait_scale = json_number_value(v);
-		if ((v = json_object_get(opts, "payload_limit")))
+		v = json_object_get(opts, "payload_limit");
+		if (v)
 			xo.payload_limit = (size_t)json_integer_value(v);
-		if ((v = json_object_get(opts, "history_cap")))
+		v = json_object_get(opts, "history_cap");
+		if (v)
 			xo.history_cap = (unsigned)json_integer_value(v);
 	}
 	e = asl_engine_new(loop, &ops);
