@@ -54,6 +54,22 @@ static void watch_usage(FILE *f)
 		"  --once             process what is there and what arrives until idle, then exit\n");
 }
 
+/* A decimal number in 0..@max; 0 or -EINVAL. */
+static int parse_uint(const char *s, unsigned long max, unsigned *ret)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
 struct upload_sink {
 	struct store *store;
 	struct commit_sink next;
@@ -119,6 +135,12 @@ static void collect_watch(void *arg, struct buf *out)
 		       "Files found by a rescan rather than an event.", (double)st.recovered, NULL);
 	metrics_sample(out, "stepfs_watch_directories", "gauge", "Directories watched.",
 		       (double)st.directories, NULL);
+	metrics_sample(out, "stepfs_watch_sink_errors_total", "counter",
+		       "Events refused (failed upload, journal error, full queue); each is retried.",
+		       (double)st.sink_errors, NULL);
+	metrics_sample(out, "stepfs_watch_deferred_total", "counter",
+		       "Checks postponed because the file was still open for writing.",
+		       (double)st.deferred, NULL);
 }
 
 static void collect_router(void *arg, struct buf *out)
@@ -234,7 +256,14 @@ int cmd_watch(int argc, char **argv)
 		switch (c) {
 		case 'c': so.config = optarg; break;
 		case 'b': wo.bucket = optarg; break;
-		case 'q': wo.quiet_ms = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'q':
+			if (parse_uint(optarg, 3600000, &wo.quiet_ms) < 0) {
+				fprintf(stderr, "stepfs watch: --quiet-ms '%s': not a number of"
+					" milliseconds (0..3600000)\n", optarg);
+				json_decref(store_opts);
+				return 2;
+			}
+			break;
 		case 'i': wo.ignore_regex = optarg; break;
 		case 'D': wo.report_deletes = 0; break;
 		case 'u': upload = optarg; break;
@@ -242,7 +271,18 @@ int cmd_watch(int argc, char **argv)
 		case 'r': json_object_set_new(store_opts, "region", json_string(optarg)); break;
 		case 'P': json_object_set_new(store_opts, "path_style", json_true()); break;
 		case 'm': metrics_addr = optarg; break;
-		case 'w': so.wait_scale = strtod(optarg, NULL); break;
+		case 'w': {
+			char *end;
+
+			so.wait_scale = strtod(optarg, &end);
+			if (end == optarg || *end || !(so.wait_scale >= 0)) {
+				fprintf(stderr, "stepfs watch: --wait-scale '%s': not a"
+					" non-negative number\n", optarg);
+				json_decref(store_opts);
+				return 2;
+			}
+			break;
+		}
 		case 'o': once = 1; break;
 		case 'h': watch_usage(stdout); json_decref(store_opts); return 0;
 		default: watch_usage(stderr); json_decref(store_opts); return 2;
