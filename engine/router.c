@@ -15,6 +15,7 @@
 #include "engine/router.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -56,6 +57,7 @@ struct rx {
 	int starting;   /* inside asl_execution_start/resume */
 	int ended;
 	int resume;     /* try asl_execution_resume from the journal */
+	char *what;     /* for the log: "rule 'ID' for 'KEY'", "schedule 'NAME'" ... */
 	struct rx *next; /* run queue or running list */
 	struct rx *prev;
 };
@@ -387,7 +389,21 @@ static void rx_free(struct rx *x)
 	json_decref(x->input);
 	free(x->arn);
 	free(x->name);
+	free(x->what);
 	free(x);
+}
+
+/* Describe what started @x, for the start and end log lines. */
+static void rx_set_what(struct rx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rx_set_what(struct rx *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	free(x->what);
+	va_start(ap, fmt);
+	if (vasprintf(&x->what, fmt, ap) < 0)
+		x->what = NULL;
+	va_end(ap);
 }
 
 static struct rx *rx_new(struct router *r, struct router_sm *sm, const char *arn,
@@ -458,7 +474,13 @@ static void rx_on_done(void *arg, struct asl_execution *ex, enum asl_status stat
 	if (journal_exec_finish(r->journal, x->arn, asl_status_name(status), out, error, cause,
 				stop_ms ? stop_ms : journal_now_ms()) < 0)
 		log_err("cannot journal the end of '%s'", x->arn);
-	log_debug("execution '%s' %s", x->arn, asl_status_name(status));
+	if (status == ASL_SUCCEEDED)
+		log_notice("execution '%s' of '%s' (%s) SUCCEEDED", x->name, x->sm->cfg->name,
+			   x->what ? x->what : "recovered");
+	else
+		log_notice("execution '%s' of '%s' (%s) %s: %s%s%.300s", x->name, x->sm->cfg->name,
+			   x->what ? x->what : "recovered", asl_status_name(status),
+			   error ? error : "no error name", cause ? ": " : "", cause ? cause : "");
 	free(out);
 	/* unlink from the running list */
 	if (x->prev)
@@ -525,6 +547,9 @@ static int rx_start(struct router *r, struct rx *x)
 	if (rc < 0)
 		rc = asl_execution_start(r->engine, x->sm->m, x->input, &o, &x->x);
 	x->starting = 0;
+	if (rc == 0)
+		log_notice("execution '%s' of '%s' started (%s)", x->name, x->sm->cfg->name,
+			   x->what ? x->what : "recovered");
 	router_crash_point(r, "start");
 	if (rc < 0 && !x->ended) {
 		/* could not start at all (out of memory): record the failure */
@@ -715,6 +740,8 @@ static void route_event(void *arg, int64_t id, const struct event *ev)
 			}
 			x = rx_new(r, c->sms[i], c->arns[i], c->names[i], c->ijson[i],
 				   ev->chain_depth);
+			if (x)
+				rx_set_what(x, "rule '%s' for '%s'", c->execs[i].trigger, ev->key);
 			if (!x) {
 				(void)journal_exec_finish(r->journal, c->arns[i], "FAILED", NULL,
 							  ASL_E_RUNTIME, "out of memory",
@@ -886,6 +913,7 @@ static void router_sched_run(struct router *r, size_t i, int64_t when_ms)
 	log_info("schedule '%s' (%s) starts '%s'", cs->name, cs->expression, name);
 	x = rx_new(r, sm, arn, name, input, 0);
 	if (x) {
+		rx_set_what(x, "schedule '%s'", cs->name);
 		router_queue_add(r, 1);
 		router_enqueue(r, x);
 		router_pump(r);
@@ -992,6 +1020,7 @@ static void router_on_running(void *arg, const char *arn, const char *name, cons
 	json_decref(in);
 	if (!x)
 		return;
+	rx_set_what(x, "recovered after a restart; trigger '%s'", trigger ? trigger : "?");
 	x->resume = x->type == ASL_STANDARD;
 	router_queue_add(r, 1);
 	router_enqueue(r, x);
