@@ -68,6 +68,7 @@ fs_mount
 fs_test_tools
 fs_test_programs
 fs_test_names
+fs_test_dirs
 fs_test_errors
 fs_test_remount
 it_check_eq "nothing left in the spool after a clean unmount" "" \

@@ -35,7 +35,7 @@ fs_mount() {
 		it_s3_exists "$K" || it_s3_put "$K" "$IT_DIR/empty"
 		IT_S3FS_PREFIX=${K%/} it_s3fs_mount "$M" -o stat_cache_expire=1
 	else
-		it_mount "s3://$IT_BUCKET/${K%/}" "$M"
+		it_mount "s3://$IT_BUCKET/${K%/}" "$M" -o attr_ttl=1
 	fi
 }
 fs_remount() {
@@ -48,6 +48,7 @@ fs_mount
 fs_test_tools
 fs_test_programs
 fs_test_names
+fs_test_dirs
 fs_test_errors
 fs_test_remount
 

@@ -240,6 +240,50 @@ fs_test_names() {
 	cd "$IT_DIR"
 }
 
+# fs_wait_gone PATH TENTHS: true once PATH does not exist, polling for TENTHS/10 s
+fs_wait_gone() {
+	local i
+	for ((i = 0; i < $2; i++)); do
+		[ -e "$1" ] || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- implicit directories, statfs, special files, xattrs ----------------------
+fs_test_dirs() {
+	local out rc
+	cd "$M"
+	printf 'deep\n' >"$IT_DIR/deep"
+	be_put impl/x/y.txt "$IT_DIR/deep"
+	it_check_eq "a key's prefixes are directories (no markers)" "directory directory" \
+		"$(stat -c %F impl impl/x | tr '\n' ' ' | sed 's/ $//')"
+	it_check_eq "...listed" y.txt "$(ls impl/x)"
+	it_check "...readable" cmp "$IT_DIR/deep" impl/x/y.txt
+	it_check "rm of the only key" rm impl/x/y.txt
+	# (the kernel and the metadata cache may keep the name for their TTL: 1 s here)
+	it_check "the implicit directories vanish with it (within 3 s)" fs_wait_gone impl 30
+	it_check "statfs works (df)" df "$M"
+	rc=0
+	out=$(mkfifo fifo 2>&1) || rc=$?
+	if [ "$rc" = 0 ]; then
+		it_check_eq "mkfifo accepted: it is a fifo" fifo "$(stat -c %F fifo)"
+		rm -f fifo
+	else
+		it_check "mkfifo refused with an errno (not silently)" test ! -e fifo
+	fi
+	echo x >xa
+	rc=0
+	out=$(setfattr -n user.k -v v xa 2>&1) || rc=$?
+	if [ "$rc" = 0 ]; then
+		it_check_eq "xattr set: it reads back" v "$(getfattr --only-values -n user.k xa 2>&1)"
+	else
+		it_check "xattr refused with an errno: '$out'" grep -qE 'not supported|not permitted' <<<"$out"
+	fi
+	rm -f xa
+	cd "$IT_DIR"
+}
+
 # ---- refusals get the right errno -------------------------------------------
 fs_test_errors() {
 	local out

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# tests/it/fs_requests.sh: what file-system operations cost in S3 requests,
+# counted by tests/helper_faultproxy (no faults) between a stepfs mount and
+# Ceph RGW: readdir is ListObjectsV2 pages with no HEAD per entry; a repeated
+# `ls -l` within the TTL is served from the metadata cache; with -o list_attrs
+# even the first `ls -l` needs no HEAD per entry; a small object is one GET.
+set -e
+. "$(dirname "$0")/lib.sh"
+it_need_s3
+it_need_fuse
+FP=$(it_need_helper helper_faultproxy)
+UP=${IT_ENDPOINT#http://}
+UP=${UP%%/*}
+K=$IT_PREFIX
+M=$IT_DIR/mnt
+cd "$IT_DIR"
+N=120
+
+mkdir src
+for i in $(seq 1 $N); do echo "$i" >"src/f$i"; done
+aws_s3 cp --only-show-errors --recursive src "s3://$IT_BUCKET/${K}many/"
+
+"$FP" "$UP" >fp.port 2>fp.err &
+FP_PID=$!
+trap 'kill "$FP_PID" 2>/dev/null; it_cleanup' EXIT
+for ((i = 0; i < 50; i++)); do [ -s fp.port ] && break; sleep 0.1; done
+FP_PORT=$(head -n 1 fp.port)
+
+# requests: the proxy's request counter so far (SIGUSR1 prints it)
+requests() {
+	local before after i
+	before=$(grep -c 'stats:' fp.err || true)
+	kill -USR1 "$FP_PID"
+	for ((i = 0; i < 50; i++)); do
+		after=$(grep -c 'stats:' fp.err || true)
+		[ "$after" -gt "$before" ] && break
+		sleep 0.05
+	done
+	grep 'stats:' fp.err | tail -n 1 | sed 's/.* \([0-9]*\) requests.*/\1/'
+}
+# cost CMD...: run CMD (output discarded) and print the requests it made
+cost() {
+	local a b
+	a=$(requests)
+	"$@" >/dev/null
+	b=$(requests)
+	echo $((b - a))
+}
+mnt() {
+	it_mount "s3://$IT_BUCKET/${K%/}" "$M" -o "endpoint=http://127.0.0.1:$FP_PORT,attr_ttl=30" "$@"
+}
+
+mnt
+c=$(cost ls -f "$M/many")
+it_check "readdir of $N entries: ListObjectsV2, no HEAD per entry ($c requests)" test "$c" -le 3
+it_check_eq "...all $N listed" $N "$(ls -f "$M/many" | grep -c '^f')"
+c=$(cost ls -l "$M/many")
+it_check "first ls -l: at most one request per entry ($c)" test "$c" -le $((N + 3))
+c=$(cost ls -l "$M/many")
+it_check "second ls -l within the TTL: from the cache ($c requests)" test "$c" -le 2
+c=$(cost cat "$M/many/f77")
+it_check "cat of a small file: one GET ($c requests)" test "$c" -le 1
+it_check_eq "...right content" 77 "$(cat "$M/many/f77")"
+c=$(cost cat "$M/many/f77")
+it_check "cat again: nothing to fetch or at most one GET ($c)" test "$c" -le 1
+it_umount "$M"
+
+mnt -o list_attrs
+c=$(cost ls -l "$M/many")
+it_check "ls -l with list_attrs: no HEAD per entry ($c requests)" test "$c" -le 4
+it_check_eq "...sizes from the listing" "$(cd src && stat -c '%n %s' f1 f50 f120)" \
+	"$(cd "$M/many" && stat -c '%n %s' f1 f50 f120)"
+c=$(cost bash -c 'echo new >"$1"' _ "$M/many/new")
+it_check "create + write + close of a small file: at most 3 requests ($c)" test "$c" -le 3
+it_umount "$M"
+aws_s3 rm --only-show-errors --recursive "s3://$IT_BUCKET/$K" || true
+it_done
