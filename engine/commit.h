@@ -34,6 +34,10 @@ struct commit_event {
 	const char *local_path;    /* path of the file inside the mount/watched dir; may be NULL */
 	pid_t writer_pid;          /* process that wrote (FUSE context), 0 if unknown */
 	const char *src_key;       /* COMMIT_COPY: the source key, else NULL */
+	int fresh;                 /* 1: known to be a new mutation (the watcher saw it
+	                              happen): never taken for a replay of an event an
+	                              earlier run journaled (0: it may be one, e.g. a
+	                              spool replay or a file found by a start-up scan) */
 };
 
 struct commit_sink {

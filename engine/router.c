@@ -304,7 +304,7 @@ static int router_commit(void *arg, const struct commit_event *ce)
 	 * already (the daemon died after journaling, before the filesystem
 	 * dropped its spool copy): the same mutation, not journaled twice.
 	 */
-	if (ce->writer_pid == 0 && ce->etag && ce->kind != COMMIT_DELETE && c.key) {
+	if (ce->writer_pid == 0 && !ce->fresh && ce->etag && ce->kind != COMMIT_DELETE && c.key) {
 		struct event *last = NULL;
 		int64_t id = 0;
 

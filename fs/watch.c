@@ -459,6 +459,13 @@ static void *commit_thread(void *arg)
 			ev.etag = j->etag;
 			clock_gettime(CLOCK_REALTIME, &ev.time);
 			ev.local_path = path;
+			/*
+			 * Seen happening: new even if an earlier run journaled the
+			 * same content. Found by a scan: maybe the event of a run
+			 * that died before recording the file, which the router
+			 * recognises (same key, size and ETag) and does not repeat.
+			 */
+			ev.fresh = !j->from_scan;
 			j->rc = w->sink->commit(w->sink->arg, &ev);
 		}
 		pthread_mutex_lock(&w->pool_lock);
