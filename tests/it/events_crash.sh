@@ -99,7 +99,7 @@ J
 	it_log "$point: task runs $(wc -l <"$D/results/ran") for 200 executions (a Task in flight at the crash runs again)"
 }
 
-for p in commit append route start history; do
+for p in ${EVENTS_CRASH_POINTS:-commit append route start history}; do
 	crash_run "$p"
 done
 it_done
