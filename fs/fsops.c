@@ -1000,8 +1000,11 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	size = n->size;
 	meta = node_meta_json(n);
 	/* a large upload gets its manifest first, so a daemon killed during it
-	 * finds the file at restart; a small one only after a failure (below) */
-	want_manifest = !n->manifest && size > fs->o.part_size;
+	 * finds the file at restart; a small one only after a failure (below),
+	 * unless events are on: then a daemon killed between the upload and the
+	 * journal write must find the file at restart to raise its event
+	 * (tests/it/events_crash.sh, point "commit") */
+	want_manifest = !n->manifest && (size > fs->o.part_size || fs->sink);
 	if (want_manifest && meta) {
 		json_t *m = manifest_json(n, key, meta);
 
