@@ -28,9 +28,47 @@ void log_set_journal(int on)
 	log_journal = on;
 }
 
+/*
+ * Append @s to @line (capacity @cap, @n used) with control characters
+ * escaped (\n, \r, \t, \xHH), so a user string such as an object key with a
+ * newline cannot start a forged log line (or a journald "<N>" prefix). Bytes
+ * >= 0x80 pass through, so UTF-8 keys stay readable. Stops one byte short of
+ * @cap, leaving room for the final newline; returns the new length.
+ */
+static size_t log_escape(char *line, size_t cap, size_t n, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char c;
+
+	for (; *s; s++) {
+		c = (unsigned char)*s;
+		if (c >= 0x20 && c != 0x7f) {
+			if (n + 1 >= cap)
+				break;
+			line[n++] = (char)c;
+			continue;
+		}
+		if (n + 4 >= cap)
+			break;
+		line[n++] = '\\';
+		if (c == '\n') {
+			line[n++] = 'n';
+		} else if (c == '\r') {
+			line[n++] = 'r';
+		} else if (c == '\t') {
+			line[n++] = 't';
+		} else {
+			line[n++] = 'x';
+			line[n++] = hex[c >> 4];
+			line[n++] = hex[c & 15];
+		}
+	}
+	return n;
+}
+
 static void log_vmsg(int prio, const char *suffix, const char *fmt, va_list ap)
 {
-	char line[4096];
+	char msg[4096], line[4096];
 	size_t n = 0;
 	int k;
 
@@ -38,16 +76,14 @@ static void log_vmsg(int prio, const char *suffix, const char *fmt, va_list ap)
 		n = (size_t)snprintf(line, sizeof(line), "<%d>", prio);
 	else
 		n = (size_t)snprintf(line, sizeof(line), "stepfs: ");
-	k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-	if (k > 0)
-		n = n + (size_t)k < sizeof(line) ? n + (size_t)k : sizeof(line) - 1;
-	if (suffix && n < sizeof(line) - 1) {
-		k = snprintf(line + n, sizeof(line) - n, ": %s", suffix);
-		if (k > 0)
-			n = n + (size_t)k < sizeof(line) ? n + (size_t)k : sizeof(line) - 1;
+	k = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (k < 0)
+		msg[0] = '\0';
+	n = log_escape(line, sizeof(line), n, msg);
+	if (suffix) {
+		n = log_escape(line, sizeof(line), n, ": ");
+		n = log_escape(line, sizeof(line), n, suffix);
 	}
-	if (n >= sizeof(line) - 1)
-		n = sizeof(line) - 2;
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, n);
 }
