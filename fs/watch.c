@@ -62,6 +62,7 @@ struct pending {
 	uint64_t due;   /* loop_now_ms() deadline */
 	bool from_scan; /* found by a scan rather than an event (for the recovered counter) */
 	unsigned tries; /* events refused by the sink so far (backoff) */
+	bool startup;   /* found by the start-up scan, and no event since */
 	struct pending *hnext;        /* hash chain */
 	struct pending *prev, *next;  /* due-order list */
 };
@@ -76,6 +77,7 @@ struct job {
 	int fd;              /* open read-only; closed by the commit thread */
 	struct fprint fp;
 	bool from_scan;
+	bool startup;        /* found by the start-up scan: maybe reported by a run that died */
 	unsigned tries;      /* refusals before this attempt */
 	int rc;              /* sink result, set by the commit thread */
 	char etag[33];
@@ -122,6 +124,7 @@ struct watch {
 	atomic_uint_fast64_t st[9];
 	atomic_bool idle;
 	bool rescan_due; /* an overflow was seen: rescan once the queue is drained */
+	bool in_startup_scan; /* watcher thread only */
 };
 
 enum { ST_EVENTS, ST_REPORTED, ST_DUPS, ST_RESCANS, ST_OVERFLOWS, ST_RECOVERED, ST_DEFERRED,
@@ -223,6 +226,7 @@ static void pending_schedule_in(struct watch *w, const char *path, bool from_sca
 	if (p) {
 		list_unlink(w, p);
 		p->from_scan = p->from_scan && from_scan;
+		p->startup = p->startup && from_scan;
 	} else {
 		p = calloc(1, sizeof(*p));
 		if (!p || !(p->path = strdup(path))) {
@@ -231,6 +235,7 @@ static void pending_schedule_in(struct watch *w, const char *path, bool from_sca
 			return;
 		}
 		p->from_scan = from_scan;
+		p->startup = from_scan && w->in_startup_scan;
 		*pp = p;
 		w->npending++;
 	}
@@ -246,9 +251,24 @@ static void pending_schedule(struct watch *w, const char *path, bool from_scan)
 	pending_schedule_in(w, path, from_scan, w->quiet_ms, 0);
 }
 
+/* Put back a check that could not be done yet, keeping where it came from. */
+static void requeue(struct watch *w, const char *path, bool from_scan, unsigned delay_ms,
+		    unsigned tries, bool startup)
+{
+	struct pending *p;
+	bool was = w->in_startup_scan;
+
+	w->in_startup_scan = startup;
+	pending_schedule_in(w, path, from_scan, delay_ms, tries);
+	w->in_startup_scan = was;
+	p = *pending_slot(w, path);
+	if (p && !startup)
+		p->startup = false;
+}
+
 /* Remove @path's entry; returns its path string (caller frees) or NULL if none. */
 static char *pending_take(struct watch *w, const char *path, bool *ret_from_scan,
-			  unsigned *ret_tries)
+			  unsigned *ret_tries, bool *ret_startup)
 {
 	struct pending **pp = pending_slot(w, path), *p = *pp;
 	char *s;
@@ -263,13 +283,15 @@ static char *pending_take(struct watch *w, const char *path, bool *ret_from_scan
 		*ret_from_scan = p->from_scan;
 	if (ret_tries)
 		*ret_tries = p->tries;
+	if (ret_startup)
+		*ret_startup = p->startup;
 	free(p);
 	return s;
 }
 
 static void pending_drop(struct watch *w, const char *path)
 {
-	free(pending_take(w, path, NULL, NULL));
+	free(pending_take(w, path, NULL, NULL, NULL));
 }
 
 /* ---- fingerprints ---- */
@@ -460,12 +482,13 @@ static void *commit_thread(void *arg)
 			clock_gettime(CLOCK_REALTIME, &ev.time);
 			ev.local_path = path;
 			/*
-			 * Seen happening: new even if an earlier run journaled the
-			 * same content. Found by a scan: maybe the event of a run
-			 * that died before recording the file, which the router
-			 * recognises (same key, size and ETag) and does not repeat.
+			 * Seen happening (or found later in this run): new even if
+			 * an earlier run journaled the same content. Found by the
+			 * start-up scan: maybe the event of a run that died before
+			 * recording the file, which the router recognises (same
+			 * key, size and ETag) and does not repeat.
 			 */
-			ev.fresh = !j->from_scan;
+			ev.fresh = !j->startup;
 			j->rc = w->sink->commit(w->sink->arg, &ev);
 		}
 		pthread_mutex_lock(&w->pool_lock);
@@ -526,8 +549,8 @@ static void pool_collect(struct watch *w, int timeout_ms)
 			stat_add(w, ST_SINKERR, 1);
 			log_warn("watch: event for '%s' not accepted (%s); retrying in %u ms",
 				 done->path, strerror(-done->rc), w->quiet_ms + delay);
-			pending_schedule_in(w, done->path, done->from_scan, w->quiet_ms + delay,
-					    tries);
+			requeue(w, done->path, done->from_scan, w->quiet_ms + delay, tries,
+				done->startup);
 		} else if (done->rc == 0) {
 			if (!txn)
 				txn = sqlite3_exec(w->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
@@ -589,7 +612,7 @@ static void pool_stop(struct watch *w)
  * open for writing, or already in flight).
  */
 static enum check_result check_file(struct watch *w, const char *rel, bool from_scan,
-				    unsigned tries)
+				    unsigned tries, bool startup)
 {
 	char path[PATH_MAX];
 	struct fprint fp;
@@ -638,6 +661,7 @@ static enum check_result check_file(struct watch *w, const char *rel, bool from_
 	j->fp = fp;
 	j->from_scan = from_scan;
 	j->tries = tries;
+	j->startup = startup;
 	pool_submit(w, j);
 	return CHECK_QUEUED;
 done:
@@ -872,7 +896,9 @@ static void *watch_thread(void *arg)
 		inotifytools_cleanup();
 		return NULL;
 	}
+	w->in_startup_scan = true;
 	rescan(w, "start-up");
+	w->in_startup_scan = false;
 	while (!atomic_load(&w->stop)) {
 		struct pollfd pfd[2] = { { .fd = w->ifd, .events = POLLIN },
 					 { .fd = w->efd, .events = POLLIN } };
@@ -906,13 +932,13 @@ static void *watch_thread(void *arg)
 		budget = w->npending;
 		while (budget-- && w->head && w->head->due <= now && w->nfly < w->maxfly &&
 		       !atomic_load(&w->stop)) {
-			bool from_scan = false;
+			bool from_scan = false, startup = false;
 			unsigned tries = 0;
-			char *path = pending_take(w, w->head->path, &from_scan, &tries);
+			char *path = pending_take(w, w->head->path, &from_scan, &tries, &startup);
 
-			if (check_file(w, path, from_scan, tries) == CHECK_RETRY)
-				pending_schedule_in(w, path, from_scan,
-						    w->quiet_ms ? w->quiet_ms : 5, tries);
+			if (check_file(w, path, from_scan, tries, startup) == CHECK_RETRY)
+				requeue(w, path, from_scan, w->quiet_ms ? w->quiet_ms : 5, tries,
+					startup);
 			free(path);
 		}
 	}
