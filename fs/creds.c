@@ -437,8 +437,14 @@ static int from_process(const char *cmd, const char *where, struct creds *c, cha
 	doc = json_loadb(out.data, out.len, 0, &jerr);
 	r = -EINVAL;
 	if (!json_is_object(doc)) {
-		seterr(errbuf, errlen, "credential_process (%s): output is not a JSON object: %s",
-		       where, doc ? "not an object" : jerr.text);
+		/* jansson's text quotes the token near the error: it may be a secret */
+		if (doc)
+			seterr(errbuf, errlen,
+			       "credential_process (%s): output is not a JSON object", where);
+		else
+			seterr(errbuf, errlen,
+			       "credential_process (%s): output is not valid JSON (line %d, "
+			       "column %d)", where, jerr.line, jerr.column);
 		goto out;
 	}
 	v = json_object_get(doc, "Version");

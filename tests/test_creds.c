@@ -177,7 +177,9 @@ static void test_process(void)
 		   "[profile missing]\ncredential_process = /nonexistent/stepfs-creds-helper --x\n"
 		   "[profile badjson]\ncredential_process = printf '{\"Version\": 2}'\n"
 		   "[profile nokeys]\ncredential_process = printf '{\"Version\": 1}'\n"
-		   "[profile quote]\ncredential_process = printf 'unterminated\n");
+		   "[profile quote]\ncredential_process = printf 'unterminated\n"
+		   "[profile leak]\ncredential_process = printf '{\"Version\": 1, "
+		   "\"AccessKeyId\": \"AKLEAK\", \"SecretAccessKey\": wJalrLEAKSECRET}'\n");
 	o.profile = "proc";
 	CHECK_INT_EQ(creds_load(&o, &c, msg, sizeof(msg)), 0);
 	CHECK_STR_EQ(c.access_key, "AKPROC");
@@ -210,6 +212,11 @@ static void test_process(void)
 	o.profile = "quote";
 	CHECK_INT_EQ(creds_load(&o, &c, msg, sizeof(msg)), -EINVAL);
 	CHECK(strstr(msg, "unterminated") != NULL);
+	/* a malformed output is reported by position, never by quoting it */
+	o.profile = "leak";
+	CHECK_INT_EQ(creds_load(&o, &c, msg, sizeof(msg)), -EINVAL);
+	CHECK(strstr(msg, "not valid JSON (line 1, column") != NULL);
+	CHECK(strstr(msg, "LEAKSECRET") == NULL);
 }
 
 int main(void)
