@@ -91,3 +91,13 @@ void eventd_sink(struct eventd *d, struct commit_sink *ret)
 {
 	router_sink(d->router, ret);
 }
+
+void eventd_stats(struct eventd *d, struct router_stats *ret)
+{
+	router_stats(d->router, ret);
+}
+
+void eventd_metrics(struct eventd *d, struct buf *out)
+{
+	router_metrics(d->router, out);
+}

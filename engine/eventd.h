@@ -23,8 +23,10 @@
 
 #include <stddef.h>
 
+struct buf;
 struct commit_sink;
 struct eventd;
+struct router_stats;
 
 /* 0, or -1 with "'<file>': <pointer>: <reason>" in @err. */
 int eventd_check(const char *config_path, char *err, size_t errlen);
@@ -37,6 +39,11 @@ int eventd_start(const char *config_path, const char *mountpoint, struct eventd 
 		 char *err, size_t errlen);
 
 void eventd_sink(struct eventd *d, struct commit_sink *ret);
+
+/* The router's counters (engine/router.h); any thread. */
+void eventd_stats(struct eventd *d, struct router_stats *ret);
+/* Append the router's Prometheus samples (router_metrics()); any thread. */
+void eventd_metrics(struct eventd *d, struct buf *out);
 
 /* Stop and free (executions in flight resume at the next start). NULL is a no-op. */
 void eventd_free(struct eventd *d);

@@ -28,12 +28,14 @@
 
 #include "engine/asl.h"
 #include "engine/asl_task.h"
+#include "engine/buf.h"
 #include "engine/commit.h"
 #include "engine/config.h"
 #include "engine/event.h"
 #include "engine/journal.h"
 #include "engine/log.h"
 #include "engine/loop.h"
+#include "engine/metrics.h"
 #include "engine/rules.h"
 
 #define ROUTER_BATCH 256
@@ -43,6 +45,14 @@
 struct router_sm {
 	const struct config_sm *cfg;
 	struct asl_machine *m;
+	atomic_uint_fast64_t ended[5];   /* by enum asl_status */
+	atomic_uint_fast64_t duration_ms; /* sum over the ended executions */
+};
+
+/* Executions started per rule (router_metrics()); ids borrowed from the config. */
+struct rule_count {
+	const char *id;
+	uint64_t n;
 };
 
 struct rx {
@@ -99,6 +109,9 @@ struct router {
 
 	atomic_uint_fast64_t st_events, st_routed, st_started, st_finished, st_guard, st_busy;
 	atomic_uint st_running;
+	pthread_mutex_t rc_lock;
+	struct rule_count *rcs; /* protected by rc_lock */
+	size_t nrcs, rcs_cap;
 };
 
 struct sched_fire {
@@ -469,7 +482,9 @@ static void rx_on_done(void *arg, struct asl_execution *ex, enum asl_status stat
 	struct router *r = x->r;
 	char *out = output ? asl_json_dumps(output) : NULL;
 	struct timespec t = asl_execution_stop_time(ex);
+	struct timespec t0 = asl_execution_start_time(ex);
 	int64_t stop_ms = (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+	int64_t start_ms = (int64_t)t0.tv_sec * 1000 + t0.tv_nsec / 1000000;
 
 	if (journal_exec_finish(r->journal, x->arn, asl_status_name(status), out, error, cause,
 				stop_ms ? stop_ms : journal_now_ms()) < 0)
@@ -492,6 +507,10 @@ static void rx_on_done(void *arg, struct asl_execution *ex, enum asl_status stat
 	r->nrunning--;
 	atomic_fetch_sub(&r->st_running, 1);
 	atomic_fetch_add(&r->st_finished, 1);
+	if ((unsigned)status < 5)
+		atomic_fetch_add(&x->sm->ended[status], 1);
+	if (stop_ms > start_ms && start_ms > 0)
+		atomic_fetch_add(&x->sm->duration_ms, (uint64_t)(stop_ms - start_ms));
 	x->ended = 1;
 	if (!x->starting)
 		rx_free(x);
@@ -691,6 +710,34 @@ static void route_target(void *arg, const struct rules_target *t)
 	x->chain_depth = c->ev->chain_depth;
 }
 
+/* One more execution started by rule @id (loop thread). */
+static void router_count_rule(struct router *r, const char *id)
+{
+	size_t i;
+
+	pthread_mutex_lock(&r->rc_lock);
+	for (i = 0; i < r->nrcs; i++)
+		if (strcmp(r->rcs[i].id, id) == 0)
+			break;
+	if (i == r->nrcs && r->nrcs == r->rcs_cap) {
+		size_t cap = r->rcs_cap ? r->rcs_cap * 2 : 8;
+		struct rule_count *n = realloc(r->rcs, cap * sizeof(*n));
+
+		if (n) {
+			r->rcs = n;
+			r->rcs_cap = cap;
+		}
+	}
+	if (i == r->nrcs && r->nrcs < r->rcs_cap) {
+		r->rcs[i].id = id;
+		r->rcs[i].n = 0;
+		r->nrcs++;
+	}
+	if (i < r->nrcs)
+		r->rcs[i].n++;
+	pthread_mutex_unlock(&r->rc_lock);
+}
+
 static void route_event(void *arg, int64_t id, const struct event *ev)
 {
 	struct router *r = arg;
@@ -742,6 +789,8 @@ static void route_event(void *arg, int64_t id, const struct event *ev)
 				   ev->chain_depth);
 			if (x)
 				rx_set_what(x, "rule '%s' for '%s'", c->execs[i].trigger, ev->key);
+			if (c->execs[i].trigger)
+				router_count_rule(r, c->execs[i].trigger);
 			if (!x) {
 				(void)journal_exec_finish(r->journal, c->arns[i], "FAILED", NULL,
 							  ASL_E_RUNTIME, "out of memory",
@@ -1055,6 +1104,7 @@ int router_new(const struct router_opts *opts, struct router **ret, char *err, s
 	}
 	pthread_mutex_init(&r->q_lock, NULL);
 	pthread_cond_init(&r->q_cond, NULL);
+	pthread_mutex_init(&r->rc_lock, NULL);
 	r->cfg = opts->cfg;
 	r->tasks = opts->tasks;
 	r->wait_scale = opts->wait_scale;
@@ -1210,6 +1260,8 @@ void router_free(struct router *r)
 	journal_close(r->journal);
 	pthread_mutex_destroy(&r->q_lock);
 	pthread_cond_destroy(&r->q_cond);
+	pthread_mutex_destroy(&r->rc_lock);
+	free(r->rcs);
 	free(r->mountpoint);
 	free(r);
 }
@@ -1241,4 +1293,59 @@ int router_wait_idle(struct router *r, unsigned timeout_ms)
 			return -ETIMEDOUT;
 		usleep(2000);
 	}
+}
+
+void router_metrics(struct router *r, struct buf *out)
+{
+	static const char *const status[] = { "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT",
+					      "ABORTED" };
+	struct router_stats st;
+	size_t i;
+	int k;
+
+	router_stats(r, &st);
+	metrics_sample(out, "stepfs_events_total", "counter", "Events journaled.", (double)st.events,
+		       NULL);
+	metrics_sample(out, "stepfs_executions_started_total", "counter", "Executions started.",
+		       (double)st.started, NULL);
+	metrics_sample(out, "stepfs_executions_finished_total", "counter", "Executions ended.",
+		       (double)st.finished, NULL);
+	metrics_sample(out, "stepfs_executions_running", "gauge", "Executions running.",
+		       (double)st.running, NULL);
+	metrics_sample(out, "stepfs_queue_depth", "gauge", "Events and executions waiting.",
+		       (double)st.queued, NULL);
+	metrics_sample(out, "stepfs_loop_guard_total", "counter",
+		       "Events not routed because of the chain-depth limit.", (double)st.loop_guard,
+		       NULL);
+	metrics_sample(out, "stepfs_events_busy_total", "counter",
+		       "Commits refused because the queue stayed full.", (double)st.busy, NULL);
+	/* one family at a time: the format wants a metric's samples together */
+	for (i = 0; i < r->nsms; i++)
+		for (k = ASL_SUCCEEDED; k <= ASL_ABORTED; k++)
+			metrics_sample(out, "stepfs_executions_total", "counter",
+				       i == 0 && k == ASL_SUCCEEDED ?
+					       "Executions ended, by state machine and status." :
+					       NULL,
+				       (double)atomic_load(&r->sms[i].ended[k]), "state_machine",
+				       r->sms[i].cfg->name, "status", status[k], NULL);
+	for (i = 0; i < r->nsms; i++)
+		metrics_sample(out, "stepfs_execution_duration_seconds_sum", "counter",
+			       i == 0 ? "Run time of the ended executions, by state machine." : NULL,
+			       (double)atomic_load(&r->sms[i].duration_ms) / 1000.0, "state_machine",
+			       r->sms[i].cfg->name, NULL);
+	for (i = 0; i < r->nsms; i++) {
+		uint64_t n = 0;
+
+		for (k = ASL_SUCCEEDED; k <= ASL_ABORTED; k++)
+			n += atomic_load(&r->sms[i].ended[k]);
+		metrics_sample(out, "stepfs_execution_duration_seconds_count", "counter",
+			       i == 0 ? "Ended executions, by state machine." : NULL, (double)n,
+			       "state_machine", r->sms[i].cfg->name, NULL);
+	}
+	pthread_mutex_lock(&r->rc_lock);
+	for (i = 0; i < r->nrcs; i++)
+		metrics_sample(out, "stepfs_rule_executions_total", "counter",
+			       i == 0 ? "Executions started by each notification rule." : NULL,
+			       (double)r->rcs[i].n, "rule", r->rcs[i].id, NULL);
+	pthread_mutex_unlock(&r->rc_lock);
 }

@@ -58,6 +58,7 @@
 #include <stdint.h>
 
 struct asl_task_ops;
+struct buf;
 struct commit_sink;
 struct config;
 struct router;
@@ -117,6 +118,13 @@ struct router_stats {
 };
 
 void router_stats(struct router *r, struct router_stats *ret);
+
+/*
+ * Append the router's Prometheus samples to @out (engine/metrics.h): the
+ * router_stats() figures, executions ended by state machine and status, the
+ * sum and count of their run times, executions started by rule. Any thread.
+ */
+void router_metrics(struct router *r, struct buf *out);
 
 /*
  * Wait until nothing is queued and nothing runs, or @timeout_ms passes.

@@ -26,6 +26,7 @@
 #include "engine/commit.h"
 #include "engine/eventd.h"
 #include "engine/log.h"
+#include "engine/metrics.h"
 #include "engine/sdnotify.h"
 #include "fs/stepfs.h"
 #include "fs/store.h"
@@ -57,6 +58,8 @@ static void usage(FILE *f)
 		"  events_file=FILE                         append one JSON line per commit (tests)\n"
 		"  config=FILE                              events: rules, state machines, journal\n"
 		"                                           (README \"Events and rules\")\n"
+		"  metrics=ADDR                             serve Prometheus metrics on HOST:PORT\n"
+		"                                           or a unix socket path\n"
 		"  _netdev nofail noauto auto defaults user users exec noexec suid dev x-*  ignored\n"
 		"SIZE takes K, M, G suffixes (powers of 1024).\n");
 }
@@ -189,6 +192,7 @@ struct mount_args {
 	struct buf fuse_opts; /* -o string for libfuse */
 	char *spool, *log, *events;
 	char *config; /* events configuration (engine/config.h) */
+	char *metrics; /* metrics=ADDR */
 	int foreground, debug, single;
 };
 
@@ -285,11 +289,48 @@ static int one_option(struct mount_args *a, char *opt)
 	} else if (strcmp(opt, "config") == 0) {
 		free(a->config);
 		a->config = strdup(val);
+	} else if (strcmp(opt, "metrics") == 0) {
+		free(a->metrics);
+		a->metrics = strdup(val);
 	} else {
 		fprintf(stderr, "stepfs mount: bad option '%s=%s'\n", opt, val);
 		return -1;
 	}
 	return 0;
+}
+
+static void collect_fs(void *arg, struct buf *out)
+{
+	struct stepfs_stats st;
+
+	stepfs_get_stats(arg, &st);
+	metrics_sample(out, "stepfs_objects_committed_total", "counter",
+		       "Objects committed to the bucket, by kind.", (double)st.puts, "kind", "put",
+		       NULL);
+	metrics_sample(out, "stepfs_objects_committed_total", "counter", NULL,
+		       (double)st.multiparts, "kind", "multipart", NULL);
+	metrics_sample(out, "stepfs_objects_committed_total", "counter", NULL, (double)st.copies,
+		       "kind", "copy", NULL);
+	metrics_sample(out, "stepfs_objects_committed_total", "counter", NULL, (double)st.deletes,
+		       "kind", "delete", NULL);
+	metrics_sample(out, "stepfs_uploaded_bytes_total", "counter",
+		       "File data committed (PUT and multipart).", (double)st.bytes_uploaded, NULL);
+	metrics_sample(out, "stepfs_downloaded_bytes_total", "counter", "Object data fetched.",
+		       (double)st.bytes_downloaded, NULL);
+	metrics_sample(out, "stepfs_upload_failures_total", "counter",
+		       "Commits that failed (the data stays in the spool and is retried).",
+		       (double)st.upload_failures, NULL);
+	metrics_sample(out, "stepfs_upload_retries_total", "counter",
+		       "Background commit attempts.", (double)st.retries, NULL);
+	metrics_sample(out, "stepfs_spool_bytes", "gauge", "Spool space in use.",
+		       (double)st.spool_bytes, NULL);
+	metrics_sample(out, "stepfs_spool_files", "gauge", "Spool data files.",
+		       (double)st.spool_files, NULL);
+}
+
+static void collect_events(void *arg, struct buf *out)
+{
+	eventd_metrics(arg, out);
 }
 
 static int parse_options(struct mount_args *a, const char *list)
@@ -313,6 +354,7 @@ int cmd_mount(int argc, char **argv)
 	struct commit_sink sink = { file_sink_commit, &fsink };
 	struct commit_sink jsink = { NULL, NULL }; /* filled once the engine runs */
 	struct eventd *ev = NULL;
+	struct metrics *mx = NULL;
 	char everr[1024];
 	struct store_error err;
 	struct store *store = NULL;
@@ -403,6 +445,18 @@ int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "stepfs mount: %s\n", everr);
 		goto out;
 	}
+	if (a.metrics) {
+		/* bind once now so a bad address fails the mount; it serves after the fork */
+		struct metrics *probe = metrics_new();
+
+		r = probe ? metrics_start(probe, a.metrics, everr, sizeof(everr)) : -ENOMEM;
+		metrics_free(probe);
+		if (r < 0) {
+			fprintf(stderr, "stepfs mount: metrics=%s: %s\n", a.metrics,
+				probe ? everr : "out of memory");
+			goto out;
+		}
+	}
 	if (a.events) {
 		fsink.fd = open(a.events, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 		if (fsink.fd < 0) {
@@ -469,6 +523,19 @@ int cmd_mount(int argc, char **argv)
 		}
 		eventd_sink(ev, &jsink);
 	}
+	if (a.metrics) {
+		/* after the fork, like the engine: the server is a thread */
+		mx = metrics_new();
+		if (!mx || metrics_add_collector(mx, collect_fs, fs) < 0 ||
+		    (ev && metrics_add_collector(mx, collect_events, ev) < 0)) {
+			log_err("metrics: out of memory");
+			goto out;
+		}
+		if (metrics_start(mx, a.metrics, everr, sizeof(everr)) < 0) {
+			log_err("metrics=%s: %s", a.metrics, everr);
+			goto out;
+		}
+	}
 	log_notice("mounted '%s' on '%s' (spool '%s')", bucket, mnt, a.spool);
 	sdnotify_send("READY=1\nSTATUS=mounted"); /* Type=notify units (systemd/) */
 	if (a.single) {
@@ -492,6 +559,7 @@ out:
 		fuse_destroy(f);
 	}
 	fuse_opt_free_args(&fargs);
+	metrics_free(mx); /* its collectors read fs and ev */
 	stepfs_free(fs);
 	eventd_free(ev); /* after the last commit of the filesystem */
 	store_free(store);
@@ -503,5 +571,6 @@ out:
 	free(a.log);
 	free(a.events);
 	free(a.config);
+	free(a.metrics);
 	return rc;
 }

@@ -145,22 +145,7 @@ static void collect_watch(void *arg, struct buf *out)
 
 static void collect_router(void *arg, struct buf *out)
 {
-	struct router_stats st;
-
-	service_stats(arg, &st);
-	metrics_sample(out, "stepfs_events_total", "counter", "Events journaled.", (double)st.events,
-		       NULL);
-	metrics_sample(out, "stepfs_executions_started_total", "counter", "Executions started.",
-		       (double)st.started, NULL);
-	metrics_sample(out, "stepfs_executions_finished_total", "counter", "Executions ended.",
-		       (double)st.finished, NULL);
-	metrics_sample(out, "stepfs_executions_running", "gauge", "Executions running.",
-		       (double)st.running, NULL);
-	metrics_sample(out, "stepfs_queue_depth", "gauge", "Events and executions waiting.",
-		       (double)st.queued, NULL);
-	metrics_sample(out, "stepfs_loop_guard_total", "counter",
-		       "Events not routed because of the chain-depth limit.", (double)st.loop_guard,
-		       NULL);
+	service_metrics(arg, out);
 }
 
 /* (Re)arm inotify watches on the directories of the config and definitions. */

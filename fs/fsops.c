@@ -159,6 +159,12 @@ struct stepfs {
 	struct spool *spool;
 	struct timespec started;
 	atomic_uint_fast64_t read_mem; /* read-ahead bytes allocated */
+	/* counters for stepfs_get_stats() */
+	atomic_uint_fast64_t n_commits[4]; /* by enum commit_kind */
+	atomic_uint_fast64_t n_bytes_up;
+	atomic_uint_fast64_t n_bytes_down;
+	atomic_uint_fast64_t n_upload_failures;
+	atomic_uint_fast64_t n_retries;
 
 	pthread_mutex_t lock;
 	struct node *nodes[NODE_BUCKETS]; /* protected by lock */
@@ -414,6 +420,9 @@ static int emit(struct stepfs *fs, enum commit_kind kind, const char *key, uint6
 	struct commit_event ev;
 	char local[PATH_MAX];
 
+	/* every caller has just committed the object: count it here */
+	if ((unsigned)kind < 4)
+		atomic_fetch_add(&fs->n_commits[kind], 1);
 	if (!fs->sink || !fs->sink->commit)
 		return 0;
 	memset(&ev, 0, sizeof(ev));
@@ -764,7 +773,9 @@ static int node_load(struct stepfs *fs, struct node *n, int empty)
 	} else if (e == STORE_OK) {
 		if (fstat(fd, &st) < 0)
 			r = -errno;
-		else if (spool_reserve(fs->spool, st.st_size) < 0)
+		else
+			atomic_fetch_add(&fs->n_bytes_down, (uint64_t)st.st_size);
+		if (r == 0 && spool_reserve(fs->spool, st.st_size) < 0)
 			r = -ENOSPC;
 		if (r == 0 && !o.meta) {
 			store_obj_release(&o);
@@ -1041,6 +1052,10 @@ static int node_commit(struct stepfs *fs, struct node *n)
 		e = store_put(fs->store, key, &body, &po, &o, &err);
 	}
 	stream_free(st);
+	if (e == STORE_OK)
+		atomic_fetch_add(&fs->n_bytes_up, size);
+	else
+		atomic_fetch_add(&fs->n_upload_failures, 1);
 	if (e == STORE_OK) {
 		r = emit(fs, multi ? COMMIT_MULTIPART : COMMIT_PUT, key, size, o.etag, NULL,
 			 writer);
@@ -1155,6 +1170,7 @@ static void *retrier(void *arg)
 		}
 		pthread_mutex_unlock(&fs->lock);
 		for (i = 0; i < ntodo; i++) {
+			atomic_fetch_add(&fs->n_retries, 1);
 			(void)node_commit(fs, todo[i]);
 			node_put(fs, todo[i]);
 		}
@@ -1248,6 +1264,8 @@ static void *range_worker(void *arg)
 	struct range_job *j = arg;
 
 	j->e = store_get_range(j->fs->store, j->key, j->off, j->len, j->buf, &j->got, NULL);
+	if (j->e == STORE_OK)
+		atomic_fetch_add(&j->fs->n_bytes_down, j->got);
 	return NULL;
 }
 
@@ -2676,6 +2694,7 @@ static int op_readlink(const char *path, char *buf, size_t size)
 		e = store_get_range(fs->store, key, 0, want, buf, &got, NULL);
 		if (e != STORE_OK)
 			return -store_err_to_errno(e);
+		atomic_fetch_add(&fs->n_bytes_down, got);
 	}
 	buf[got] = '\0';
 	return 0;
@@ -3182,6 +3201,7 @@ struct stepfs *stepfs_new(const struct stepfs_opts *opts, struct store *store,
 			  const struct commit_sink *sink, int *ret_err)
 {
 	struct stepfs *fs = calloc(1, sizeof(*fs));
+	size_t b;
 	int r;
 
 	if (!fs) {
@@ -3198,6 +3218,12 @@ struct stepfs *stepfs_new(const struct stepfs_opts *opts, struct store *store,
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->wake, NULL);
 	atomic_init(&fs->read_mem, 0);
+	for (b = 0; b < 4; b++)
+		atomic_init(&fs->n_commits[b], 0);
+	atomic_init(&fs->n_bytes_up, 0);
+	atomic_init(&fs->n_bytes_down, 0);
+	atomic_init(&fs->n_upload_failures, 0);
+	atomic_init(&fs->n_retries, 0);
 	fs->mc = mcache_new(opts->cache_entries, opts->attr_ttl_ms, opts->neg_ttl_ms);
 	if (!fs->mc) {
 		r = -ENOMEM;
@@ -3246,4 +3272,18 @@ void stepfs_free(struct stepfs *fs)
 	pthread_mutex_destroy(&fs->lock);
 	pthread_cond_destroy(&fs->wake);
 	free(fs);
+}
+
+void stepfs_get_stats(struct stepfs *fs, struct stepfs_stats *ret)
+{
+	ret->puts = atomic_load(&fs->n_commits[COMMIT_PUT]);
+	ret->multiparts = atomic_load(&fs->n_commits[COMMIT_MULTIPART]);
+	ret->copies = atomic_load(&fs->n_commits[COMMIT_COPY]);
+	ret->deletes = atomic_load(&fs->n_commits[COMMIT_DELETE]);
+	ret->bytes_uploaded = atomic_load(&fs->n_bytes_up);
+	ret->bytes_downloaded = atomic_load(&fs->n_bytes_down);
+	ret->upload_failures = atomic_load(&fs->n_upload_failures);
+	ret->retries = atomic_load(&fs->n_retries);
+	ret->spool_bytes = spool_used(fs->spool);
+	ret->spool_files = spool_files(fs->spool);
 }

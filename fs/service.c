@@ -288,6 +288,14 @@ void service_stats(struct service *s, struct router_stats *ret)
 	pthread_rwlock_unlock(&s->lock);
 }
 
+void service_metrics(struct service *s, struct buf *out)
+{
+	pthread_rwlock_rdlock(&s->lock);
+	if (s->gen)
+		router_metrics(s->gen->router, out);
+	pthread_rwlock_unlock(&s->lock);
+}
+
 void service_free(struct service *s)
 {
 	if (!s)

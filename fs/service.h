@@ -59,6 +59,9 @@ int service_wait_idle(struct service *s, unsigned timeout_ms);
 struct router_stats;
 /* The current router's counters (zero while a reload swaps it). */
 void service_stats(struct service *s, struct router_stats *ret);
+/* Append the current router's Prometheus samples (router_metrics()); any thread. */
+struct buf;
+void service_metrics(struct service *s, struct buf *out);
 
 /* Stop everything (executions in flight stay RUNNING and resume at the next start). */
 void service_free(struct service *s);

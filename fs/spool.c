@@ -22,6 +22,7 @@ struct spool {
 	pthread_mutex_t lock;
 	uint64_t next_id; /* protected by lock */
 	uint64_t used;    /* protected by lock */
+	uint64_t files;   /* protected by lock */
 	uint64_t max;
 };
 
@@ -141,6 +142,9 @@ int spool_create(struct spool *sp, uint64_t *ret_id)
 	fd = openat(sp->dfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
+	pthread_mutex_lock(&sp->lock);
+	sp->files++;
+	pthread_mutex_unlock(&sp->lock);
 	*ret_id = id;
 	return fd;
 }
@@ -240,13 +244,34 @@ void spool_drop_manifest(struct spool *sp, uint64_t id)
 	(void)unlinkat(sp->dfd, name, 0);
 }
 
-void spool_remove(struct spool *sp, uint64_t id)
+/* Remove the data file and its manifest; 1 if the data file was there. */
+static int remove_data(struct spool *sp, uint64_t id)
 {
 	char name[64];
 
 	spool_drop_manifest(sp, id);
 	snprintf(name, sizeof(name), "%" PRIu64 ".data", id);
-	(void)unlinkat(sp->dfd, name, 0);
+	return unlinkat(sp->dfd, name, 0) == 0;
+}
+
+void spool_remove(struct spool *sp, uint64_t id)
+{
+	if (remove_data(sp, id)) {
+		pthread_mutex_lock(&sp->lock);
+		if (sp->files)
+			sp->files--;
+		pthread_mutex_unlock(&sp->lock);
+	}
+}
+
+uint64_t spool_files(struct spool *sp)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&sp->lock);
+	n = sp->files;
+	pthread_mutex_unlock(&sp->lock);
+	return n;
 }
 
 int spool_scan(struct spool *sp, int (*fn)(void *arg, uint64_t id, int fd, json_t *manifest),
@@ -282,7 +307,7 @@ int spool_scan(struct spool *sp, int (*fn)(void *arg, uint64_t id, int fd, json_
 		}
 		if (!m) {
 			/* never flushed, or a torn manifest: nothing was promised */
-			spool_remove(sp, id);
+			(void)remove_data(sp, id);
 			continue;
 		}
 		dfile = openat(sp->dfd, de->d_name, O_RDWR | O_CLOEXEC);
@@ -294,6 +319,7 @@ int spool_scan(struct spool *sp, int (*fn)(void *arg, uint64_t id, int fd, json_
 		}
 		pthread_mutex_lock(&sp->lock);
 		sp->used += (uint64_t)st.st_size;
+		sp->files++;
 		pthread_mutex_unlock(&sp->lock);
 		if (fn(arg, id, dfile, m) >= 0)
 			n++;

@@ -35,6 +35,8 @@ int spool_create(struct spool *sp, uint64_t *ret_id);
 /* Account @delta bytes (negative releases). Returns 0 or -ENOSPC (nothing reserved). */
 int spool_reserve(struct spool *sp, int64_t delta);
 uint64_t spool_used(struct spool *sp);
+/* Data files in the spool now (created or found by spool_scan, not yet removed). */
+uint64_t spool_files(struct spool *sp);
 uint64_t spool_max(struct spool *sp);
 
 /* Write the manifest of @id atomically (@m is borrowed). @sync: fsync it. */

@@ -63,6 +63,23 @@ struct stepfs *stepfs_new(const struct stepfs_opts *opts, struct store *store,
 			  const struct commit_sink *sink, int *ret_err);
 void stepfs_free(struct stepfs *fs);
 
+/* Counters since stepfs_new() (the spool figures are current values). */
+struct stepfs_stats {
+	uint64_t puts;             /* objects committed by a single PUT */
+	uint64_t multiparts;       /* objects committed by a multipart upload */
+	uint64_t copies;           /* objects committed by a server-side copy (rename) */
+	uint64_t deletes;          /* objects deleted */
+	uint64_t bytes_uploaded;   /* file data committed (PUT and multipart) */
+	uint64_t bytes_downloaded; /* object data fetched */
+	uint64_t upload_failures;  /* commits that failed (kept in the spool, retried) */
+	uint64_t retries;          /* background commit attempts of the retrier */
+	uint64_t spool_bytes;      /* spool space reserved now */
+	uint64_t spool_files;      /* spool data files now */
+};
+
+/* Thread-safe: any thread, while @fs lives. */
+void stepfs_get_stats(struct stepfs *fs, struct stepfs_stats *ret);
+
 /* The operations table for fuse_main(); user_data must be the struct stepfs. */
 const struct fuse_operations *stepfs_fuse_ops(void);
 
