@@ -89,7 +89,7 @@ struct spool *spool_open(const char *dir, uint64_t max_bytes, int *ret_err)
 	pthread_mutex_init(&sp->lock, NULL);
 	sp->max = max_bytes;
 	sp->next_id = 1;
-	fd = dup(sp->dfd);
+	fd = fcntl(sp->dfd, F_DUPFD_CLOEXEC, 0);
 	d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (d) {
 		while ((de = readdir(d))) {
@@ -279,14 +279,15 @@ int spool_scan(struct spool *sp, int (*fn)(void *arg, uint64_t id, int fd, json_
 {
 	struct dirent *de;
 	DIR *d;
-	int fd = dup(sp->dfd), n = 0;
+	int fd = fcntl(sp->dfd, F_DUPFD_CLOEXEC, 0), n = 0, r;
 
 	if (fd < 0)
 		return -errno;
 	d = fdopendir(fd);
 	if (!d) {
+		r = -errno;
 		close(fd);
-		return -errno;
+		return r;
 	}
 	rewinddir(d);
 	while ((de = readdir(d))) {
