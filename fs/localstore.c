@@ -28,6 +28,7 @@
 #define LS_META_DIR ".stepfs-meta"
 #define LS_MIN_PART (5u << 20)
 #define LS_MAX_KEY 1024
+#define LS_EMPTY_MD5 "d41d8cd98f00b204e9800998ecf8427e" /* ETag of an empty body */
 
 struct localstore {
 	struct store base;
@@ -380,6 +381,45 @@ static enum store_err file_obj(struct localstore *ls, const char *key, int want_
 	return STORE_OK;
 }
 
+/*
+ * Does the directory @path (relative to the root) hold an object or a
+ * directory? 1 yes, 0 no (empty, or only symlinks and the like), -1 cannot
+ * be read (gone).
+ */
+static int dir_has_children(struct localstore *ls, const char *path)
+{
+	int fd = openat(ls->rootfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	int found = 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while (!found && (de = readdir(d))) {
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_REG || de->d_type == DT_DIR)
+			found = 1;
+		else if (de->d_type == DT_UNKNOWN &&
+			 fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			 (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+			found = 1;
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * The marker "a/b/": the directory ROOT/a/b with its record, or, without a
+ * record, an empty directory (made by hand in the bucket directory: the
+ * natural form of a marker without metadata; it reports the directory's mode
+ * and mtime). A non-empty directory without a record is only a prefix.
+ */
 static enum store_err marker_obj(struct localstore *ls, const char *key, int want_meta,
 				 struct store_obj *ret, struct store_error *err)
 {
@@ -391,8 +431,26 @@ static enum store_err marker_obj(struct localstore *ls, const char *key, int wan
 	if (!dir)
 		return store_set_error(err, STORE_ENOMEM, 0, NULL, "out of memory");
 	r = fstatat(ls->rootfd, dir, &st, AT_SYMLINK_NOFOLLOW);
+	if (r == 0 && S_ISDIR(st.st_mode) && rec_read(ls, key, &rec) < 0) {
+		r = dir_has_children(ls, dir);
+		free(dir);
+		if (r != 0)
+			return store_set_error(err, STORE_ENOTFOUND, 404, "NoSuchKey",
+					       "no such key '%s'", key);
+		memset(ret, 0, sizeof(*ret));
+		snprintf(ret->etag, sizeof(ret->etag), "%s", LS_EMPTY_MD5);
+		snprintf(ret->content_type, sizeof(ret->content_type), "application/x-directory");
+		ret->last_modified = st.st_mtim;
+		if (want_meta) {
+			char b[32];
+
+			snprintf(b, sizeof(b), "%u", (unsigned)st.st_mode);
+			ret->meta = json_pack("{s:s}", "mode", b);
+		}
+		return STORE_OK;
+	}
 	free(dir);
-	if (r < 0 || !S_ISDIR(st.st_mode) || rec_read(ls, key, &rec) < 0)
+	if (r < 0 || !S_ISDIR(st.st_mode))
 		return store_set_error(err, STORE_ENOTFOUND, 404, "NoSuchKey", "no such key '%s'",
 				       key);
 	memset(ret, 0, sizeof(*ret));
@@ -668,7 +726,6 @@ static enum store_err put_marker(struct localstore *ls, const char *key, const c
 				 json_t *meta, const struct store_put_opts *opts,
 				 struct store_obj *ret, struct store_error *err)
 {
-	static const char empty_md5[] = "d41d8cd98f00b204e9800998ecf8427e";
 	char *dir = marker_dir(key);
 	struct ls_rec rec;
 	struct stat st;
@@ -696,13 +753,13 @@ static enum store_err put_marker(struct localstore *ls, const char *key, const c
 				       key);
 	if (r < 0)
 		return io_err(err, -r, "cannot create", key);
-	r = rec_write(ls, key, empty_md5, 0, now,
+	r = rec_write(ls, key, LS_EMPTY_MD5, 0, now,
 		      content_type ? content_type : "application/x-directory", meta);
 	if (r < 0)
 		return io_err(err, -r, "cannot write the metadata of", key);
 	if (ret) {
 		memset(ret, 0, sizeof(*ret));
-		snprintf(ret->etag, sizeof(ret->etag), "%s", empty_md5);
+		snprintf(ret->etag, sizeof(ret->etag), "%s", LS_EMPTY_MD5);
 		ret->last_modified = ns_ts(now);
 		snprintf(ret->content_type, sizeof(ret->content_type), "%s",
 			 content_type ? content_type : "application/x-directory");
@@ -1071,49 +1128,22 @@ static int lister_key(struct lister *l, const char *key)
 	return lister_add(l, key, 0);
 }
 
-/* Does directory @dirkey ("x/y/") hold any key (a file or a marker)? */
-static int dir_has_keys(struct localstore *ls, const char *dirkey, int depth)
+/*
+ * Does directory @dirkey ("x/y/") hold any key (a file or a marker)? Every
+ * directory that exists does: an empty one is a marker itself (marker_obj()),
+ * and a non-empty one holds files or directories, and so on down.
+ */
+static int dir_has_keys(struct localstore *ls, const char *dirkey)
 {
-	struct ls_rec rec;
-	struct dirent *de;
-	char *path;
-	DIR *d;
-	int fd, found = 0;
+	struct stat st;
+	char *path = marker_dir(dirkey);
+	int r;
 
-	if (rec_read(ls, dirkey, &rec) == 0) {
-		rec_release(&rec);
-		return 1;
-	}
-	if (depth > 64)
-		return 1;
-	path = marker_dir(dirkey);
 	if (!path)
 		return 1;
-	fd = openat(ls->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		free(path);
-		return 0;
-	}
-	while (!found && (de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_type == DT_REG) {
-			found = 1;
-		} else if (de->d_type == DT_DIR) {
-			char *sub;
-
-			if (asprintf(&sub, "%s%s/", dirkey, de->d_name) < 0)
-				break;
-			found = dir_has_keys(ls, sub, depth + 1);
-			free(sub);
-		}
-	}
-	closedir(d);
+	r = fstatat(ls->rootfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 	free(path);
-	return found;
+	return r;
 }
 
 /* Walk directory @dirkey ("" for the root, else "x/y/") in key order. */
@@ -1123,7 +1153,7 @@ static void lister_walk(struct lister *l, const char *dirkey, int depth)
 	size_t nk = 0, ck = 0, i;
 	struct dirent *de;
 	DIR *d;
-	int fd;
+	int fd, had_rec = 0;
 
 	if (depth > 64)
 		return;
@@ -1136,6 +1166,7 @@ static void lister_walk(struct lister *l, const char *dirkey, int depth)
 		/* the marker itself sorts before everything under it */
 		if (rec_read(l->ls, dirkey, &rec) == 0) {
 			rec_release(&rec);
+			had_rec = 1;
 			if (lister_key(l, dirkey)) {
 				free(path);
 				return;
@@ -1187,6 +1218,11 @@ static void lister_walk(struct lister *l, const char *dirkey, int depth)
 		kids[nk++] = c;
 	}
 	closedir(d);
+	if (*dirkey && !had_rec && nk == 0) {
+		/* an empty directory without a record: a marker (see marker_obj()) */
+		(void)lister_key(l, dirkey);
+		return;
+	}
 	if (nk)
 		qsort(kids, nk, sizeof(*kids), child_cmp);
 	for (i = 0; i < nk && !l->done; i++) {
@@ -1217,7 +1253,7 @@ static void lister_walk(struct lister *l, const char *dirkey, int depth)
 				    !(*l->marker && strcmp(cp, l->marker) <= 0 &&
 				      !starts_with(l->marker, cp)) &&
 				    !(l->last && l->last_is_cp && strcmp(l->last, cp) == 0) &&
-				    dir_has_keys(l->ls, full, 0)) {
+				    dir_has_keys(l->ls, full)) {
 					/* if the marker lies inside cp, only keys after it
 					 * count, and they still roll up into cp */
 					(void)lister_add(l, cp, 1);

@@ -4,7 +4,10 @@
  * Key "a/b/c" is the file ROOT/a/b/c; a directory marker key "a/b/" is the
  * directory ROOT/a/b together with a metadata record saying the marker
  * exists. Directories without a marker are implicit, as S3 prefixes are:
- * they vanish (are removed) when their last key is deleted.
+ * they vanish (are removed) when their last key is deleted. An empty
+ * directory without a record (made by hand in ROOT) is the marker itself,
+ * with the directory's mode and mtime and no other metadata, so every
+ * directory in ROOT shows up in listings.
  *
  * Beside the data, ROOT/.stepfs-meta/ (never listed, never a valid key) holds
  *   m/<sha256(key)>   one JSON record per key: etag, size and mtime of the

@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "tests/harness.h"
 
 static struct store *st;
@@ -259,6 +261,46 @@ int main(void)
 
 	CHECK_INT_EQ(store_delete(st, "m/", NULL), STORE_OK);
 	CHECK_INT_EQ(store_head(st, "m/", &o, NULL), STORE_ENOTFOUND);
+
+	/* a directory made by hand in the bucket: empty, it is the marker "hand/" */
+	{
+		char hp[256];
+		unsigned long mode;
+
+		snprintf(hp, sizeof(hp), "%s/hand", dir);
+		CHECK(mkdir(hp, 0750) == 0);
+		CHECK(chmod(hp, 0750) == 0);
+		memset(&o, 0, sizeof(o));
+		CHECK_INT_EQ(store_head(st, "hand/", &o, NULL), STORE_OK);
+		CHECK_STR_EQ(o.content_type, "application/x-directory");
+		CHECK_STR_EQ(o.etag, "d41d8cd98f00b204e9800998ecf8427e");
+		mode = strtoul(json_string_value(json_object_get(o.meta, "mode")) ?: "0", NULL, 10);
+		CHECK_INT_EQ(mode, S_IFDIR | 0750);
+		store_obj_release(&o);
+		CHECK_INT_EQ(store_head(st, "hand", &o, NULL), STORE_ENOTFOUND);
+		CHECK_STR_EQ(list_str("hand", "/", NULL, NULL, 100, NULL), "|hand/");
+		CHECK_STR_EQ(list_str("hand/", "/", NULL, NULL, 100, NULL), "hand/|");
+		CHECK_STR_EQ(list_str("hand/", NULL, NULL, NULL, 100, NULL), "hand/|");
+		/* nested: only the innermost empty one is a marker */
+		snprintf(hp, sizeof(hp), "%s/hand/in", dir);
+		CHECK(mkdir(hp, 0755) == 0);
+		CHECK_INT_EQ(store_head(st, "hand/", &o, NULL), STORE_ENOTFOUND);
+		CHECK_STR_EQ(list_str("hand/", NULL, NULL, NULL, 100, NULL), "hand/in/|");
+		CHECK_STR_EQ(list_str("hand/", "/", NULL, NULL, 100, NULL), "|hand/in/");
+		CHECK_STR_EQ(list_str("han", "/", NULL, NULL, 100, NULL), "|hand/");
+		/* a file in it: a prefix only, and pruned with its last key */
+		CHECK_INT_EQ(put_str("hand/in/x", "x"), STORE_OK);
+		CHECK_INT_EQ(store_head(st, "hand/in/", &o, NULL), STORE_ENOTFOUND);
+		CHECK_STR_EQ(list_str("hand/", NULL, NULL, NULL, 100, NULL), "hand/in/x|");
+		CHECK_INT_EQ(store_delete(st, "hand/in/x", NULL), STORE_OK);
+		CHECK(access(hp, F_OK) < 0);
+		CHECK_STR_EQ(list_str("hand/", NULL, NULL, NULL, 100, NULL), "|");
+		/* deleting the marker of an empty hand-made directory removes it */
+		snprintf(hp, sizeof(hp), "%s/solo", dir);
+		CHECK(mkdir(hp, 0755) == 0);
+		CHECK_INT_EQ(store_delete(st, "solo/", NULL), STORE_OK);
+		CHECK(access(hp, F_OK) < 0);
+	}
 	store_free(st);
 	{
 		char *av[] = { (char *)"rm", (char *)"-rf", dir, NULL };

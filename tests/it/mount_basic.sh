@@ -155,5 +155,17 @@ mount_it
 check "mode after remount" test "$(stat -c %a "$M/a.txt")" = 600
 check "symlink after remount" test "$(readlink "$M/lnk")" = a.txt
 
+# a directory made directly in the bucket directory: shown even when empty,
+# with its own mode; usable as a folder
+mkdir -m 0750 "$B/byhand" "$B/byhand2"
+check "hand-made empty dir listed" sh -c "ls '$M' | grep -qx byhand"
+check "hand-made empty dir is a dir" test -d "$M/byhand"
+check "hand-made dir mode" test "$(stat -c %a "$M/byhand")" = 750
+check "hand-made dir lists empty" test -z "$(ls -A "$M/byhand")"
+echo in > "$M/byhand/f"
+check "file into hand-made dir" test "$(cat "$B/byhand/f")" = in
+check "rmdir of a hand-made empty dir" rmdir "$M/byhand2"
+check "... removes it from the bucket" test ! -e "$B/byhand2"
+
 echo "mount_basic: $pass passed, $fail failed"
 [ "$fail" = 0 ]
