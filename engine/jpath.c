@@ -1079,17 +1079,22 @@ out:
 	return 0;
 }
 
-static int parse_fand(struct parser *p, struct fexpr **ret)
+/*
+ * A left-associative chain "sub OP sub OP ...": && (FX_AND) binds tighter
+ * than || (FX_OR), so parse_fexpr chains parse_fand, which chains primaries.
+ */
+static int parse_fchain(struct parser *p, const char *op, enum fkind kind,
+			int (*sub)(struct parser *p, struct fexpr **ret), struct fexpr **ret)
 {
 	struct fexpr *l = NULL, *x;
 	int r;
 
-	r = parse_fprimary(p, &l);
+	r = sub(p, &l);
 	if (r < 0)
 		return r;
 	for (;;) {
 		skip_ws(p);
-		if (p->len - p->pos < 2 || strncmp(p->s + p->pos, "&&", 2))
+		if (p->len - p->pos < 2 || strncmp(p->s + p->pos, op, 2))
 			break;
 		p->pos += 2;
 		x = calloc(1, sizeof(*x));
@@ -1097,10 +1102,10 @@ static int parse_fand(struct parser *p, struct fexpr **ret)
 			fexpr_free(l);
 			return -ENOMEM;
 		}
-		x->kind = FX_AND;
+		x->kind = kind;
 		x->l = l;
 		l = x;
-		r = parse_fprimary(p, &x->r);
+		r = sub(p, &x->r);
 		if (r < 0) {
 			fexpr_free(l);
 			return r;
@@ -1110,35 +1115,14 @@ static int parse_fand(struct parser *p, struct fexpr **ret)
 	return 0;
 }
 
+static int parse_fand(struct parser *p, struct fexpr **ret)
+{
+	return parse_fchain(p, "&&", FX_AND, parse_fprimary, ret);
+}
+
 static int parse_fexpr(struct parser *p, struct fexpr **ret)
 {
-	struct fexpr *l = NULL, *x;
-	int r;
-
-	r = parse_fand(p, &l);
-	if (r < 0)
-		return r;
-	for (;;) {
-		skip_ws(p);
-		if (p->len - p->pos < 2 || strncmp(p->s + p->pos, "||", 2))
-			break;
-		p->pos += 2;
-		x = calloc(1, sizeof(*x));
-		if (!x) {
-			fexpr_free(l);
-			return -ENOMEM;
-		}
-		x->kind = FX_OR;
-		x->l = l;
-		l = x;
-		r = parse_fand(p, &x->r);
-		if (r < 0) {
-			fexpr_free(l);
-			return r;
-		}
-	}
-	*ret = l;
-	return 0;
+	return parse_fchain(p, "||", FX_OR, parse_fand, ret);
 }
 
 static int compile_msg(const char *path, struct jpath **ret, char *msg, size_t msglen)

@@ -110,6 +110,10 @@ static void test_paths(void)
 	EXPECT(doc, "$.items[?(@.k > 1)].k", "[2,3]");
 	EXPECT(doc, "$.items[?(@.k >= 2 && @.v)].v", "[\"b\"]");
 	EXPECT(doc, "$.items[?(@.k == 1 || @.k == 3)].k", "[1,3]");
+	/* && binds tighter than ||; chains are left-associative */
+	EXPECT(doc, "$.items[?(@.k == 3 || @.k >= 2 && @.v)].k", "[2,3]");
+	EXPECT(doc, "$.items[?(@.v && @.k >= 2 || @.k == 1)].k", "[1,2]");
+	EXPECT(doc, "$.items[?(@.k == 1 || @.k == 2 || @.k == 3)].k", "[1,2,3]");
 	EXPECT(doc, "$.items[?(!(@.k == 1))].k", "[2,3]");
 	EXPECT(doc, "$.items[?(@.v == 'a')].k", "[1]");
 	EXPECT(doc, "$.items[?(@.v != 'a')].k", "[2,3]");
@@ -247,6 +251,11 @@ static void test_syntax(void)
 		json_t *out = NULL;
 		struct jpath_env env = { NULL, NULL, NULL, NULL };
 		CHECK_INT_EQ(jpath_eval("$.a[", &env, &out, &err), JPATH_ESYNTAX);
+		/* a chain with a missing operand frees what it built (ASan) */
+		CHECK_INT_EQ(jpath_eval("$.a[?(@.k == 1 || @.k == 2 ||)]", &env, &out, &err),
+			     JPATH_ESYNTAX);
+		CHECK_INT_EQ(jpath_eval("$.a[?(@.k && @.v &&)]", &env, &out, &err),
+			     JPATH_ESYNTAX);
 		CHECK_STR_EQ(err.error, "States.Runtime");
 		CHECK_INT_EQ(jpath_eval("$.a", &env, &out, &err), JPATH_ENOTFOUND);
 		CHECK_INT_EQ(jpath_eval("$$.a", &env, &out, &err), JPATH_ENOTFOUND);
