@@ -60,7 +60,8 @@ const char *journal_path(const struct journal *j);
  * journal and restarts, hence per key). @cause_arn/@chain_depth are the loop
  * guard's (NULL/0 for writes not made by a task). Returns 0 once the event is
  * durable, with its row id in *ret_id (may be NULL), or -errno (-EIO for
- * SQLite errors, logged at debug).
+ * SQLite errors, logged at debug; -EILSEQ if a string of @ce, e.g. a key
+ * from a file name in a legacy 8-bit encoding, is not valid UTF-8).
  */
 int journal_append(struct journal *j, const struct commit_event *ce, const char *cause_arn,
 		   unsigned chain_depth, int64_t *ret_id);

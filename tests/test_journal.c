@@ -275,9 +275,23 @@ int main(void)
 		ce.bucket = "bkt";
 		ce.key = "z";
 		CHECK_INT_EQ(journal_append(j, &ce, "arn:cause", 3, NULL), 0);
+		/* a key that is not UTF-8 is refused up front, and nothing else fails */
+		ce.key = "caf\xe9.csv";
+		CHECK_INT_EQ(journal_append(j, &ce, NULL, 0, NULL), -EILSEQ);
+		ce.key = "\xed\xa0\x80"; /* a surrogate */
+		CHECK_INT_EQ(journal_append(j, &ce, NULL, 0, NULL), -EILSEQ);
+		ce.key = "\xc0\xaf"; /* an overlong '/' */
+		CHECK_INT_EQ(journal_append(j, &ce, NULL, 0, NULL), -EILSEQ);
+		ce.key = "z";
+		ce.local_path = "/in/\xff";
+		CHECK_INT_EQ(journal_append(j, &ce, NULL, 0, NULL), -EILSEQ);
+		ce.local_path = NULL;
+		ce.key = "caf\xc3\xa9 \xf0\x9f\x98\x80";
+		CHECK_INT_EQ(journal_append(j, &ce, NULL, 0, NULL), 0);
+		ce.key = "z";
 		memset(&s2, 0, sizeof(s2));
 		s2.ordered = 1;
-		CHECK_INT_EQ(journal_pending(j, 0, 10000, on_pending, &s2), NTHREADS * PER_THREAD);
+		CHECK_INT_EQ(journal_pending(j, 0, 10000, on_pending, &s2), NTHREADS * PER_THREAD + 1);
 		CHECK(s2.ordered);
 		CHECK(strcmp(s2.last_seq, seen.last_seq) > 0);
 		journal_close(j);
