@@ -2,9 +2,11 @@
  * struct eventd: everything a mount or a drop-folder watch needs to run the
  * events side from one configuration file (engine/config.h): the config, the
  * task runner built from its "functions"/"tasks" sections (engine/taskrun.h),
- * and the router with its engine loop thread (engine/router.h).
+ * and the router with its engine loop thread (engine/router.h). It is the
+ * one place that assembles them: fs/service.c builds each configuration
+ * generation of watch/serve through it.
  *
- * Use:
+ * Use in a mount:
  *   eventd_check(path, ...)       before mounting: load and validate the
  *                                 config, the task settings and every state
  *                                 machine, and check that no other daemon
@@ -16,7 +18,15 @@
  *   eventd_sink(d, &sink)         the commit sink for the filesystem
  *   eventd_free(d)                after the filesystem is torn down
  *
- * Thread-safety: as struct router (the sink from any thread).
+ * In two steps (a reload that validates before it stops the running one):
+ *   eventd_load(path, &d)         config + task settings, every definition
+ *                                 compiled; no journal, no thread
+ *   eventd_run(d, &opts)          runner + router, started
+ *   eventd_stop(d)                back to loaded (the config stays in
+ *                                 memory: eventd_run() may start it again)
+ *
+ * Thread-safety: as struct router (the sink, stats and metrics from any
+ * thread while running); the rest from one thread.
  */
 #ifndef STEPFS_EVENTD_H
 #define STEPFS_EVENTD_H
@@ -25,8 +35,17 @@
 
 struct buf;
 struct commit_sink;
+struct config;
 struct eventd;
+struct router;
 struct router_stats;
+
+struct eventd_opts {
+	const char *mountpoint; /* completes local paths; may be NULL */
+	double wait_scale;      /* Wait/Retry delays multiplier (tests); default 1 */
+};
+
+#define EVENTD_OPTS_INIT { NULL, 1.0 }
 
 /* 0, or -1 with "'<file>': <pointer>: <reason>" in @err. */
 int eventd_check(const char *config_path, char *err, size_t errlen);
@@ -38,8 +57,23 @@ int eventd_check(const char *config_path, char *err, size_t errlen);
 int eventd_start(const char *config_path, const char *mountpoint, struct eventd **ret,
 		 char *err, size_t errlen);
 
-void eventd_sink(struct eventd *d, struct commit_sink *ret);
+/* Load and validate without starting. Returns 0 and *ret, or -1 with @err. */
+int eventd_load(const char *config_path, struct eventd **ret, char *err, size_t errlen);
+/*
+ * Open the journal (daemon lock) and start the router of a loaded @d.
+ * @opts may be NULL (defaults). 0, or -1 with @err (then @d is loaded, not running).
+ */
+int eventd_run(struct eventd *d, const struct eventd_opts *opts, char *err, size_t errlen);
+/* Stop the router and the runner (executions in flight stay RUNNING); NULL is a no-op. */
+void eventd_stop(struct eventd *d);
 
+/* The loaded configuration (borrowed, valid while @d lives). */
+const struct config *eventd_config(const struct eventd *d);
+/* The router while running, else NULL (borrowed). */
+struct router *eventd_router(struct eventd *d);
+
+/* The following need a running @d. */
+void eventd_sink(struct eventd *d, struct commit_sink *ret);
 /* The router's counters (engine/router.h); any thread. */
 void eventd_stats(struct eventd *d, struct router_stats *ret);
 /* Append the router's Prometheus samples (router_metrics()); any thread. */

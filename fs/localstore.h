@@ -7,7 +7,9 @@
  * they vanish (are removed) when their last key is deleted. An empty
  * directory without a record (made by hand in ROOT) is the marker itself,
  * with the directory's mode and mtime and no other metadata, so every
- * directory in ROOT shows up in listings.
+ * directory in ROOT shows up in listings. Once keys were put into it and
+ * deleted again, it is pruned like any implicit directory (nothing tells it
+ * apart from one the store made).
  *
  * Beside the data, ROOT/.stepfs-meta/ (never listed, never a valid key) holds
  *   m/<sha256(key)>   one JSON record per key: etag, size and mtime of the
