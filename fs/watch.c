@@ -541,7 +541,12 @@ static void pool_collect(struct watch *w, int timeout_ms)
 				w->fly[i] = w->fly[--w->nfly];
 				break;
 			}
-		if (done->rc < 0) {
+		if (done->rc == -EILSEQ) {
+			/* a name no event can carry (not UTF-8): retrying cannot help */
+			stat_add(w, ST_SINKERR, 1);
+			log_err("watch: '%s' is not valid UTF-8, so it raises no event; rename it",
+				done->path);
+		} else if (done->rc < 0) {
 			/* back off: 0.2 s, 0.4 s, ... up to 10 s between attempts */
 			unsigned tries = done->tries + 1;
 			unsigned delay = tries > 6 ? 10000 : 100u << tries;

@@ -21,7 +21,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char **keys;
 static int nkeys, ndeletes;
 /* commit pool checks: a slow or refusing sink, and what it saw in flight */
-static int delay_us, fail_left, busy, max_busy, overlap;
+static int delay_us, fail_left, busy, max_busy, overlap, badname_calls;
 static const char *busy_keys[64];
 
 static int rec_commit(void *arg, const struct commit_event *ev)
@@ -29,6 +29,12 @@ static int rec_commit(void *arg, const struct commit_event *ev)
 	int i, slot = -1;
 
 	pthread_mutex_lock(&lock);
+	if (strchr(ev->key, '\xff')) {
+		/* what the journal says of a key that is not UTF-8 */
+		badname_calls++;
+		pthread_mutex_unlock(&lock);
+		return -EILSEQ;
+	}
 	if (fail_left > 0 && ev->kind != COMMIT_DELETE) {
 		fail_left--;
 		pthread_mutex_unlock(&lock);
@@ -340,6 +346,13 @@ int main(void)
 	CHECK_INT_EQ(locked(&fail_left), 0);
 	watch_get_stats(w, &st);
 	CHECK(st.sink_errors >= 2);
+	/* a name that is not UTF-8 is refused once, not retried for ever */
+	put(dir, "pool/latin1-caf\xff.csv", "l", O_TRUNC);
+	for (i = 0; i < 300 && locked(&badname_calls) < 1; i++)
+		usleep(10000);
+	usleep(800000); /* three back-off periods (50 + 200, 400, 800 ms) */
+	watch_wait_idle(w, 3000);
+	CHECK_INT_EQ(locked(&badname_calls), 1);
 	watch_free(w);
 
 	/* bad input is named */
