@@ -11,7 +11,9 @@
 
 #include "engine/asl.h"
 #include "engine/asl_task.h"
+#include "engine/buf.h"
 #include "engine/config.h"
+#include "engine/metrics.h"
 #include "engine/router.h"
 #include "engine/taskrun.h"
 
@@ -179,5 +181,22 @@ void eventd_stats(struct eventd *d, struct router_stats *ret)
 
 void eventd_metrics(struct eventd *d, struct buf *out)
 {
+	struct taskrun_durations td;
+	char le[32];
+	unsigned i;
+
 	router_metrics(d->router, out);
+	taskrun_get_durations(d->tr, &td);
+	buf_puts(out, "# HELP stepfs_task_duration_seconds Run time of Task state programs "
+		      "(start to result).\n# TYPE stepfs_task_duration_seconds histogram\n");
+	for (i = 0; i < TASKRUN_NBUCKETS; i++) {
+		snprintf(le, sizeof(le), "%g", taskrun_bucket_le(i));
+		metrics_sample(out, "stepfs_task_duration_seconds_bucket", "histogram", NULL,
+			       (double)td.bucket[i], "le", le, NULL);
+	}
+	metrics_sample(out, "stepfs_task_duration_seconds_bucket", "histogram", NULL,
+		       (double)td.count, "le", "+Inf", NULL);
+	metrics_sample(out, "stepfs_task_duration_seconds_sum", "histogram", NULL, td.sum_s, NULL);
+	metrics_sample(out, "stepfs_task_duration_seconds_count", "histogram", NULL,
+		       (double)td.count, NULL);
 }

@@ -1328,9 +1328,13 @@ void router_metrics(struct router *r, struct buf *out)
 					       NULL,
 				       (double)atomic_load(&r->sms[i].ended[k]), "state_machine",
 				       r->sms[i].cfg->name, "status", status[k], NULL);
+	/* a summary without quantiles: _sum and _count */
+	if (r->nsms)
+		buf_puts(out, "# HELP stepfs_execution_duration_seconds Run time of the ended "
+			      "executions, by state machine.\n"
+			      "# TYPE stepfs_execution_duration_seconds summary\n");
 	for (i = 0; i < r->nsms; i++)
-		metrics_sample(out, "stepfs_execution_duration_seconds_sum", "counter",
-			       i == 0 ? "Run time of the ended executions, by state machine." : NULL,
+		metrics_sample(out, "stepfs_execution_duration_seconds_sum", "summary", NULL,
 			       (double)atomic_load(&r->sms[i].duration_ms) / 1000.0, "state_machine",
 			       r->sms[i].cfg->name, NULL);
 	for (i = 0; i < r->nsms; i++) {
@@ -1338,9 +1342,8 @@ void router_metrics(struct router *r, struct buf *out)
 
 		for (k = ASL_SUCCEEDED; k <= ASL_ABORTED; k++)
 			n += atomic_load(&r->sms[i].ended[k]);
-		metrics_sample(out, "stepfs_execution_duration_seconds_count", "counter",
-			       i == 0 ? "Ended executions, by state machine." : NULL, (double)n,
-			       "state_machine", r->sms[i].cfg->name, NULL);
+		metrics_sample(out, "stepfs_execution_duration_seconds_count", "summary", NULL,
+			       (double)n, "state_machine", r->sms[i].cfg->name, NULL);
 	}
 	pthread_mutex_lock(&r->rc_lock);
 	for (i = 0; i < r->nrcs; i++)

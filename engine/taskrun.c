@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,9 @@ struct taskrun {
 	struct machine *machines;
 	struct pool *pools;      /* one per functions-table entry, lazily */
 	unsigned long spawned, restarts;
+	/* run times of ended tasks (taskrun_get_durations(), any thread) */
+	atomic_uint_fast64_t dur_bucket[TASKRUN_NBUCKETS];
+	atomic_uint_fast64_t dur_count, dur_sum_us;
 };
 
 enum task_kind { TK_EXEC, TK_LAMBDA, TK_INVOKE };
@@ -147,6 +151,7 @@ struct asl_task {
 	const char *fail_error;  /* set by a timeout, heartbeat or overflow */
 	char *fail_cause;
 	char *def_error, *def_cause; /* deferred failure */
+	uint64_t run_ms;     /* loop_now_ms() when it started running; 0 before */
 };
 
 struct worker {
@@ -1183,6 +1188,35 @@ static void task_arm_timers(struct asl_task *t)
 	task_arm_heartbeat(t);
 }
 
+double taskrun_bucket_le(unsigned i)
+{
+	static const double le[TASKRUN_NBUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+						     0.5,   1,    2.5,   5,    10,  60 };
+
+	return i < TASKRUN_NBUCKETS ? le[i] : 0;
+}
+
+static void record_duration(struct taskrun *tr, uint64_t ms)
+{
+	unsigned i;
+
+	for (i = 0; i < TASKRUN_NBUCKETS; i++)
+		if ((double)ms / 1000.0 <= taskrun_bucket_le(i))
+			atomic_fetch_add(&tr->dur_bucket[i], 1);
+	atomic_fetch_add(&tr->dur_count, 1);
+	atomic_fetch_add(&tr->dur_sum_us, ms * 1000);
+}
+
+void taskrun_get_durations(struct taskrun *tr, struct taskrun_durations *ret)
+{
+	unsigned i;
+
+	for (i = 0; i < TASKRUN_NBUCKETS; i++)
+		ret->bucket[i] = atomic_load(&tr->dur_bucket[i]);
+	ret->count = atomic_load(&tr->dur_count);
+	ret->sum_s = (double)atomic_load(&tr->dur_sum_us) / 1e6;
+}
+
 /* The single exit of a task: release everything, call done(), free, pump. */
 static void task_complete(struct asl_task *t, json_t *output, const char *error,
 			  const char *cause)
@@ -1192,6 +1226,8 @@ static void task_complete(struct asl_task *t, json_t *output, const char *error,
 	void *done_arg = t->done_arg;
 	char *err_copy = NULL, *cause_copy = NULL;
 
+	if (t->run_ms)
+		record_duration(tr, loop_now_ms() - t->run_ms);
 	if (error) {
 		/* @error/@cause may point into the task or its proc, freed below */
 		err_copy = strdup(error);
@@ -1243,6 +1279,7 @@ static void task_spawn(struct asl_task *t)
 	snprintf(t->proc->label, sizeof(t->proc->label), "task '%s' [%d]", t->state_name,
 		 (int)t->proc->pid);
 	t->phase = TP_RUNNING;
+	t->run_ms = loop_now_ms();
 	r = proc_send(t->proc, t->payload, t->payload_len, true);
 	if (r < 0 && r != -EPIPE)
 		log_debug("task '%s': cannot queue input: %s", t->state_name, strerror(-r));
@@ -1577,6 +1614,7 @@ static void worker_assign(struct worker *w, struct asl_task *t)
 	w->cur = t;
 	t->worker = w;
 	t->phase = TP_RUNNING;
+	t->run_ms = loop_now_ms();
 	r = buf_puts(&line, "{\"input\":");
 	if (r >= 0)
 		r = buf_add(&line, t->payload, t->payload_len);

@@ -26,6 +26,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct asl_task_ops;
 struct taskrun;
@@ -87,5 +88,19 @@ struct taskrun_stats {
 	unsigned long worker_restarts;
 };
 void taskrun_get_stats(const struct taskrun *tr, struct taskrun_stats *ret);
+
+/*
+ * Run times of ended tasks (from the program's start, or its dispatch to a
+ * worker, to its result), as a cumulative histogram: bucket[i] counts tasks
+ * that took at most taskrun_bucket_le(i) seconds (ms resolution). Any thread.
+ */
+#define TASKRUN_NBUCKETS 12
+struct taskrun_durations {
+	uint64_t bucket[TASKRUN_NBUCKETS];
+	uint64_t count;
+	double sum_s;
+};
+void taskrun_get_durations(struct taskrun *tr, struct taskrun_durations *ret);
+double taskrun_bucket_le(unsigned i);
 
 #endif

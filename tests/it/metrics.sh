@@ -35,6 +35,7 @@ S
 cat >"$W/wf/bad.sh" <<'S'
 #!/bin/sh
 cat >/dev/null
+sleep 0.3
 echo boom >&2
 exit 3
 S
@@ -103,6 +104,10 @@ for ln in open(sys.argv[1]).read().split("\n")[:-1]:
     if not m:
         print("bad line:", repr(ln)); ok = False; continue
     name = m.group(1)
+    for suf in ("_bucket", "_sum", "_count"):
+        base = name[: -len(suf)]
+        if name.endswith(suf) and types.get(base) in ("histogram", "summary"):
+            name = base
     if name not in types:
         print("sample before its TYPE:", ln); ok = False
     if name != cur:
@@ -146,6 +151,13 @@ check "broken FAILED 1" test "$(val "$W/m1" 'stepfs_executions_total{state_machi
 check "rule txt 4" test "$(val "$W/m1" 'stepfs_rule_executions_total{rule="txt"}')" = 4
 check "rule bin 1" test "$(val "$W/m1" 'stepfs_rule_executions_total{rule="bin"}')" = 1
 check "duration count good" test "$(val "$W/m1" 'stepfs_execution_duration_seconds_count{state_machine="good"}')" = 4
+check "task histogram count" test "$(val "$W/m1" stepfs_task_duration_seconds_count)" = 5
+check "task histogram +Inf" test "$(val "$W/m1" 'stepfs_task_duration_seconds_bucket{le="+Inf"}')" = 5
+check "task histogram cumulative" test "$(grep '^stepfs_task_duration_seconds_bucket' "$W/m1" | awk '{ if ($2 < p) bad = 1; p = $2 } END { print bad + 0 }')" = 0
+check "task sum >= 0.3" awk -v v="$(val "$W/m1" stepfs_task_duration_seconds_sum)" 'BEGIN { exit !(v >= 0.3) }'
+# the failing task sleeps 0.3 s first: never in the 0.25 s bucket
+check "task bucket 0.25 excludes the slow one" test "$(val "$W/m1" 'stepfs_task_duration_seconds_bucket{le="0.25"}')" -le 4
+check "execution time of broken >= 0.3" awk -v v="$(val "$W/m1" 'stepfs_execution_duration_seconds_sum{state_machine="broken"}')" 'BEGIN { exit !(v >= 0.3) }'
 check "queue empty" test "$(val "$W/m1" stepfs_queue_depth)" = 0
 check "spool gauges present" grep -q '^stepfs_spool_bytes [0-9]' "$W/m1"
 check "only /metrics" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/other")" = 404
