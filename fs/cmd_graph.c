@@ -18,16 +18,20 @@
 
 #include "engine/buf.h"
 #include "engine/graph.h"
+#include "engine/journal.h"
 
 extern char **environ;
 
 static void graph_usage(FILE *f)
 {
-	fprintf(f, "usage: stepfs graph DEFINITION [--history FILE] [-o OUT.dot|OUT.svg] [--svg]\n\n"
+	fprintf(f, "usage: stepfs graph DEFINITION [--execution NAME|ARN [--journal PATH]]\n"
+		   "                    [--history FILE] [-o OUT.dot|OUT.svg] [--svg]\n\n"
 		   "Print the state machine as Graphviz DOT. With --history (the JSON of\n"
 		   "`stepfs executions history NAME --json` or `aws stepfunctions\n"
 		   "get-execution-history`), the states the execution entered are green, the\n"
 		   "state where it failed is red, and the transitions taken are bold.\n"
+		   "--execution reads that history from the journal (--journal, or\n"
+		   "$STEPFS_JOURNAL), as `stepfs executions history` does.\n"
 		   "--svg (or -o FILE.svg) renders SVG with dot(1) (package graphviz).\n");
 }
 
@@ -67,25 +71,65 @@ static int render_svg(const struct buf *dot, int outfd)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
 }
 
+/* The history of execution @id (name or ARN) from @journal, as *ret (new reference). */
+static int read_execution(const char *journal, const char *id, json_t **ret)
+{
+	struct journal *j = NULL;
+	json_t *d = NULL;
+	char err[512];
+	int r = -1;
+
+	if (!journal) {
+		fprintf(stderr, "stepfs graph: --execution needs --journal PATH (or $STEPFS_JOURNAL)\n");
+		return -1;
+	}
+	if (journal_open(journal, JOURNAL_READONLY, &j, err, sizeof(err)) < 0) {
+		fprintf(stderr, "stepfs graph: %s\n", err);
+		return -1;
+	}
+	if (journal_exec_describe(j, id, &d) < 0) {
+		fprintf(stderr, "stepfs graph: no execution '%s' in '%s'\n", id, journal);
+		goto out;
+	}
+	json_decref(*ret);
+	*ret = NULL;
+	if (journal_history(j, json_string_value(json_object_get(d, "executionArn")), ret) < 0 ||
+	    !*ret) {
+		fprintf(stderr, "stepfs graph: cannot read the history of '%s' from '%s'\n", id,
+			journal);
+		goto out;
+	}
+	r = 0;
+out:
+	json_decref(d);
+	journal_close(j);
+	return r;
+}
+
 int cmd_graph(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "history", required_argument, NULL, 'H' },
+		{ "execution", required_argument, NULL, 'x' },
+		{ "journal", required_argument, NULL, 'j' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "svg", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *hist_file = NULL, *out_file = NULL, *name;
+	const char *hist_file = NULL, *out_file = NULL, *name, *exec_id = NULL;
+	const char *journal = getenv("STEPFS_JOURNAL");
 	json_t *def = NULL, *hist = NULL, *events;
 	struct buf dot = BUF_INIT;
 	json_error_t je;
 	int c, svg = 0, fd = 1, rc = 2, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "H:o:sh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "H:x:j:o:sh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'H': hist_file = optarg; break;
+		case 'x': exec_id = optarg; break;
+		case 'j': journal = optarg; break;
 		case 'o': out_file = optarg; break;
 		case 's': svg = 1; break;
 		case 'h': graph_usage(stdout); return 0;
@@ -109,6 +153,8 @@ int cmd_graph(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (exec_id && read_execution(journal, exec_id, &hist) < 0)
+		goto out;
 	/* accept both a bare events array and {"events": [...]} */
 	events = json_is_object(hist) ? json_object_get(hist, "events") : hist;
 	name = strrchr(argv[optind], '/');

@@ -50,10 +50,9 @@ echo; cat "$mnt/outbox/fruit.csv.msg"
 say "the graph of the failed execution: $demo/failed.svg"
 bad=$("$bin" executions list --journal "$demo/journal.db" --status-filter FAILED --json |
 	jq -r '.executions[0].name')
-"$bin" executions history "$bad" --journal "$demo/journal.db" --json > "$demo/failed-history.json"
-"$bin" graph workflows/csv-ingest/csv-ingest.asl.json --history "$demo/failed-history.json" \
+"$bin" graph workflows/csv-ingest/csv-ingest.asl.json --execution "$bad" --journal "$demo/journal.db" \
 	-o "$demo/failed.svg" 2>/dev/null || "$bin" graph workflows/csv-ingest/csv-ingest.asl.json \
-	--history "$demo/failed-history.json" -o "$demo/failed.dot"
+	--execution "$bad" --journal "$demo/journal.db" -o "$demo/failed.dot"
 ls -l "$demo"/failed.*
 
 if [ "${STEPFS_DEMO_EXIT:-0}" = 1 ]; then

@@ -13,5 +13,7 @@ for want in "SUCCEEDED" "FAILED" "ExecutionSucceeded" "TaskFailed" \
 	grep -qF "$want" <<<"$out" || { echo "demo output lacks '$want'"; fail=1; }
 done
 [ -s "$dir/failed.svg" ] || [ -s "$dir/failed.dot" ] || { echo "no graph written"; fail=1; }
+# the failed state (Rejected) is drawn red from the journaled history
+grep -q "ef9a9a" "$dir"/failed.* || { echo "graph does not mark the failed state"; fail=1; }
 [ $fail = 0 ] || { printf '%s\n' "$out" | tail -40; exit 1; }
 echo "demo ok"
