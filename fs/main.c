@@ -35,7 +35,7 @@ int cmd_help(int argc, char **argv)
 {
 	size_t i;
 
-	if (argc > 1) {
+	if (argc > 1 && strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-h") != 0) {
 		for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 			if (strcmp(commands[i].name, argv[1]) == 0 && commands[i].fn != cmd_help) {
 				char *av[] = { argv[1], (char *)"--help", NULL };
