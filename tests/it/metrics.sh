@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/it/metrics.sh: `stepfs mount -o metrics=ADDR,config=FILE` on a local
 # bucket. Files written through the mount move the filesystem counters
-# (commits by kind, bytes, spool) and the events counters (executions by state
+# (commits by kind, bytes, spool; a failed upload and its retry) and the events counters (executions by state
 # machine and status, by rule, run-time sums); every scrape is valid
 # Prometheus text (a # TYPE before each family's samples, one sample a line).
 # A bad address fails the mount at once. Exit 77 without /dev/fuse or curl.
@@ -161,6 +161,43 @@ check "execution time of broken >= 0.3" awk -v v="$(val "$W/m1" 'stepfs_executio
 check "queue empty" test "$(val "$W/m1" stepfs_queue_depth)" = 0
 check "spool gauges present" grep -q '^stepfs_spool_bytes [0-9]' "$W/m1"
 check "only /metrics" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/other")" = 404
+
+# a failed upload: the bucket's directory is replaced by a file behind the
+# mount's back, so close() fails (EIO), the data stays in the spool and the
+# retrier tries again; once the directory is back the retry commits it
+mkdir "$M/blk"
+rc=$(python3 - "$M/blk/f" "$B/blk" <<'P'
+import os, shutil, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"x" * 5000)
+shutil.rmtree(sys.argv[2])
+open(sys.argv[2], "w").close()
+try:
+    os.close(fd)
+    print("ok")
+except OSError as e:
+    print(e.errno)
+P
+)
+check "close() fails with EIO" test "$rc" = 5
+scrape >"$W/m2"
+check "upload failure counted" test "$(val "$W/m2" stepfs_upload_failures_total)" -ge 1
+check "spool holds the file" test "$(val "$W/m2" stepfs_spool_files)" -ge 1
+check "spool bytes" test "$(val "$W/m2" stepfs_spool_bytes)" -ge 5000
+for _ in $(seq 30); do
+	scrape >"$W/m2"
+	[ "$(val "$W/m2" stepfs_upload_retries_total)" -ge 1 ] && break
+	sleep 0.1
+done
+check "retry counted" test "$(val "$W/m2" stepfs_upload_retries_total)" -ge 1
+rm "$B/blk"
+for _ in $(seq 100); do [ -f "$B/blk/f" ] && break; sleep 0.1; done
+check "committed by a retry" test "$(stat -c %s "$B/blk/f" 2>/dev/null)" = 5000
+sleep 0.2
+scrape >"$W/m3"
+check "bytes uploaded include it" test "$(val "$W/m3" stepfs_uploaded_bytes_total)" = $((3 * 8 + 100000 + 5000))
+check "spool empty again" test "$(val "$W/m3" stepfs_spool_files)" = 0
+check "final scrape valid" valid "$W/m3"
 
 fusermount3 -u "$M"
 wait "$PID"
