@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/it/metrics.sh: `stepfs mount -o metrics=ADDR,config=FILE` on a local
 # bucket. Files written through the mount move the filesystem counters
-# (commits by kind, bytes, spool; a failed upload and its retry) and the events counters (executions by state
-# machine and status, by rule, run-time sums); every scrape is valid
+# (commits by kind, bytes, spool; a failed upload and its retry) and the
+# events counters (executions by state machine and status, by rule, run-time
+# sums, the task-duration histogram); every scrape is valid
 # Prometheus text (a # TYPE before each family's samples, one sample a line).
 # A bad address fails the mount at once. Exit 77 without /dev/fuse or curl.
 set -u
