@@ -1056,10 +1056,14 @@ static enum store_err s3_head(struct store *s, const char *key, struct store_obj
 	return rc;
 }
 
-static enum store_err s3_get_range(struct store *s, const char *key, uint64_t off, uint64_t len,
-				   void *buf, size_t *ret_n, struct store_error *err)
+/*
+ * GET bytes [@off, @off + @len) into @buf, or with @buf NULL into @fd at
+ * offset @off; the bytes received go to *ret_n. A range that starts at or
+ * past the end is a short (empty) read, as for read(2).
+ */
+static enum store_err get_range(struct s3 *s3, const char *key, uint64_t off, uint64_t len,
+				void *buf, int fd, size_t *ret_n, struct store_error *err)
 {
-	struct s3 *s3 = (struct s3 *)s;
 	struct s3_req r;
 	enum store_err rc;
 	char range[64], *k;
@@ -1077,22 +1081,33 @@ static enum store_err s3_get_range(struct store *s, const char *key, uint64_t of
 	req_init(&r, "get", "GET", k, key);
 	snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
 	rc = req_header(&r, "Range", range) < 0 ? STORE_ENOMEM : STORE_OK;
-	r.dst = buf;
-	r.dst_cap = len;
+	if (buf) {
+		r.dst = buf;
+		r.dst_cap = len;
+	} else {
+		r.fd = fd;
+		r.fd_base = off;
+		r.fd_cap = len;
+	}
 	r.ranged = 1;
 	r.range_off = off;
 	if (rc == STORE_OK)
 		rc = s3_request(s3, &r, err);
 	if (rc == STORE_EINVAL && r.rh.status == 416) {
-		/* range starts at or past the end: a short (empty) read */
 		*ret_n = 0;
 		rc = STORE_OK;
 	} else if (rc == STORE_OK) {
-		*ret_n = r.dst_len;
+		*ret_n = buf ? r.dst_len : (size_t)r.fd_written;
 	}
 	req_release(&r);
 	free(k);
 	return rc;
+}
+
+static enum store_err s3_get_range(struct store *s, const char *key, uint64_t off, uint64_t len,
+				   void *buf, size_t *ret_n, struct store_error *err)
+{
+	return get_range((struct s3 *)s, key, off, len, buf, -1, ret_n, err);
 }
 
 static enum store_err s3_get_to_fd(struct store *s, const char *key, int fd,
@@ -1129,40 +1144,7 @@ static enum store_err s3_get_range_to_fd(struct store *s, const char *key, uint6
 					 uint64_t len, int fd, size_t *ret_n,
 					 struct store_error *err)
 {
-	struct s3 *s3 = (struct s3 *)s;
-	struct s3_req r;
-	enum store_err rc;
-	char range[64], *k;
-
-	rc = check_key(s3, key, "get", err);
-	if (rc != STORE_OK)
-		return rc;
-	if (len == 0) {
-		*ret_n = 0;
-		return STORE_OK;
-	}
-	k = full_key(s3, key);
-	if (!k)
-		return store_set_error(err, STORE_ENOMEM, 0, NULL, "out of memory");
-	req_init(&r, "get", "GET", k, key);
-	snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
-	rc = req_header(&r, "Range", range) < 0 ? STORE_ENOMEM : STORE_OK;
-	r.fd = fd;
-	r.fd_base = off;
-	r.fd_cap = len;
-	r.ranged = 1;
-	r.range_off = off;
-	if (rc == STORE_OK)
-		rc = s3_request(s3, &r, err);
-	if (rc == STORE_EINVAL && r.rh.status == 416) {
-		*ret_n = 0;
-		rc = STORE_OK;
-	} else if (rc == STORE_OK) {
-		*ret_n = (size_t)r.fd_written;
-	}
-	req_release(&r);
-	free(k);
-	return rc;
+	return get_range((struct s3 *)s, key, off, len, NULL, fd, ret_n, err);
 }
 
 static int valid_header_value(const char *v)
