@@ -74,6 +74,12 @@ const char *event_name(enum commit_kind kind);
 const char *event_config_name(enum commit_kind kind);
 
 /*
+ * 1 if @s is NULL or valid UTF-8 (no overlong forms, surrogates or code
+ * points past U+10FFFF), else 0. S3 keys are UTF-8, and an event (JSON) can
+ * carry no other key.
+ */
+int event_utf8_valid(const char *s);
+/*
  * Append @key to @out URL-encoded as S3 writes it into event messages
  * (application/x-www-form-urlencoded): RFC 3986 unreserved characters
  * (A-Z a-z 0-9 - _ . ~) and '/' are kept, space becomes '+', every other byte

@@ -364,42 +364,6 @@ done:
 			q->rc = r;
 }
 
-/* @s is NULL or valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
-static int journal_utf8_ok(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	unsigned int cp, n, i;
-
-	while (p && *p) {
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		if (*p >= 0xc2 && *p <= 0xdf) {
-			n = 1;
-			cp = *p & 0x1f;
-		} else if (*p >= 0xe0 && *p <= 0xef) {
-			n = 2;
-			cp = *p & 0x0f;
-		} else if (*p >= 0xf0 && *p <= 0xf4) {
-			n = 3;
-			cp = *p & 0x07;
-		} else {
-			return 0;
-		}
-		for (i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		p += n + 1;
-	}
-	return 1;
-}
-
 int journal_append(struct journal *j, const struct commit_event *ce, const char *cause_arn,
 		   unsigned chain_depth, int64_t *ret_id)
 {
@@ -410,10 +374,10 @@ int journal_append(struct journal *j, const struct commit_event *ce, const char 
 	 * here, before it joins a group commit, where its failure would roll
 	 * back (and fail) the other writers' events of the same batch.
 	 */
-	if (!journal_utf8_ok(ce->key) || !journal_utf8_ok(ce->bucket) ||
-	    !journal_utf8_ok(ce->etag) || !journal_utf8_ok(ce->version_id) ||
-	    !journal_utf8_ok(ce->local_path) || !journal_utf8_ok(ce->src_key) ||
-	    !journal_utf8_ok(cause_arn))
+	if (!event_utf8_valid(ce->key) || !event_utf8_valid(ce->bucket) ||
+	    !event_utf8_valid(ce->etag) || !event_utf8_valid(ce->version_id) ||
+	    !event_utf8_valid(ce->local_path) || !event_utf8_valid(ce->src_key) ||
+	    !event_utf8_valid(cause_arn))
 		return -EILSEQ;
 	pthread_mutex_lock(&j->q_lock);
 	if (j->q_tail)

@@ -51,6 +51,7 @@
 #include <jansson.h>
 
 #include "engine/commit.h"
+#include "engine/event.h"
 #include "engine/log.h"
 #include "fs/mcache.h"
 #include "fs/spool.h"
@@ -227,6 +228,21 @@ static int path_key(const char *path, char *out, size_t outsz)
 	}
 	memcpy(out, p, n + 1);
 	return 0;
+}
+
+/*
+ * path_key() for a name being created: S3 keys are UTF-8, and neither an
+ * event nor the local store's metadata (JSON) can carry another key, so a
+ * name in a legacy 8-bit encoding is refused up front (-EILSEQ, as ZFS's
+ * utf8only does) instead of failing at close() and being retried for ever.
+ */
+static int new_path_key(const char *path, char *out, size_t outsz)
+{
+	int r = path_key(path, out, outsz);
+
+	if (r == 0 && !event_utf8_valid(out))
+		r = -EILSEQ;
+	return r;
 }
 
 /* Run @fn on a new thread with the termination signals blocked (STYLE §7). */
@@ -1059,13 +1075,17 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	if (e == STORE_OK) {
 		r = emit(fs, multi ? COMMIT_MULTIPART : COMMIT_PUT, key, size, o.etag, NULL,
 			 writer);
-		if (r < 0)
+		if (r == -EILSEQ)
+			/* no event can carry the key: retrying cannot help, the object is safe */
+			log_err("committed '%s', but its name is not valid UTF-8, so it raises no "
+				"event", key);
+		else if (r < 0)
 			log_errno(r, "committed '%s' but cannot record its event", key);
 	}
 
 	pthread_mutex_lock(&n->lock);
 	node_unclaim(n);
-	if (e == STORE_OK && r == 0) {
+	if (e == STORE_OK && (r == 0 || r == -EILSEQ)) {
 		if (n->wgen == gen)
 			n->dirty = 0;
 		n->exists = 1;
@@ -1644,7 +1664,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 
 	if (fs->o.ro)
 		return -EROFS;
-	r = path_key(path, key, sizeof(key));
+	r = new_path_key(path, key, sizeof(key));
 	if (r < 0)
 		return r;
 	if ((mode & S_IFMT) && !S_ISREG(mode))
@@ -2442,7 +2462,7 @@ static int op_mkdir(const char *path, mode_t mode)
 
 	if (fs->o.ro)
 		return -EROFS;
-	r = path_key(path, key, sizeof(key));
+	r = new_path_key(path, key, sizeof(key));
 	if (r < 0)
 		return r;
 	strcat(key, "/");
@@ -2636,7 +2656,7 @@ static int op_symlink(const char *target, const char *path)
 
 	if (fs->o.ro)
 		return -EROFS;
-	r = path_key(path, key, sizeof(key));
+	r = new_path_key(path, key, sizeof(key));
 	if (r < 0)
 		return r;
 	meta = json_object();
@@ -2900,7 +2920,7 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 		return -EINVAL; /* RENAME_EXCHANGE cannot be done on S3 */
 	r = path_key(from, fk, sizeof(fk));
 	if (r == 0)
-		r = path_key(to, tk, sizeof(tk));
+		r = new_path_key(to, tk, sizeof(tk));
 	if (r < 0)
 		return r;
 	if (!*fk || !*tk)

@@ -181,6 +181,19 @@ ev_run() {
 	# not matching: wrong suffix, wrong prefix, wrong case, a directory
 	it_check "non-matching files" bash -c 'echo x > incoming/a.txt; echo x > other/b.csv; echo x > images/a.JPG; echo x > INCOMING.csv; mkdir incoming/sub'
 	it_check "rm incoming/a.txt (ObjectRemoved:Delete)" rm incoming/a.txt
+	# a name in Latin-1 (not UTF-8) can be neither an S3 key nor an event:
+	# creating it fails at once with EILSEQ, instead of at close()
+	it_check "a name that is not UTF-8 is refused with EILSEQ (create, mkdir, rename)" \
+		python3 -c 'import errno, os
+for op in (lambda: open(b"other/caf\xe9.txt", "wb"), lambda: os.mkdir(b"other/d\xe9j\xe0"),
+           lambda: os.rename(b"other/b.csv", b"other/\xff.csv")):
+    try:
+        op()
+    except OSError as e:
+        assert e.errno == errno.EILSEQ, e
+    else:
+        raise SystemExit("not refused")
+assert os.listdir(b"other") == [b"b.csv"], os.listdir(b"other")'
 	# expected: ingest 7 (a, red flower=1, big, ünï+code, t, the metacharacters,
 	# renamed), thumbs 1, gone 1 (a.txt), audit 1 (big.csv >= 100000 bytes)
 	it_check "all executions ended" ev_wait 10
