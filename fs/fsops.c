@@ -2744,7 +2744,10 @@ static int move_key(struct stepfs *fs, const char *from, const char *to)
 	return emit(fs, COMMIT_DELETE, from, 0, NULL, NULL, ctx_pid());
 }
 
-/* Rename the node of @from (if any) to @to; returns 1 if its data is uncommitted. */
+/*
+ * Rename the node of @from (if any) to @to; returns 1 if its data is
+ * uncommitted, 0 if not, -ENOMEM if the node could not be renamed.
+ */
 static int rekey_node(struct stepfs *fs, const char *from, const char *to, int *ret_remote)
 {
 	struct node *n = node_get(fs, from, 0), *old;
@@ -2754,6 +2757,11 @@ static int rekey_node(struct stepfs *fs, const char *from, const char *to, int *
 	*ret_remote = 1;
 	if (!n)
 		return 0;
+	nk = strdup(to);
+	if (!nk) {
+		node_put(fs, n);
+		return -ENOMEM;
+	}
 	old = node_get(fs, to, 0);
 	if (old && old != n) {
 		node_detach(fs, old, 1);
@@ -2761,7 +2769,6 @@ static int rekey_node(struct stepfs *fs, const char *from, const char *to, int *
 	} else if (old) {
 		node_put(fs, old);
 	}
-	nk = strdup(to);
 	pthread_mutex_lock(&n->lock);
 	node_claim(n);
 	dirty = n->dirty;
@@ -2808,9 +2815,13 @@ static int rename_file(struct stepfs *fs, const char *from, const char *to)
 {
 	struct store_error err;
 	enum store_err e;
-	int remote, r = 0;
+	int remote, r;
 
-	if (rekey_node(fs, from, to, &remote)) {
+	r = rekey_node(fs, from, to, &remote);
+	if (r < 0)
+		return r;
+	if (r) {
+		r = 0;
 		/* uncommitted: the next commit writes @to; drop the old object */
 		if (remote) {
 			e = store_delete(fs->store, from, &err);
@@ -2837,6 +2848,7 @@ static int rename_dir(struct stepfs *fs, const char *from, const char *to)
 	/* open and spooled files below move first (their commits use the new keys) */
 	for (;;) {
 		char *k = NULL;
+		int moved = 0;
 
 		pthread_mutex_lock(&fs->lock);
 		for (b = 0; b < NODE_BUCKETS && !k; b++) {
@@ -2854,9 +2866,11 @@ static int rename_dir(struct stepfs *fs, const char *from, const char *to)
 			int remote;
 
 			snprintf(nk, sizeof(nk), "%s%s", tdir, k + flen);
-			(void)rekey_node(fs, k, nk, &remote);
+			moved = rekey_node(fs, k, nk, &remote);
 		}
 		free(k);
+		if (moved < 0)
+			return moved; /* the node kept its key: looking again would spin */
 	}
 	/* then every key in the bucket, page by page (not atomic) */
 	for (;;) {
