@@ -40,7 +40,7 @@ static int render_svg(const struct buf *dot, int outfd)
 {
 	char *argv[] = { (char *)"dot", (char *)"-Tsvg", NULL };
 	posix_spawn_file_actions_t fa;
-	int p[2], status, r;
+	int p[2], status = -1, r; /* -1: not an exit status, if waitpid() fails */
 	pid_t pid;
 	size_t off = 0;
 
