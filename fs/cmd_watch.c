@@ -24,6 +24,7 @@
 
 #include "engine/buf.h"
 #include "engine/commit.h"
+#include "engine/event.h"
 #include "engine/log.h"
 #include "engine/loop.h"
 #include "engine/metrics.h"
@@ -87,6 +88,9 @@ static int upload_commit(void *arg, const struct commit_event *ev)
 	struct stat st;
 	int fd, r;
 
+	/* no event could follow (the journal refuses it): upload nothing either */
+	if (!event_utf8_valid(ev->key))
+		return -EILSEQ;
 	if (ev->kind == COMMIT_DELETE) {
 		e = store_delete(u->store, ev->key, &se);
 		if (e != STORE_OK && e != STORE_ENOTFOUND) {
