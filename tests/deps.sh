@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/deps.sh: install everything building and testing stepfs needs on a
 # fresh Debian 12 (run as root, or with sudo available). Idempotent and quick
-# when everything is present. STEPFS_DEPS_MIN=1 installs only the build deps.
+# when everything is present. STEPFS_DEPS_MIN=1 installs only what building and the demo (workflows/demo.sh) need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=
@@ -9,7 +9,7 @@ SUDO=
 
 build_pkgs="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libjansson-dev
 	libinotifytools0-dev inotify-tools libsqlite3-dev sqlite3 libssl-dev libxml2-dev
-	ca-certificates"
+	ca-certificates python3 jq graphviz"
 test_pkgs="clang libclang-rt-14-dev jq curl python3 procps psmisc util-linux graphviz
 	systemd radosgw ceph-mon ceph-osd ceph-common awscli s3cmd rclone s3fs nodejs npm
 	attr acl rsync openssl socat"

@@ -8,7 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPFS_DEPS_MIN=1 tests/deps.sh
-command -v jq >/dev/null || { apt-get install -y -qq jq >/dev/null 2>&1 || true; }
 make -s -j"$(nproc)" all
 bin=$PWD/build/default/stepfs
 demo=${STEPFS_DEMO_DIR:-/tmp/stepfs-demo}
