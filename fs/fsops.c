@@ -384,24 +384,36 @@ static void node_meta_from_obj(struct stepfs *fs, struct node *n, const struct s
 	n->have_meta = 1;
 }
 
+/*
+ * Store the owner, mode and times in @m as s3fs does (x-amz-meta-mode in
+ * decimal with the file-type bits, uid, gid, mtime and ctime in decimal
+ * seconds): the one place that writes this encoding.
+ */
+static void meta_set_stat(json_t *m, mode_t mode, uid_t uid, gid_t gid, time_t mtime,
+			  time_t ctime)
+{
+	char b[32];
+
+	snprintf(b, sizeof(b), "%u", (unsigned)mode);
+	json_object_set_new(m, "mode", json_string(b));
+	snprintf(b, sizeof(b), "%u", (unsigned)uid);
+	json_object_set_new(m, "uid", json_string(b));
+	snprintf(b, sizeof(b), "%u", (unsigned)gid);
+	json_object_set_new(m, "gid", json_string(b));
+	snprintf(b, sizeof(b), "%lld", (long long)mtime);
+	json_object_set_new(m, "mtime", json_string(b));
+	snprintf(b, sizeof(b), "%lld", (long long)ctime);
+	json_object_set_new(m, "ctime", json_string(b));
+}
+
 /* The x-amz-meta-* object for a commit (new reference). Caller holds n->lock. */
 static json_t *node_meta_json(const struct node *n)
 {
 	json_t *m = n->extra ? json_deep_copy(n->extra) : json_object();
-	char b[32];
 
 	if (!m)
 		return NULL;
-	snprintf(b, sizeof(b), "%u", (unsigned)n->mode);
-	json_object_set_new(m, "mode", json_string(b));
-	snprintf(b, sizeof(b), "%u", (unsigned)n->uid);
-	json_object_set_new(m, "uid", json_string(b));
-	snprintf(b, sizeof(b), "%u", (unsigned)n->gid);
-	json_object_set_new(m, "gid", json_string(b));
-	snprintf(b, sizeof(b), "%lld", (long long)n->mtime.tv_sec);
-	json_object_set_new(m, "mtime", json_string(b));
-	snprintf(b, sizeof(b), "%lld", (long long)n->ctime.tv_sec);
-	json_object_set_new(m, "ctime", json_string(b));
+	meta_set_stat(m, n->mode, n->uid, n->gid, n->mtime.tv_sec, n->ctime.tv_sec);
 	return m;
 }
 
@@ -2291,7 +2303,6 @@ static int set_meta(const char *path, struct fuse_file_info *fi, const struct me
 	struct store_body empty = STORE_BODY_MEM("", 0);
 	json_t *meta = NULL;
 	int r, is_dir, marker = 0, done = 0;
-	char b[32];
 
 	if (fs->o.ro)
 		return -EROFS;
@@ -2388,16 +2399,8 @@ static int set_meta(const char *path, struct fuse_file_info *fi, const struct me
 		store_obj_release(&o);
 		return -ENOMEM;
 	}
-	snprintf(b, sizeof(b), "%u", (unsigned)st.st_mode);
-	json_object_set_new(meta, "mode", json_string(b));
-	snprintf(b, sizeof(b), "%u", (unsigned)st.st_uid);
-	json_object_set_new(meta, "uid", json_string(b));
-	snprintf(b, sizeof(b), "%u", (unsigned)st.st_gid);
-	json_object_set_new(meta, "gid", json_string(b));
-	snprintf(b, sizeof(b), "%lld", (long long)st.st_mtim.tv_sec);
-	json_object_set_new(meta, "mtime", json_string(b));
-	snprintf(b, sizeof(b), "%lld", (long long)st.st_ctim.tv_sec);
-	json_object_set_new(meta, "ctime", json_string(b));
+	meta_set_stat(meta, st.st_mode, st.st_uid, st.st_gid, st.st_mtim.tv_sec,
+		      st.st_ctim.tv_sec);
 	po.meta = meta;
 	po.content_type = o.content_type[0] ? o.content_type : NULL;
 	memset(&res, 0, sizeof(res));
@@ -2456,7 +2459,8 @@ static int op_mkdir(const char *path, mode_t mode)
 	struct store_error err;
 	struct store_obj o;
 	enum store_err e;
-	char key[1100], b[32];
+	char key[1100];
+	time_t now;
 	json_t *meta;
 	int r;
 
@@ -2469,15 +2473,8 @@ static int op_mkdir(const char *path, mode_t mode)
 	meta = json_object();
 	if (!meta)
 		return -ENOMEM;
-	snprintf(b, sizeof(b), "%u", (unsigned)(S_IFDIR | (mode & 07777)));
-	json_object_set_new(meta, "mode", json_string(b));
-	snprintf(b, sizeof(b), "%u", (unsigned)c->uid);
-	json_object_set_new(meta, "uid", json_string(b));
-	snprintf(b, sizeof(b), "%u", (unsigned)c->gid);
-	json_object_set_new(meta, "gid", json_string(b));
-	snprintf(b, sizeof(b), "%lld", (long long)now_rt().tv_sec);
-	json_object_set_new(meta, "mtime", json_string(b));
-	json_object_set_new(meta, "ctime", json_string(b));
+	now = now_rt().tv_sec;
+	meta_set_stat(meta, S_IFDIR | (mode & 07777), c->uid, c->gid, now, now);
 	po.meta = meta;
 	po.content_type = "application/x-directory";
 	memset(&o, 0, sizeof(o));
@@ -2650,7 +2647,8 @@ static int op_symlink(const char *target, const char *path)
 	struct store_error err;
 	struct store_obj o;
 	enum store_err e;
-	char key[1100], b[32];
+	char key[1100];
+	time_t now;
 	json_t *meta;
 	int r;
 
@@ -2662,15 +2660,8 @@ static int op_symlink(const char *target, const char *path)
 	meta = json_object();
 	if (!meta)
 		return -ENOMEM;
-	snprintf(b, sizeof(b), "%u", (unsigned)(S_IFLNK | 0777));
-	json_object_set_new(meta, "mode", json_string(b));
-	snprintf(b, sizeof(b), "%u", (unsigned)c->uid);
-	json_object_set_new(meta, "uid", json_string(b));
-	snprintf(b, sizeof(b), "%u", (unsigned)c->gid);
-	json_object_set_new(meta, "gid", json_string(b));
-	snprintf(b, sizeof(b), "%lld", (long long)now_rt().tv_sec);
-	json_object_set_new(meta, "mtime", json_string(b));
-	json_object_set_new(meta, "ctime", json_string(b));
+	now = now_rt().tv_sec;
+	meta_set_stat(meta, S_IFLNK | 0777, c->uid, c->gid, now, now);
 	po.meta = meta;
 	memset(&o, 0, sizeof(o));
 	{
