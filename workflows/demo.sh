@@ -17,10 +17,9 @@ rm -rf "$demo"
 mkdir -p "$bucket" "$mnt"
 
 # the example's configuration, with its journal and database in the demo dir
-sed -e "s|\"csv-ingest.asl.json\"|\"$PWD/workflows/csv-ingest/csv-ingest.asl.json\"|" \
-    -e "s|\"tasks\": {|\"Journal\": \"$demo/journal.db\", \"tasks\": {|" \
-    -e "s|\"FLAKY_FIRST_TRIES\": \"1\"|\"FLAKY_FIRST_TRIES\": \"1\", \"INGEST_DB\": \"$demo/ingest.db\"|" \
-    workflows/csv-ingest/stepfs.json > "$demo/stepfs.json"
+jq --arg defn "$PWD/workflows/csv-ingest/csv-ingest.asl.json" --arg demo "$demo" '
+	.StateMachines["csv-ingest"].Definition = $defn | .Journal = "\($demo)/journal.db" |
+	.tasks.env.INGEST_DB = "\($demo)/ingest.db"' workflows/csv-ingest/stepfs.json > "$demo/stepfs.json"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say "mounting the local bucket $bucket on $mnt (rules: incoming/*.csv -> csv-ingest)"
