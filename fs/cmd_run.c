@@ -18,13 +18,15 @@
 #include "engine/asl.h"
 #include "engine/asl_task.h"
 #include "engine/loop.h"
+#include "engine/mockcfg.h"
 #include "engine/taskrun.h"
 
 static void run_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: stepfs run DEFINITION [--input JSON|@FILE] [--name NAME] [--express]\n"
-		"                  [--wait-scale F] [--json] [--history] [--config FILE]\n\n"
+		"                  [--wait-scale F] [--json] [--history] [--config FILE]\n"
+		"                  [--mock-config FILE --test-case NAME [--state-machine NAME]]\n\n"
 		"Run one execution of the state machine in DEFINITION (Amazon States Language,\n"
 		"JSONPath) and print its output. On failure the error and cause go to stderr\n"
 		"and the exit status is 1; a bad definition or input exits with 2.\n\n"
@@ -35,7 +37,14 @@ static void run_usage(FILE *f)
 		"  --json              print one object shaped like start-sync-execution's answer\n"
 		"  --history           also print the history events (as get-execution-history)\n"
 		"  --config FILE       task-runner configuration (\"functions\" for Lambda ARNs,\n"
-		"                      \"tasks\" limits); Task resources exec:PROG run local programs\n");
+		"                      \"tasks\" limits); Task resources exec:PROG run local programs\n"
+		"  --mock-config FILE  answer Task states from an AWS Step Functions Local mock\n"
+		"                      configuration (MockConfigFile.json): the states named in the\n"
+		"                      test case return or throw their mocked responses, the others\n"
+		"                      run their programs\n"
+		"  --test-case NAME    the test case of --mock-config to use\n"
+		"  --state-machine NAME  the state machine of --mock-config (default: its only\n"
+		"                      one); also the execution's state machine name\n");
 }
 
 static json_t *load_input(const char *arg)
@@ -109,6 +118,49 @@ static void print_json(const json_t *v)
 	free(s);
 }
 
+/*
+ * --mock-config: wrap @ops (the task runner's) in a mock runner for the
+ * test case; @ops then holds the wrapper's. Errors are printed. The
+ * definition is read here too, so the mocked states' Resources pass the
+ * validator's runnable check; if it cannot be read, loading it reports why.
+ */
+static int setup_mocks(const char *file, const char *sm_name, const char *test_case,
+		       const char *def_path, struct asl_task_ops *ops, struct mockcfg **ret_cfg,
+		       struct mockcfg_run **ret_run)
+{
+	char errmsg[1024], *warn = NULL, *line, *nl;
+	struct asl_task_ops inner = *ops;
+	json_t *def;
+	int r;
+
+	r = mockcfg_load(file, ret_cfg, errmsg, sizeof(errmsg));
+	if (r == 0)
+		r = mockcfg_run_new(*ret_cfg, sm_name, test_case, &inner, ret_run, errmsg,
+				    sizeof(errmsg));
+	if (r < 0) {
+		fprintf(stderr, "stepfs run: --mock-config: %s\n",
+			r == -ENOMEM ? "out of memory" : errmsg);
+		return -1;
+	}
+	/* the wrapper copies @inner: it holds the task runner's functions and arg */
+	def = json_load_file(def_path, JSON_DECODE_ANY, NULL);
+	if (def && mockcfg_run_bind(*ret_run, def, &warn) < 0) {
+		json_decref(def);
+		fprintf(stderr, "stepfs run: out of memory\n");
+		return -1;
+	}
+	json_decref(def);
+	for (line = warn; line; line = nl) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = '\0';
+		fprintf(stderr, "stepfs run: warning: %s\n", line);
+	}
+	free(warn);
+	mockcfg_run_ops(*ret_run, ops);
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -119,12 +171,18 @@ int cmd_run(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "history", no_argument, NULL, 'H' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "mock-config", required_argument, NULL, 'M' },
+		{ "test-case", required_argument, NULL, 'T' },
+		{ "state-machine", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct asl_machine_opts mo = ASL_MACHINE_OPTS_INIT;
 	struct asl_exec_opts xo = ASL_EXEC_OPTS_INIT;
 	const char *input_arg = NULL, *config = NULL;
+	const char *mock_file = NULL, *test_case = NULL, *sm_name = NULL;
+	struct mockcfg *mcfg = NULL;
+	struct mockcfg_run *mrun = NULL;
 	struct taskrun_config *tcfg = NULL;
 	struct taskrun *tr = NULL;
 	struct asl_task_ops ops;
@@ -167,6 +225,15 @@ int cmd_run(int argc, char **argv)
 		case 'c':
 			config = optarg;
 			break;
+		case 'M':
+			mock_file = optarg;
+			break;
+		case 'T':
+			test_case = optarg;
+			break;
+		case 'S':
+			sm_name = optarg;
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -177,6 +244,11 @@ int cmd_run(int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		run_usage(stderr);
+		return 2;
+	}
+	if (!mock_file != !test_case || (sm_name && !mock_file)) {
+		fprintf(stderr, "stepfs run: --mock-config and --test-case go together "
+				"(--state-machine needs them)\n");
 		return 2;
 	}
 	if (input_arg) {
@@ -194,6 +266,11 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	taskrun_ops(tr, &ops);
+	if (mock_file && setup_mocks(mock_file, sm_name, test_case, argv[optind], &ops, &mcfg,
+				     &mrun) < 0)
+		goto out;
+	if (mrun)
+		mo.name = mockcfg_run_machine(mrun);
 	mo.tasks = &ops;
 	if (asl_machine_load_file(argv[optind], &mo, &m, &msg) < 0) {
 		fprintf(stderr, "stepfs run: %s\n", msg ? msg : "out of memory");
@@ -238,6 +315,8 @@ int cmd_run(int argc, char **argv)
 out:
 	asl_execution_free(x);
 	asl_engine_free(e);
+	mockcfg_run_free(mrun);
+	mockcfg_free(mcfg);
 	taskrun_free(tr);
 	taskrun_config_free(tcfg);
 	asl_machine_unref(m);
