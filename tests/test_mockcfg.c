@@ -2,7 +2,8 @@
  * mockcfg: the parser (a good file, and each kind of bad file with its exact
  * message) and the mock runner on the real engine and the real task runner:
  * Return, Throw with Retry taking invocations "0" then "1", a range "1-3",
- * a Map whose iterations share the count, a missing invocation, a state the
+ * a Map whose iterations share the count, Parallel branches (one throws, the
+ * other's pending mocked task is cancelled), a missing invocation, a state the
  * test case does not name running its real program (tests/helper_task).
  */
 #include <errno.h>
@@ -24,7 +25,9 @@ static const char good[] =
 	"  \"Retry\":{\"Charge\":\"busyThenOk\"},"
 	"  \"Range\":{\"Charge\":\"range\"},"
 	"  \"Map\":{\"Item\":\"perItem\"},"
-	"  \"Real\":{\"Other\":\"ok\"}}},"
+	"  \"Real\":{\"Other\":\"ok\"},"
+	"  \"Par\":{\"A\":\"boom\",\"B\":\"ok\"},"
+	"  \"ParOk\":{\"A\":\"ok\",\"B\":\"range\"}}},"
 	" \"Other\":{\"TestCases\":{}}},"
 	" \"MockedResponses\":{"
 	"  \"ok\":{\"0\":{\"Return\":{\"id\":\"ch_1\"}}},"
@@ -33,6 +36,7 @@ static const char good[] =
 	"  \"range\":{\"0\":{\"Throw\":{\"Error\":\"E0\",\"Cause\":\"c0\"}},"
 	"           \"1-3\":{\"Throw\":{\"Error\":\"E13\",\"Cause\":\"c13\"}},"
 	"           \"4\":{\"Return\":\"four\"}},"
+	"  \"boom\":{\"0\":{\"Throw\":{\"Error\":\"Boom\",\"Cause\":\"b\"}}},"
 	"  \"perItem\":{\"0\":{\"Return\":\"a\"},\"1-2\":{\"Return\":\"b\"}}}}";
 
 /* Parse @text as a mock config named 'm.json'; the message (or "") in @msg. */
@@ -78,7 +82,7 @@ static void test_parse(void)
 	CHECK_STR_EQ(msg, "'m.json' has no state machine 'Nope' (it has 'SM', 'Other')");
 	CHECK_INT_EQ(mockcfg_run_new(cfg, "SM", "Sad", NULL, &r, msg, sizeof(msg)), -EINVAL);
 	CHECK_STR_EQ(msg, "'m.json': state machine 'SM' has no test case 'Sad' (it has 'Happy', "
-			  "'Retry', 'Range', 'Map', 'Real')");
+			  "'Retry', 'Range', 'Map', 'Real', 'Par', 'ParOk')");
 	CHECK_INT_EQ(mockcfg_run_new(cfg, "Other", "X", NULL, &r, msg, sizeof(msg)), -EINVAL);
 	CHECK_STR_EQ(msg, "'m.json': state machine 'Other' has no test case 'X' (it has none)");
 	CHECK(r == NULL);
@@ -454,6 +458,41 @@ static void test_real(struct world *w)
 	json_decref(d);
 }
 
+/*
+ * Parallel branches: mocked results land in their branch; when one branch
+ * throws, the other branch's mocked task, still pending, is cancelled.
+ */
+static void test_parallel(struct world *w)
+{
+	static const char def[] =
+		"{\"StartAt\":\"P\",\"States\":{\"P\":{\"Type\":\"Parallel\",\"Branches\":["
+		"{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Task\","
+		"\"Resource\":\"arn:aws:lambda:us-east-1:1:function:a\",\"End\":true}}},"
+		"{\"StartAt\":\"B\",\"States\":{\"B\":{\"Type\":\"Task\","
+		"\"Resource\":\"arn:aws:lambda:us-east-1:1:function:b\","
+		"\"Catch\":[{\"ErrorEquals\":[\"States.ALL\"],\"Next\":\"BC\"}],\"End\":true},"
+		"\"BC\":{\"Type\":\"Pass\",\"Result\":\"caught\",\"End\":true}}}],"
+		"\"End\":true}}}";
+	struct asl_execution *x = NULL;
+	json_t *h = NULL;
+	char *o;
+
+	CHECK_INT_EQ(run_case(w, def, "ParOk", "{}", &x, NULL), 0);
+	o = x ? outcome(x) : NULL;
+	CHECK_STR_EQ(o, "[{\"id\":\"ch_1\"},\"caught\"]");
+	free(o);
+	asl_execution_free(x);
+	x = NULL;
+	CHECK_INT_EQ(run_case(w, def, "Par", "{}", &x, &h), 0);
+	o = x ? outcome(x) : NULL;
+	CHECK_STR_EQ(o, "FAILED: Boom: b");
+	free(o);
+	CHECK_INT_EQ(count_events(h, "LambdaFunctionStarted"), 2);
+	CHECK_INT_EQ(count_events(h, "LambdaFunctionSucceeded"), 0);
+	json_decref(h);
+	asl_execution_free(x);
+}
+
 int main(void)
 {
 	struct taskrun_config *tcfg = NULL;
@@ -479,6 +518,7 @@ int main(void)
 	test_range(&w);
 	test_map(&w);
 	test_real(&w);
+	test_parallel(&w);
 	mockcfg_free(w.cfg);
 	taskrun_free(w.tr);
 	taskrun_config_free(tcfg);
