@@ -50,8 +50,13 @@ static void usage(FILE *f)
 		"  readahead=SIZE read_mem=SIZE small_file=SIZE  read-ahead window per file (32M),\n"
 		"                                           all windows together (256M), objects\n"
 		"                                           fetched whole (1M)\n"
-		"  list_attrs                               trust listing attributes (fast ls -l,\n"
-		"                                           modes/owners from metadata only after open)\n"
+		"  exact_attrs                              ls -l HEADs each entry not yet known for\n"
+		"                                           its x-amz-meta-* mode/owner/mtime (default\n"
+		"                                           for local directories and with\n"
+		"                                           allow_other, allow_root or\n"
+		"                                           default_permissions)\n"
+		"  list_attrs                               ls -l uses the listing's size and time\n"
+		"                                           with uid/gid/umask (default otherwise)\n"
 		"  endpoint=URL region=R profile=P path_style ca_bundle=FILE   S3 connection\n"
 		"  payload_signing=signed|unsigned checksum=md5|none   S3 request integrity\n"
 		"  log=FILE                                 log file when running in the background\n"
@@ -194,6 +199,8 @@ struct mount_args {
 	char *config; /* events configuration (engine/config.h) */
 	char *metrics; /* metrics=ADDR */
 	int foreground, debug, single;
+	int attrs;        /* -1: not given; 0: list_attrs; 1: exact_attrs */
+	int others;       /* allow_other, allow_root or default_permissions given */
 };
 
 static int fuse_opt_append(struct buf *b, const char *opt)
@@ -210,7 +217,7 @@ static int one_option(struct mount_args *a, char *opt)
 					       "nouser", "owner", "_netdev", "nofail", "exec",
 					       "noexec", "suid", "dev", "sync", "async", "atime",
 					       "noatime", "relatime", "nodiratime", "strictatime",
-					       "loud", "silent", "rw", "default_permissions" };
+					       "loud", "silent", "rw" };
 	char *val = strchr(opt, '=');
 	unsigned long u;
 	uint64_t sz;
@@ -223,6 +230,12 @@ static int one_option(struct mount_args *a, char *opt)
 			return 0;
 	if (strncmp(opt, "x-", 2) == 0 || strcmp(opt, "comment") == 0)
 		return 0;
+	if (strcmp(opt, "default_permissions") == 0) {
+		a->others = 1; /* always passed to the kernel; asks for exact modes */
+		return 0;
+	}
+	if (strcmp(opt, "allow_other") == 0 || strcmp(opt, "allow_root") == 0)
+		a->others = 1;
 	if (strcmp(opt, "allow_other") == 0 || strcmp(opt, "allow_root") == 0 ||
 	    strcmp(opt, "nodev") == 0 || strcmp(opt, "nosuid") == 0) {
 		return fuse_opt_append(&a->fuse_opts, opt) < 0 ? -1 : 0;
@@ -231,8 +244,8 @@ static int one_option(struct mount_args *a, char *opt)
 		a->o.ro = 1;
 		return fuse_opt_append(&a->fuse_opts, "ro") < 0 ? -1 : 0;
 	}
-	if (strcmp(opt, "list_attrs") == 0) {
-		a->o.list_attrs = 1;
+	if (strcmp(opt, "list_attrs") == 0 || strcmp(opt, "exact_attrs") == 0) {
+		a->attrs = strcmp(opt, "exact_attrs") == 0;
 		return 0;
 	}
 	if (strcmp(opt, "nostream") == 0) {
@@ -368,6 +381,7 @@ int cmd_mount(int argc, char **argv)
 	buf_init(&a.fuse_opts, 64 << 10);
 	a.o.uid = getuid();
 	a.o.gid = getgid();
+	a.attrs = -1;
 	for (i = 1; i < argc; i++) {
 		const char *s = argv[i];
 
@@ -429,6 +443,12 @@ int cmd_mount(int argc, char **argv)
 	}
 	a.o.bucket = bucket;
 	a.o.mountpoint = mnt;
+	/*
+	 * Exact attributes (a HEAD per listed entry) where they matter or are
+	 * cheap: other users' access is decided by the kernel from the modes,
+	 * and a local directory's "HEAD" is a stat() and a small read.
+	 */
+	a.o.exact_attrs = a.attrs >= 0 ? a.attrs : a.others || strncmp(bucket, "s3://", 5) != 0;
 	if (!a.spool)
 		a.spool = default_spool(bucket, mnt);
 	if (!a.spool) {

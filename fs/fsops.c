@@ -130,9 +130,12 @@ static void stream_free(struct stream *st)
 	free(st);
 }
 
+struct dirlist;
+
 struct handle {
 	struct node *n;       /* NULL for a directory handle */
 	char *dirpath;        /* directory handles: the path (ops get NULL paths) */
+	struct dirlist *dl;   /* directory handles: the listing readdir serves */
 	int flags;
 	int writable;
 	int dirtied;          /* this handle changed the node since its last commit */
@@ -654,7 +657,7 @@ static int lookup_remote(struct stepfs *fs, const char *key, struct stat *st)
 	}
 	snprintf(path, sizeof(path), "/%s", key);
 	k = mcache_get(fs->mc, path, st);
-	if (k == MCACHE_FULL || (k == MCACHE_LIST && fs->o.list_attrs))
+	if (k == MCACHE_FULL || (k == MCACHE_LIST && !fs->o.exact_attrs))
 		return 0;
 	if (k == MCACHE_NEG)
 		return -ENOENT;
@@ -1580,6 +1583,15 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
 		conn->want |= FUSE_CAP_SPLICE_MOVE;
 	conn->max_readahead = 1u << 20;
+	/*
+	 * Every readdir is a readdirplus: the attributes come with the
+	 * listing, so ls -l's stat() of each entry costs no request. With
+	 * the kernel's "auto" mode only the first getdents() of a directory
+	 * is one, and each further entry costs a LOOKUP round trip.
+	 */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
 	if (spawn_thread(&fs->retrier, retrier, fs) == 0)
 		fs->retrier_started = 1;
 	else
@@ -3006,12 +3018,41 @@ static int op_statfs(const char *path, struct statvfs *sv)
 	return 0;
 }
 
-struct dir_fill {
-	void *buf;
-	fuse_fill_dir_t filler;
-	int plus;
-	char **names; /* emitted names, to merge in local-only files */
+/*
+ * A directory handle's listing: the entries of every ListObjectsV2 page, in
+ * listing order, then the local files not yet committed. readdir serves it
+ * by offset ("." is 1, ".." 2, entry i is i + 3), so that libfuse 3.14
+ * sends each entry to the kernel with its attributes (readdirplus); with
+ * offset 0 for everything it buffers the whole directory and sends no
+ * attributes, and `ls -l` then costs a LOOKUP round trip per entry. The
+ * readdir at offset 0 lists the first page; the other pages are listed by a
+ * thread of the handle while the kernel consumes the earlier ones.
+ */
+struct dlent {
+	char *name;
+	struct stat st;
+	int plus; /* attributes the kernel may cache (readdirplus) */
+};
+
+struct dirlist {
+	struct stepfs *fs;
+	char dkey[1110];  /* "" or "a/b/" */
+	char dpath[1110]; /* "" or "/a/b" */
+	size_t dlen;
+	/* the lister's own (the first page's readdir, then the thread) */
+	char *token;      /* next page; NULL after the last */
+	char **names;     /* names so far, for a file and a prefix of one name */
+	size_t nnames, cap_names;
+	pthread_t thread;
+	int thread_started;
+	/* shared with readdir */
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	struct dlent *e;
 	size_t n, cap;
+	int done;         /* every page listed */
+	int err;          /* -errno: a page failed */
+	int stop;         /* the handle is released */
 };
 
 static int name_cmp(const void *a, const void *b)
@@ -3019,140 +3060,315 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void fill_one(struct stepfs *fs, struct dir_fill *d, const char *dpath, const char *name,
-		     struct stat *lst, int is_dir)
+static void dirlist_free(struct dirlist *dl)
 {
-	char path[2200];
-	struct stat st;
-	enum mcache_kind k;
-	int plus = 0;
+	size_t i;
 
-	snprintf(path, sizeof(path), "%s/%s", dpath, name);
-	k = mcache_get(fs->mc, path, &st);
-	if (k == MCACHE_FULL) {
-		plus = d->plus;
+	if (!dl)
+		return;
+	if (dl->thread_started) {
+		pthread_mutex_lock(&dl->lock);
+		dl->stop = 1;
+		pthread_mutex_unlock(&dl->lock);
+		pthread_join(dl->thread, NULL);
+	}
+	for (i = 0; i < dl->n; i++)
+		free(dl->e[i].name);
+	free(dl->e);
+	for (i = 0; i < dl->nnames; i++)
+		free(dl->names[i]);
+	free(dl->names);
+	free(dl->token);
+	pthread_mutex_destroy(&dl->lock);
+	pthread_cond_destroy(&dl->more);
+	free(dl);
+}
+
+/* Append one entry to @v (not yet visible to readdir). Returns 0 or -ENOMEM. */
+static int dlent_push(struct dlent **v, size_t *n, size_t *cap, const char *name,
+		      const struct stat *st, int plus)
+{
+	struct dlent *x;
+
+	if (*n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 256;
+
+		x = realloc(*v, nc * sizeof(*x));
+		if (!x)
+			return -ENOMEM;
+		*v = x;
+		*cap = nc;
+	}
+	x = &(*v)[*n];
+	x->name = strdup(name);
+	if (!x->name)
+		return -ENOMEM;
+	x->st = *st;
+	x->plus = plus;
+	(*n)++;
+	return 0;
+}
+
+/*
+ * One listed name: cached exact attributes if any, else @lst (from the
+ * listing; remembered as such for lookups of files).
+ */
+static int dirlist_add(struct dirlist *dl, struct dlent **v, size_t *n, size_t *cap,
+		       const char *name, const struct stat *lst, int is_dir)
+{
+	struct stepfs *fs = dl->fs;
+	char path[2300];
+	struct stat st;
+	int plus;
+
+	snprintf(path, sizeof(path), "%s/%s", dl->dpath, name);
+	if (mcache_get(fs->mc, path, &st) == MCACHE_FULL) {
+		plus = 1;
 	} else {
 		st = *lst;
 		if (!is_dir)
 			mcache_put(fs->mc, path, &st, MCACHE_LIST, mcache_wctr(fs->mc));
-		plus = d->plus && fs->o.list_attrs;
+		plus = !fs->o.exact_attrs;
 	}
-	d->filler(d->buf, name, &st, 0, plus ? FUSE_FILL_DIR_PLUS : 0);
-	if (d->n == d->cap) {
-		size_t nc = d->cap ? 2 * d->cap : 64;
-		char **nn = realloc(d->names, nc * sizeof(*nn));
+	if (dl->nnames == dl->cap_names) {
+		size_t nc = dl->cap_names ? 2 * dl->cap_names : 256;
+		char **nn = realloc(dl->names, nc * sizeof(*nn));
 
 		if (!nn)
-			return;
-		d->names = nn;
-		d->cap = nc;
+			return -ENOMEM;
+		dl->names = nn;
+		dl->cap_names = nc;
 	}
-	d->names[d->n] = strdup(name);
-	if (d->names[d->n])
-		d->n++;
+	dl->names[dl->nnames] = strdup(name);
+	if (!dl->names[dl->nnames])
+		return -ENOMEM;
+	dl->nnames++;
+	return dlent_push(v, n, cap, name, &st, plus);
+}
+
+/* The files of this directory created here and not yet committed. */
+static int dirlist_add_local(struct dirlist *dl, struct dlent **v, size_t *n, size_t *cap)
+{
+	struct stepfs *fs = dl->fs;
+	struct stat st;
+	size_t b;
+	int r = 0;
+
+	if (dl->nnames > 1)
+		qsort(dl->names, dl->nnames, sizeof(*dl->names), name_cmp);
+	pthread_mutex_lock(&fs->lock);
+	for (b = 0; b < NODE_BUCKETS && r == 0; b++) {
+		struct node *x;
+
+		for (x = fs->nodes[b]; x && r == 0; x = x->hnext) {
+			const char *name = x->key + dl->dlen;
+			const char *nptr = name;
+
+			if (strncmp(x->key, dl->dkey, dl->dlen) != 0 || !*name || strchr(name, '/'))
+				continue;
+			if (dl->nnames &&
+			    bsearch(&nptr, dl->names, dl->nnames, sizeof(*dl->names), name_cmp))
+				continue;
+			pthread_mutex_lock(&x->lock);
+			if (x->fd >= 0 || x->dirty) {
+				node_stat(fs, x, &st);
+				r = dlent_push(v, n, cap, name, &st, 0);
+			}
+			pthread_mutex_unlock(&x->lock);
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return r;
+}
+
+/*
+ * List the next page (the first if none was listed) and publish its
+ * entries; after the last page, the local files too. Returns 0 or -errno
+ * (also recorded in dl->err).
+ */
+static int dirlist_page(struct dirlist *dl, int first)
+{
+	struct stepfs *fs = dl->fs;
+	struct store_list_opts lo = STORE_LIST_OPTS_INIT;
+	struct store_list l;
+	struct store_error err;
+	struct dlent *v = NULL;
+	size_t n = 0, cap = 0, i, nsorted;
+	struct stat st;
+	enum store_err e;
+	int r = 0;
+
+	lo.prefix = dl->dkey;
+	lo.delimiter = "/";
+	lo.token = first ? NULL : dl->token;
+	e = store_list_page(fs->store, &lo, &l, &err);
+	if (e != STORE_OK) {
+		log_debug("cannot list '%s': %s", dl->dkey, err.message);
+		r = -store_err_to_errno(e);
+		goto publish;
+	}
+	for (i = 0; i < l.n && r == 0; i++) {
+		const char *name = l.entries[i].key + dl->dlen;
+
+		if (!*name || strchr(name, '/'))
+			continue; /* the directory's own marker */
+		obj_stat(fs, &l.entries[i].obj, 0, &st);
+		r = dirlist_add(dl, &v, &n, &cap, name, &st, 0);
+	}
+	if (dl->nnames > 1)
+		qsort(dl->names, dl->nnames, sizeof(*dl->names), name_cmp);
+	nsorted = dl->nnames;
+	for (i = 0; i < l.nprefixes && r == 0; i++) {
+		char name[1100];
+		size_t pl = strlen(l.prefixes[i]);
+		char *nptr = name;
+
+		if (pl <= dl->dlen + 1)
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(pl - dl->dlen - 1),
+			 l.prefixes[i] + dl->dlen);
+		if (nsorted && bsearch(&nptr, dl->names, nsorted, sizeof(*dl->names), name_cmp))
+			continue; /* a file and a prefix with one name: the file is shown */
+		root_stat(fs, &st);
+		r = dirlist_add(dl, &v, &n, &cap, name, &st, 1);
+	}
+	free(dl->token);
+	dl->token = NULL;
+	if (r == 0 && l.next_token) {
+		dl->token = strdup(l.next_token);
+		if (!dl->token)
+			r = -ENOMEM;
+	}
+	store_list_release(&l);
+	if (r == 0 && !dl->token)
+		r = dirlist_add_local(dl, &v, &n, &cap);
+publish:
+	pthread_mutex_lock(&dl->lock);
+	if (r == 0 && n && dl->n + n > dl->cap) {
+		size_t nc = dl->cap ? dl->cap : 256;
+		struct dlent *x;
+
+		while (nc < dl->n + n)
+			nc *= 2;
+		x = realloc(dl->e, nc * sizeof(*x));
+		if (x) {
+			dl->e = x;
+			dl->cap = nc;
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	if (r == 0) {
+		if (n)
+			memcpy(dl->e + dl->n, v, n * sizeof(*v));
+		dl->n += n;
+		n = 0;
+		if (!dl->token)
+			dl->done = 1;
+	} else {
+		dl->err = r;
+	}
+	pthread_cond_broadcast(&dl->more);
+	pthread_mutex_unlock(&dl->lock);
+	for (i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+	return r;
+}
+
+static void *dirlist_worker(void *arg)
+{
+	struct dirlist *dl = arg;
+
+	for (;;) {
+		int stop;
+
+		pthread_mutex_lock(&dl->lock);
+		stop = dl->stop || dl->done || dl->err;
+		pthread_mutex_unlock(&dl->lock);
+		if (stop || dirlist_page(dl, 0) < 0)
+			break;
+	}
+	return NULL;
+}
+
+/* A new listing of @path's directory with its first page. */
+static int dirlist_start(struct stepfs *fs, const char *path, struct dirlist **ret)
+{
+	struct dirlist *dl = calloc(1, sizeof(*dl));
+	char key[1100];
+	int r;
+
+	if (!dl)
+		return -ENOMEM;
+	r = path_key(path, key, sizeof(key));
+	if (r < 0) {
+		free(dl);
+		return r;
+	}
+	dl->fs = fs;
+	snprintf(dl->dkey, sizeof(dl->dkey), "%s%s", key, *key ? "/" : "");
+	snprintf(dl->dpath, sizeof(dl->dpath), "%s", strcmp(path, "/") == 0 ? "" : path);
+	dl->dlen = strlen(dl->dkey);
+	pthread_mutex_init(&dl->lock, NULL);
+	pthread_cond_init(&dl->more, NULL);
+	r = dirlist_page(dl, 1);
+	if (r < 0) {
+		dirlist_free(dl);
+		return r;
+	}
+	if (dl->token) {
+		if (spawn_thread(&dl->thread, dirlist_worker, dl) == 0)
+			dl->thread_started = 1;
+		else
+			dirlist_worker(dl); /* no thread: list the rest here */
+	}
+	*ret = dl;
+	return 0;
 }
 
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	struct stepfs *fs = get_fs();
-	struct store_list_opts lo = STORE_LIST_OPTS_INIT;
-	struct dir_fill d = { buf, filler, (flags & FUSE_READDIR_PLUS) != 0, NULL, 0, 0 };
-	char key[1100], dkey[1110], dpath[1110], *token = NULL;
-	struct store_error err;
-	struct stat st;
-	size_t dlen, i, b, nsorted;
-	int r;
+	struct handle *h = fi ? (struct handle *)(uintptr_t)fi->fh : NULL;
+	struct dirlist *dl;
+	int plus = (flags & FUSE_READDIR_PLUS) != 0;
+	size_t i;
+	int r, filled = 0;
 
-	if (!path && fi && fi->fh)
-		path = ((struct handle *)(uintptr_t)fi->fh)->dirpath;
-	if (!path)
+	if (!h)
 		return -EBADF;
-	r = path_key(path, key, sizeof(key));
-	if (r < 0)
-		return r;
-	snprintf(dkey, sizeof(dkey), "%s%s", key, *key ? "/" : "");
-	snprintf(dpath, sizeof(dpath), "%s", strcmp(path, "/") == 0 ? "" : path);
-	dlen = strlen(dkey);
-	filler(buf, ".", NULL, 0, 0);
-	filler(buf, "..", NULL, 0, 0);
-	for (;;) {
-		struct store_list l;
-		enum store_err e;
-
-		lo.prefix = dkey;
-		lo.delimiter = "/";
-		lo.token = token;
-		e = store_list_page(fs->store, &lo, &l, &err);
-		if (e != STORE_OK) {
-			r = -store_err_to_errno(e);
-			log_debug("cannot list '%s': %s", dkey, err.message);
-			break;
-		}
-		for (i = 0; i < l.n; i++) {
-			const char *name = l.entries[i].key + dlen;
-
-			if (!*name || strchr(name, '/'))
-				continue; /* the directory's own marker */
-			obj_stat(fs, &l.entries[i].obj, 0, &st);
-			fill_one(fs, &d, dpath, name, &st, 0);
-		}
-		if (d.n > 1)
-			qsort(d.names, d.n, sizeof(*d.names), name_cmp);
-		nsorted = d.n;
-		for (i = 0; i < l.nprefixes; i++) {
-			char name[1100];
-			size_t n = strlen(l.prefixes[i]);
-			const char *const *hit;
-			char *nptr = name;
-
-			if (n <= dlen + 1)
-				continue;
-			snprintf(name, sizeof(name), "%.*s", (int)(n - dlen - 1), l.prefixes[i] + dlen);
-			hit = nsorted ? bsearch(&nptr, d.names, nsorted, sizeof(*d.names), name_cmp)
-				      : NULL;
-			if (hit)
-				continue; /* a file and a prefix with one name: the file is shown */
-			root_stat(fs, &st);
-			fill_one(fs, &d, dpath, name, &st, 1);
-		}
-		free(token);
-		token = l.next_token ? strdup(l.next_token) : NULL;
-		store_list_release(&l);
-		if (!token)
-			break;
+	if (off == 0 || !h->dl) { /* (re)start: rewinddir() sees changes */
+		dirlist_free(h->dl);
+		h->dl = NULL;
+		r = dirlist_start(fs, h->dirpath, &h->dl);
+		if (r < 0)
+			return r;
 	}
-	free(token);
-	if (r == 0) {
-		/* files created here and not yet committed */
-		if (d.n > 1)
-			qsort(d.names, d.n, sizeof(*d.names), name_cmp);
-		pthread_mutex_lock(&fs->lock);
-		for (b = 0; b < NODE_BUCKETS; b++) {
-			struct node *x;
+	dl = h->dl;
+	if (off < 1 && filler(buf, ".", NULL, 1, 0))
+		return 0;
+	if (off < 2 && filler(buf, "..", NULL, 2, 0))
+		return 0;
+	for (i = off > 2 ? (size_t)off - 2 : 0;; i++) {
+		struct dlent x;
 
-			for (x = fs->nodes[b]; x; x = x->hnext) {
-				const char *name = x->key + dlen;
-				const char *nptr = name;
-
-				if (strncmp(x->key, dkey, dlen) != 0 || !*name || strchr(name, '/'))
-					continue;
-				if (d.n && bsearch(&nptr, d.names, d.n, sizeof(*d.names), name_cmp))
-					continue;
-				pthread_mutex_lock(&x->lock);
-				if (x->fd >= 0 || x->dirty) {
-					node_stat(fs, x, &st);
-					filler(buf, name, &st, 0, 0);
-				}
-				pthread_mutex_unlock(&x->lock);
-			}
+		pthread_mutex_lock(&dl->lock);
+		while (i >= dl->n && !dl->done && !dl->err)
+			pthread_cond_wait(&dl->more, &dl->lock);
+		if (i >= dl->n) {
+			r = dl->err;
+			pthread_mutex_unlock(&dl->lock);
+			return filled ? 0 : r;
 		}
-		pthread_mutex_unlock(&fs->lock);
+		x = dl->e[i]; /* the name stays until dirlist_free() */
+		pthread_mutex_unlock(&dl->lock);
+		if (filler(buf, x.name, &x.st, (off_t)i + 3,
+			   plus && x.plus ? FUSE_FILL_DIR_PLUS : 0))
+			return 0;
+		filled = 1;
 	}
-	for (i = 0; i < d.n; i++)
-		free(d.names[i]);
-	free(d.names);
-	return r;
 }
 
 static int op_opendir(const char *path, struct fuse_file_info *fi)
@@ -3175,6 +3391,7 @@ static int op_releasedir(const char *path, struct fuse_file_info *fi)
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 
 	if (h) {
+		dirlist_free(h->dl);
 		free(h->dirpath);
 		free(h);
 	}

@@ -38,7 +38,10 @@ struct stepfs_opts {
 	uint64_t readahead_max; /* largest read-ahead window per open file */
 	uint64_t read_mem;    /* total read-ahead buffers of all open files */
 	uint64_t small_file;  /* objects up to this size are fetched whole */
-	int list_attrs;       /* 1: trust listing attributes (fast ls -l) */
+	int exact_attrs;      /* 1: an entry first seen in a listing is HEADed when looked
+			       * up (exact x-amz-meta-* modes/owners/mtimes, one request
+			       * per entry in ls -l); 0: listing attributes (size,
+			       * LastModified) with the defaults above */
 	int64_t retry_max_ms; /* back-off cap of background retries */
 };
 
@@ -48,7 +51,7 @@ struct stepfs_opts {
 		.spool_max = (uint64_t)8 << 30, .attr_ttl_ms = 10000, .neg_ttl_ms = 2000,    \
 		.cache_entries = 100000, .part_size = 8u << 20, .parallel = 4, .stream = 1,  \
 		.readahead_max = 32u << 20, .read_mem = 256u << 20, .small_file = 1u << 20,  \
-		.list_attrs = 0, .retry_max_ms = 60000,                                      \
+		.exact_attrs = 0, .retry_max_ms = 60000,                                      \
 	}
 
 struct stepfs;
