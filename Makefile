@@ -8,7 +8,7 @@ PKG_CONFIG ?= pkg-config
 SAN        ?=
 comma      := ,
 O          := build/$(if $(SAN),$(subst $(comma),-,$(SAN)),default)
-PKGS       := fuse3 libcurl jansson openssl sqlite3 libxml-2.0
+PKGS       := fuse3 libcurl jansson openssl sqlite3 libxml-2.0 libpcre2-8
 # libinotifytools ships no .pc file (upstream or Debian), so fall back to -l
 INOTIFY    := $(shell $(PKG_CONFIG) --libs libinotifytools 2>/dev/null || echo -linotifytools)
 CFLAGS     ?= -O2 -g

@@ -8,7 +8,7 @@ SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
 build_pkgs="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libjansson-dev
-	libinotifytools0-dev inotify-tools libsqlite3-dev sqlite3 libssl-dev libxml2-dev
+	libinotifytools0-dev inotify-tools libsqlite3-dev sqlite3 libssl-dev libxml2-dev libpcre2-dev
 	ca-certificates python3 jq graphviz"
 test_pkgs="clang libclang-rt-14-dev jq curl python3 procps psmisc util-linux graphviz
 	systemd radosgw ceph-mon ceph-osd ceph-common awscli s3cmd rclone s3fs nodejs npm

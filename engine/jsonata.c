@@ -1,0 +1,5105 @@
+/*
+ * jsonata.c - a JSONata 2.0 compiler and evaluator over jansson values.
+ *
+ * Compilation: a lexer and a Pratt parser (JSONata's binding powers) build
+ * a raw tree, which a second pass turns into the evaluable form: chains of
+ * '.' become path nodes with steps, predicates become stages of a step,
+ * '#' and '@' mark tuple steps, tail calls in lambda bodies become thunks.
+ * The compiled tree is immutable, so one expression serves many threads.
+ *
+ * Evaluation: values are jansson references carried with flags (struct
+ * val) that JSONata keeps on its arrays: sequence, keep-singleton,
+ * array-constructor, outer-wrapper, tuple-stream. The flags travel with the
+ * value through the evaluator and are dropped when a value is stored in a
+ * JSON container, as a plain array is all JSON can hold. Functions (lambdas,
+ * built-ins, partial applications, regexes) live in the evaluation's arena
+ * and appear inside JSON as a marker object naming their index. Variable
+ * frames, closures and the arena live until jsonata_eval returns; every
+ * json_t the evaluator holds is a counted reference released there.
+ *
+ * Limits: user-function nesting, evaluator nesting (C stack) and wall time
+ * are capped; exceeding one is error U1001, never a crash.
+ */
+#include "engine/jsonata.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <pcre2.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "engine/buf.h"
+
+#define MAX_USER_DEPTH 500	/* nested user-function calls */
+#define MAX_EVAL_DEPTH 20000	/* nested evaluator calls */
+#define MAX_STACK_BYTES (3u << 20)
+#define MAX_EVAL_MS 5000
+#define MAX_VALUES ((size_t)1 << 21)	/* values one evaluation may create (about 150 MB) */
+#define MAX_RANGE 10000000
+#define MAX_STRING (64u << 20)
+
+/* ------------------------------------------------------------------ arena */
+
+struct chunk {
+	struct chunk *next;
+	size_t used, size;
+	max_align_t data[];
+};
+
+struct arena {
+	struct chunk *head;
+};
+
+static void *arena_alloc(struct arena *a, size_t n)
+{
+	struct chunk *c = a->head;
+
+	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+	if (!c || c->used + n > c->size) {
+		size_t sz = n > 16000 ? n : 16000;
+
+		c = malloc(sizeof(*c) + sz);
+		if (!c)
+			return NULL;
+		c->size = sz;
+		c->used = 0;
+		c->next = a->head;
+		a->head = c;
+	}
+	void *p = (char *)c->data + c->used;
+	c->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+static char *arena_strndup(struct arena *a, const char *s, size_t n)
+{
+	char *p = arena_alloc(a, n + 1);
+
+	if (p) {
+		memcpy(p, s, n);
+		p[n] = 0;
+	}
+	return p;
+}
+
+static void arena_release(struct arena *a)
+{
+	struct chunk *c = a->head, *n;
+
+	for (; c; c = n) {
+		n = c->next;
+		free(c);
+	}
+	a->head = NULL;
+}
+
+/* ------------------------------------------------------------------ tree */
+
+enum ntype {
+	N_STRING, N_NUMBER, N_VALUE, N_NAME, N_VAR, N_REGEX, N_WILDCARD, N_DESCENDANT,
+	N_PARENT, N_PATH, N_BINARY, N_NEG, N_ARRAY, N_OBJECT, N_BLOCK, N_CONDITION,
+	N_BIND, N_CALL, N_PARTIAL, N_LAMBDA, N_APPLY, N_TRANSFORM, N_SORT, N_PLACEHOLDER,
+	N_FILTER, N_INDEX,
+	/* raw-only forms, gone after processing */
+	N_R_DOT, N_R_PRED, N_R_GROUP, N_R_SORT, N_R_FOCUS, N_R_INDEX,
+};
+
+enum op {
+	OP_NONE, OP_PLUS, OP_MINUS, OP_MUL, OP_DIV, OP_MOD, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT,
+	OP_GE, OP_AND, OP_OR, OP_IN, OP_CONCAT, OP_RANGE, OP_ELVIS, OP_COALESCE,
+};
+
+struct sigparam {
+	char types[12];	/* argument symbols accepted: b n s l a o f, m = missing */
+	char type;	/* the parameter's letter, '(' for a choice */
+	char sub;	/* array/function subtype, 0 if none */
+	char quant;	/* 0, '?', '+' */
+	bool context;	/* '-': use the context value when missing */
+};
+
+struct sig {
+	int n;
+	struct sigparam p[12];
+};
+
+struct node {
+	enum ntype type;
+	enum op op;
+	long pos;
+	char *str;		/* name, variable, string value, operator text */
+	double num;
+	json_t *lit;		/* literal value (string/number/value) */
+	struct node *lhs, *rhs, *third;
+	struct node **items;	/* steps, items, expressions, arguments, pair halves, terms */
+	int nitems;
+	struct node **stages;	/* N_FILTER / N_INDEX per step */
+	int nstages;
+	struct node **pred;	/* predicates of a non-step expression */
+	int npred;
+	struct node *group;	/* N_OBJECT of a group-by */
+	char **params;
+	int nparams;
+	struct sig *sig;
+	pcre2_code *re;
+	char *focus;		/* @$name */
+	char *index;		/* #$name */
+	bool keep_array, consarray, keep_singleton, tuple, thunk, descending;
+	bool seeking_parent;
+};
+
+struct jsonata {
+	struct arena arena;
+	struct node *root;
+	unsigned flags;
+	void **owned;	/* literals (json_t) and regexes (pcre2_code), freed with us */
+	bool *owned_json;
+	int nowned, capowned;
+};
+
+/* ------------------------------------------------------------------ errors */
+
+struct cerr {
+	struct jsonata_err *err;
+	jmp_buf jb;
+};
+
+static void set_err(struct jsonata_err *e, const char *code, long pos, const char *fmt, va_list ap)
+{
+	if (!e)
+		return;
+	snprintf(e->code, sizeof(e->code), "%s", code);
+	e->position = pos;
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+}
+
+/* ------------------------------------------------------------------ lexer */
+
+enum tt { T_END, T_OP, T_STR, T_NUM, T_NAME, T_VAR, T_REGEX, T_VALUE };
+
+struct token {
+	enum tt type;
+	char op[4];
+	char *s;	/* name/var/string (arena) */
+	size_t slen;
+	double num;
+	int value;	/* 0 false, 1 true, 2 null */
+	long pos;	/* offset just past the token, as JSONata reports */
+	long start;
+	char *flags;	/* regex flags */
+};
+
+struct parser {
+	struct jsonata *j;
+	const char *src;
+	size_t len, i;
+	struct token tok;
+	struct token prev;
+	struct cerr *ce;
+	int depth;
+};
+
+static void perr(struct parser *p, const char *code, long pos, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5), noreturn));
+
+static void perr(struct parser *p, const char *code, long pos, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_err(p->ce->err, code, pos, fmt, ap);
+	va_end(ap);
+	longjmp(p->ce->jb, 1);
+}
+
+static void *palloc(struct parser *p, size_t n)
+{
+	void *r = arena_alloc(&p->j->arena, n);
+
+	if (!r)
+		perr(p, "", -1, "out of memory");
+	return r;
+}
+
+/* Remember a literal or a compiled regex for jsonata_free; frees it on failure. */
+static void keep_ptr(struct parser *p, void *ptr, bool is_json)
+{
+	struct jsonata *j = p->j;
+
+	if (j->nowned == j->capowned) {
+		int cap = j->capowned ? j->capowned * 2 : 16;
+		void **o = realloc(j->owned, sizeof(*o) * (size_t)cap);
+		bool *oj = o ? realloc(j->owned_json, sizeof(*oj) * (size_t)cap) : NULL;
+
+		if (o)
+			j->owned = o;
+		if (!o || !oj) {
+			if (is_json)
+				json_decref(ptr);
+			else
+				pcre2_code_free(ptr);
+			perr(p, "", -1, "out of memory");
+		}
+		j->owned_json = oj;
+		j->capowned = cap;
+	}
+	j->owned[j->nowned] = ptr;
+	j->owned_json[j->nowned++] = is_json;
+}
+
+static const char *const ops3[] = { "...", NULL };
+static const char *const ops2[] = { "..", ":=", "!=", ">=", "<=", "**", "~>", "?:", "??", NULL };
+static const char ops1[] = ".[]{}(),@#;:?+-*/%|=<>^&!~";
+
+static bool is_opchar(char c)
+{
+	return c && strchr(ops1, c) != NULL;
+}
+
+static void utf8_put(struct buf *b, uint32_t cp);
+
+/* Is a '/' here the start of a regex? Only where an operand is expected. */
+static bool regex_allowed(struct parser *p)
+{
+	struct token *t = &p->prev;
+
+	if (t->type == T_END && t->start < 0)
+		return true;
+	if (t->type == T_NUM || t->type == T_STR || t->type == T_NAME || t->type == T_VAR ||
+	    t->type == T_REGEX || t->type == T_VALUE)
+		return false;
+	if (t->type == T_OP && (!strcmp(t->op, ")") || !strcmp(t->op, "]") || !strcmp(t->op, "}")))
+		return false;
+	return true;
+}
+
+static void lex(struct parser *p)
+{
+	const char *s = p->src;
+	struct token *t = &p->tok;
+
+	p->prev = *t;
+again:
+	while (p->i < p->len && isspace((unsigned char)s[p->i]))
+		p->i++;
+	if (p->i + 1 < p->len && s[p->i] == '/' && s[p->i + 1] == '*') {
+		const char *e = strstr(s + p->i + 2, "*/");
+
+		if (!e)
+			perr(p, "S0106", (long)p->i, "Comment has no closing tag");
+		p->i = (size_t)(e - s) + 2;
+		goto again;
+	}
+	memset(t, 0, sizeof(*t));
+	t->start = (long)p->i;
+	if (p->i >= p->len) {
+		t->type = T_END;
+		t->pos = (long)p->i;
+		return;
+	}
+	char c = s[p->i];
+
+	if (c == '/' && regex_allowed(p)) {
+		size_t st = ++p->i;
+		int depth = 0;
+
+		while (p->i < p->len) {
+			char d = s[p->i];
+
+			if (d == '\\') {
+				p->i += 2;
+				continue;
+			}
+			if (d == '[')
+				depth++;
+			else if (d == ']' && depth)
+				depth--;
+			else if (d == '/' && !depth)
+				break;
+			p->i++;
+		}
+		if (p->i >= p->len)
+			perr(p, "S0302", (long)p->i, "No terminating / in regular expression");
+		if (p->i == st)
+			perr(p, "S0301", (long)p->i, "Empty regular expressions are not allowed");
+		t->type = T_REGEX;
+		t->s = arena_strndup(&p->j->arena, s + st, p->i - st);
+		p->i++;
+		st = p->i;
+		while (p->i < p->len && (s[p->i] == 'i' || s[p->i] == 'm'))
+			p->i++;
+		t->flags = arena_strndup(&p->j->arena, s + st, p->i - st);
+		t->pos = (long)p->i;
+		return;
+	}
+	for (int k = 0; ops2[k]; k++) {
+		if (!strncmp(s + p->i, ops2[k], 2)) {
+			t->type = T_OP;
+			memcpy(t->op, ops2[k], 2);
+			p->i += 2;
+			t->pos = (long)p->i;
+			return;
+		}
+	}
+	(void)ops3;
+	if (is_opchar(c)) {
+		t->type = T_OP;
+		t->op[0] = c;
+		p->i++;
+		t->pos = (long)p->i;
+		return;
+	}
+	if (c == '"' || c == '\'') {
+		struct buf b;
+
+		buf_init(&b, MAX_STRING);
+		p->i++;
+		while (p->i < p->len && s[p->i] != c) {
+			char d = s[p->i];
+
+			if (d == '\\') {
+				p->i++;
+				if (p->i >= p->len)
+					break;
+				d = s[p->i];
+				switch (d) {
+				case '"': case '\\': case '/': case '\'':
+					buf_putc(&b, d);
+					break;
+				case 'b': buf_putc(&b, '\b'); break;
+				case 'f': buf_putc(&b, '\f'); break;
+				case 'n': buf_putc(&b, '\n'); break;
+				case 'r': buf_putc(&b, '\r'); break;
+				case 't': buf_putc(&b, '\t'); break;
+				case 'u': {
+					unsigned cp = 0;
+					int k;
+
+					for (k = 1; k <= 4 && p->i + k < p->len && isxdigit((unsigned char)s[p->i + k]); k++)
+						cp = cp * 16 + (unsigned)(isdigit((unsigned char)s[p->i + k]) ? s[p->i + k] - '0' : (tolower((unsigned char)s[p->i + k]) - 'a' + 10));
+					if (k != 5) {
+						buf_release(&b);
+						perr(p, "S0104", (long)p->i, "The escape sequence \\u must be followed by 4 hex digits");
+					}
+					p->i += 4;
+					if (cp >= 0xD800 && cp < 0xDC00 && p->i + 6 < p->len && s[p->i + 1] == '\\' && s[p->i + 2] == 'u') {
+						unsigned lo = (unsigned)strtoul(((char[5]){ s[p->i + 3], s[p->i + 4], s[p->i + 5], s[p->i + 6], 0 }), NULL, 16);
+
+						if (lo >= 0xDC00 && lo < 0xE000) {
+							cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+							p->i += 6;
+						}
+					}
+					utf8_put(&b, cp);
+					break;
+				}
+				default:
+					buf_release(&b);
+					perr(p, "S0103", (long)p->i, "Unsupported escape sequence: \\%c", d);
+				}
+				p->i++;
+				continue;
+			}
+			buf_putc(&b, d);
+			p->i++;
+		}
+		if (p->i >= p->len) {
+			buf_release(&b);
+			perr(p, "S0101", (long)p->i, "String literal must be terminated by a matching quote");
+		}
+		p->i++;
+		t->type = T_STR;
+		t->slen = b.len;
+		t->s = arena_strndup(&p->j->arena, b.data, b.len);
+		buf_release(&b);
+		t->pos = (long)p->i;
+		return;
+	}
+	if (isdigit((unsigned char)c)) {
+		size_t st = p->i;
+
+		while (p->i < p->len && isdigit((unsigned char)s[p->i]))
+			p->i++;
+		if (p->i + 1 < p->len && s[p->i] == '.' && isdigit((unsigned char)s[p->i + 1])) {
+			p->i++;
+			while (p->i < p->len && isdigit((unsigned char)s[p->i]))
+				p->i++;
+		}
+		if (p->i < p->len && (s[p->i] == 'e' || s[p->i] == 'E')) {
+			size_t k = p->i + 1;
+
+			if (k < p->len && (s[k] == '+' || s[k] == '-'))
+				k++;
+			if (k < p->len && isdigit((unsigned char)s[k])) {
+				p->i = k;
+				while (p->i < p->len && isdigit((unsigned char)s[p->i]))
+					p->i++;
+			}
+		}
+		char tmp[400];
+		size_t n = p->i - st < sizeof(tmp) - 1 ? p->i - st : sizeof(tmp) - 1;
+
+		memcpy(tmp, s + st, n);
+		tmp[n] = 0;
+		t->num = strtod(tmp, NULL);
+		if (!isfinite(t->num))
+			perr(p, "S0102", (long)st, "Number out of range: %s", tmp);
+		t->type = T_NUM;
+		t->pos = (long)p->i;
+		return;
+	}
+	if (c == '`') {
+		const char *e = memchr(s + p->i + 1, '`', p->len - p->i - 1);
+
+		if (!e)
+			perr(p, "S0105", (long)p->i, "Quoted property name must be terminated with a backquote (`)");
+		t->type = T_NAME;
+		t->s = arena_strndup(&p->j->arena, s + p->i + 1, (size_t)(e - s) - p->i - 1);
+		p->i = (size_t)(e - s) + 1;
+		t->pos = (long)p->i;
+		return;
+	}
+	/* a name or variable: up to whitespace or an operator character */
+	size_t st = p->i;
+	bool var = c == '$';
+
+	if (var)
+		p->i++;
+	while (p->i < p->len && !isspace((unsigned char)s[p->i]) && !is_opchar(s[p->i]) &&
+	       s[p->i] != '"' && s[p->i] != '\'' && s[p->i] != '`')
+		p->i++;
+	if (var && p->i == st + 1 && p->i < p->len && s[p->i] == '$')
+		p->i++;
+	t->pos = (long)p->i;
+	if (var) {
+		t->type = T_VAR;
+		t->s = arena_strndup(&p->j->arena, s + st + 1, p->i - st - 1);
+		return;
+	}
+	t->s = arena_strndup(&p->j->arena, s + st, p->i - st);
+	if (!strcmp(t->s, "true") || !strcmp(t->s, "false") || !strcmp(t->s, "null")) {
+		t->type = T_VALUE;
+		t->value = t->s[0] == 't' ? 1 : t->s[0] == 'f' ? 0 : 2;
+		return;
+	}
+	if (!strcmp(t->s, "and") || !strcmp(t->s, "or") || !strcmp(t->s, "in")) {
+		t->type = T_OP;
+		snprintf(t->op, sizeof(t->op), "%s", t->s);
+		return;
+	}
+	t->type = T_NAME;
+}
+
+/* ------------------------------------------------------------------ parser */
+
+static int lbp_of(const struct token *t)
+{
+	static const struct { const char *op; int bp; } tbl[] = {
+		{ ".", 75 }, { "[", 80 }, { "]", 0 }, { "{", 70 }, { "}", 0 }, { "(", 80 },
+		{ ")", 0 }, { ",", 0 }, { "@", 80 }, { "#", 80 }, { ";", 0 }, { ":", 0 },
+		{ "?", 20 }, { "+", 50 }, { "-", 50 }, { "*", 60 }, { "/", 60 }, { "%", 60 },
+		{ "|", 20 }, { "=", 40 }, { "<", 40 }, { ">", 40 }, { "^", 40 }, { "**", 60 },
+		{ "..", 0 }, { ":=", 10 }, { "!=", 40 }, { "<=", 40 }, { ">=", 40 },
+		{ "~>", 40 }, { "?:", 40 }, { "??", 40 }, { "and", 30 }, { "or", 25 },
+		{ "in", 40 }, { "&", 50 }, { "!", 0 }, { "~", 0 },
+	};
+
+	if (t->type != T_OP)
+		return 0;
+	for (size_t k = 0; k < sizeof(tbl) / sizeof(tbl[0]); k++)
+		if (!strcmp(tbl[k].op, t->op))
+			return tbl[k].bp;
+	return 0;
+}
+
+static bool is_op(const struct token *t, const char *op)
+{
+	return t->type == T_OP && !strcmp(t->op, op);
+}
+
+static struct node *mk(struct parser *p, enum ntype type, long pos)
+{
+	struct node *n = palloc(p, sizeof(*n));
+
+	n->type = type;
+	n->pos = pos;
+	return n;
+}
+
+static void push_item(struct parser *p, struct node ***items, int *n, struct node *x)
+{
+	struct node **a = palloc(p, sizeof(*a) * (size_t)(*n + 1));
+
+	if (*n)
+		memcpy(a, *items, sizeof(*a) * (size_t)*n);
+	a[*n] = x;
+	*items = a;
+	(*n)++;
+}
+
+static const char *tok_text(const struct token *t, char *tmp, size_t len)
+{
+	switch (t->type) {
+	case T_END: return "(end)";
+	case T_OP: return t->op;
+	case T_NUM: snprintf(tmp, len, "%g", t->num); return tmp;
+	case T_VALUE: return t->value == 1 ? "true" : t->value == 0 ? "false" : "null";
+	case T_VAR: snprintf(tmp, len, "$%s", t->s); return tmp;
+	default: return t->s ? t->s : "";
+	}
+}
+
+static void advance(struct parser *p, const char *op)
+{
+	char tmp[64];
+
+	if (op && !is_op(&p->tok, op)) {
+		if (p->tok.type == T_END)
+			perr(p, "S0203", p->tok.pos, "Expected \"%s\" before end of expression", op);
+		perr(p, "S0202", p->tok.pos, "Expected \"%s\", got \"%s\"", op, tok_text(&p->tok, tmp, sizeof(tmp)));
+	}
+	lex(p);
+}
+
+static struct node *expression(struct parser *p, int rbp);
+static void parse_sig(struct parser *p, struct sig *sig, const char *text, long pos);
+
+static struct node *nud(struct parser *p)
+{
+	struct token t = p->tok;
+	struct node *n;
+	char tmp[64];
+
+	lex(p);
+	switch (t.type) {
+	case T_END:
+		perr(p, "S0207", t.pos, "Unexpected end of expression");
+	case T_STR:
+		n = mk(p, N_STRING, t.pos);
+		n->str = t.s;
+		n->lit = json_stringn(t.s, t.slen);
+		goto lit;
+	case T_NUM:
+		n = mk(p, N_NUMBER, t.pos);
+		n->num = t.num;
+		n->lit = t.num == floor(t.num) && fabs(t.num) < 9e15 ? json_integer((json_int_t)t.num) : json_real(t.num);
+		goto lit;
+	case T_VALUE:
+		n = mk(p, N_VALUE, t.pos);
+		n->lit = t.value == 1 ? json_true() : t.value == 0 ? json_false() : json_null();
+		n->num = t.value;
+	lit:
+		if (!n->lit)
+			perr(p, "", -1, "out of memory");
+		keep_ptr(p, n->lit, true);
+		return n;
+	case T_NAME:
+		n = mk(p, N_NAME, t.pos);
+		n->str = t.s;
+		return n;
+	case T_VAR:
+		n = mk(p, N_VAR, t.pos);
+		n->str = t.s;
+		return n;
+	case T_REGEX: {
+		int ec;
+		PCRE2_SIZE eo;
+		uint32_t opt = PCRE2_UTF | PCRE2_ALT_BSUX | PCRE2_MATCH_UNSET_BACKREF;
+
+		if (strchr(t.flags, 'i'))
+			opt |= PCRE2_CASELESS;
+		if (strchr(t.flags, 'm'))
+			opt |= PCRE2_MULTILINE;
+		n = mk(p, N_REGEX, t.pos);
+		n->str = t.s;
+		n->re = pcre2_compile((PCRE2_SPTR)t.s, PCRE2_ZERO_TERMINATED, opt, &ec, &eo, NULL);
+		if (!n->re)
+			perr(p, "S0303", t.pos, "The regular expression is not valid");
+		keep_ptr(p, n->re, false);
+		return n;
+	}
+	case T_OP:
+		break;
+	}
+	/* prefix operators */
+	if (!strcmp(t.op, "-")) {
+		n = mk(p, N_NEG, t.pos);
+		n->lhs = expression(p, 70);
+		return n;
+	}
+	if (!strcmp(t.op, "*")) {
+		n = mk(p, N_WILDCARD, t.pos);
+		return n;
+	}
+	if (!strcmp(t.op, "**")) {
+		n = mk(p, N_DESCENDANT, t.pos);
+		return n;
+	}
+	if (!strcmp(t.op, "%")) {
+		n = mk(p, N_PARENT, t.pos);
+		return n;
+	}
+	if (!strcmp(t.op, "?")) {
+		n = mk(p, N_PLACEHOLDER, t.pos);
+		return n;
+	}
+	if (!strcmp(t.op, "and") || !strcmp(t.op, "or") || !strcmp(t.op, "in")) {
+		n = mk(p, N_NAME, t.pos);
+		n->str = arena_strndup(&p->j->arena, t.op, strlen(t.op));
+		return n;
+	}
+	if (!strcmp(t.op, "(")) {
+		n = mk(p, N_BLOCK, t.pos);
+		while (!is_op(&p->tok, ")")) {
+			push_item(p, &n->items, &n->nitems, expression(p, 0));
+			if (!is_op(&p->tok, ";"))
+				break;
+			advance(p, ";");
+		}
+		advance(p, ")");
+		return n;
+	}
+	if (!strcmp(t.op, "[")) {
+		n = mk(p, N_ARRAY, t.pos);
+		if (!is_op(&p->tok, "]")) {
+			for (;;) {
+				struct node *item = expression(p, 0);
+
+				if (is_op(&p->tok, "..")) {
+					struct node *r = mk(p, N_BINARY, p->tok.pos);
+
+					advance(p, "..");
+					r->op = OP_RANGE;
+					r->str = arena_strndup(&p->j->arena, "..", 2);
+					r->lhs = item;
+					r->rhs = expression(p, 0);
+					item = r;
+				}
+				push_item(p, &n->items, &n->nitems, item);
+				if (!is_op(&p->tok, ","))
+					break;
+				advance(p, ",");
+			}
+		}
+		advance(p, "]");
+		return n;
+	}
+	if (!strcmp(t.op, "{")) {
+		n = mk(p, N_OBJECT, t.pos);
+		if (!is_op(&p->tok, "}")) {
+			for (;;) {
+				struct node *k = expression(p, 0);
+
+				advance(p, ":");
+				struct node *v = expression(p, 0);
+
+				push_item(p, &n->items, &n->nitems, k);
+				push_item(p, &n->items, &n->nitems, v);
+				if (!is_op(&p->tok, ","))
+					break;
+				advance(p, ",");
+			}
+		}
+		advance(p, "}");
+		return n;
+	}
+	if (!strcmp(t.op, "|")) {
+		n = mk(p, N_TRANSFORM, t.pos);
+		n->lhs = expression(p, 0);
+		advance(p, "|");
+		n->rhs = expression(p, 0);
+		if (is_op(&p->tok, ",")) {
+			advance(p, ",");
+			n->third = expression(p, 0);
+		}
+		advance(p, "|");
+		return n;
+	}
+	perr(p, "S0211", t.pos, "The symbol %s cannot be used as a unary operator", tok_text(&t, tmp, sizeof(tmp)));
+}
+
+static enum op binop(const char *s)
+{
+	static const struct { const char *s; enum op op; } tbl[] = {
+		{ "+", OP_PLUS }, { "-", OP_MINUS }, { "*", OP_MUL }, { "/", OP_DIV },
+		{ "%", OP_MOD }, { "=", OP_EQ }, { "!=", OP_NE }, { "<", OP_LT }, { "<=", OP_LE },
+		{ ">", OP_GT }, { ">=", OP_GE }, { "and", OP_AND }, { "or", OP_OR }, { "in", OP_IN },
+		{ "&", OP_CONCAT }, { "?:", OP_ELVIS }, { "??", OP_COALESCE },
+	};
+
+	for (size_t k = 0; k < sizeof(tbl) / sizeof(tbl[0]); k++)
+		if (!strcmp(tbl[k].s, s))
+			return tbl[k].op;
+	return OP_NONE;
+}
+
+static struct node *led(struct parser *p, struct node *left)
+{
+	struct token t = p->tok;
+	struct node *n;
+	int bp = lbp_of(&t);
+	char tmp[64];
+
+	lex(p);
+	if (!strcmp(t.op, ".")) {
+		n = mk(p, N_R_DOT, t.pos);
+		n->lhs = left;
+		n->rhs = expression(p, bp);
+		return n;
+	}
+	if (!strcmp(t.op, "(")) {
+		/* function call, or a lambda definition */
+		if (left->type == N_NAME && (!strcmp(left->str, "function") || !strcmp(left->str, "\xce\xbb"))) {
+			n = mk(p, N_LAMBDA, t.pos);
+			while (!is_op(&p->tok, ")")) {
+				if (p->tok.type != T_VAR)
+					perr(p, "S0208", p->tok.pos, "Parameter %s of function definition must be a variable name (start with $)", tok_text(&p->tok, tmp, sizeof(tmp)));
+				char **a = palloc(p, sizeof(*a) * (size_t)(n->nparams + 1));
+
+				if (n->nparams)
+					memcpy(a, n->params, sizeof(*a) * (size_t)n->nparams);
+				a[n->nparams++] = p->tok.s;
+				n->params = a;
+				lex(p);
+				if (!is_op(&p->tok, ","))
+					break;
+				advance(p, ",");
+			}
+			advance(p, ")");
+			if (is_op(&p->tok, "<")) {
+				/* the signature: raw text up to the matching '>' */
+				size_t st = p->i, k = st;
+				int depth = 1;
+
+				while (k < p->len && depth) {
+					if (p->src[k] == '<')
+						depth++;
+					else if (p->src[k] == '>')
+						depth--;
+					k++;
+				}
+				if (depth)
+					perr(p, "S0401", (long)st, "Type parameters can only be applied to functions and arrays");
+				char *text = arena_strndup(&p->j->arena, p->src + st, k - st - 1);
+
+				n->sig = palloc(p, sizeof(*n->sig));
+				parse_sig(p, n->sig, text, (long)st);
+				p->i = k;
+				lex(p);
+			}
+			advance(p, "{");
+			n->lhs = expression(p, 0);
+			advance(p, "}");
+			return n;
+		}
+		n = mk(p, N_CALL, t.pos);
+		n->lhs = left;
+		while (!is_op(&p->tok, ")")) {
+			struct node *a;
+
+			if (is_op(&p->tok, "?")) {
+				a = mk(p, N_PLACEHOLDER, p->tok.pos);
+				lex(p);
+				n->type = N_PARTIAL;
+			} else {
+				a = expression(p, 0);
+			}
+			push_item(p, &n->items, &n->nitems, a);
+			if (!is_op(&p->tok, ","))
+				break;
+			advance(p, ",");
+		}
+		advance(p, ")");
+		return n;
+	}
+	if (!strcmp(t.op, "[")) {
+		if (is_op(&p->tok, "]")) {
+			struct node *s = left;
+
+			while (s && s->type == N_R_PRED)
+				s = s->lhs;
+			s->keep_array = true;
+			advance(p, "]");
+			return left;
+		}
+		n = mk(p, N_R_PRED, t.pos);
+		n->lhs = left;
+		n->rhs = expression(p, 0);
+		advance(p, "]");
+		return n;
+	}
+	if (!strcmp(t.op, "{")) {
+		n = mk(p, N_R_GROUP, t.pos);
+		n->lhs = left;
+		n->rhs = mk(p, N_OBJECT, t.pos);
+		if (!is_op(&p->tok, "}")) {
+			for (;;) {
+				struct node *k = expression(p, 0);
+
+				advance(p, ":");
+				struct node *v = expression(p, 0);
+
+				push_item(p, &n->rhs->items, &n->rhs->nitems, k);
+				push_item(p, &n->rhs->items, &n->rhs->nitems, v);
+				if (!is_op(&p->tok, ","))
+					break;
+				advance(p, ",");
+			}
+		}
+		advance(p, "}");
+		return n;
+	}
+	if (!strcmp(t.op, "^")) {
+		n = mk(p, N_R_SORT, t.pos);
+		n->lhs = left;
+		advance(p, "(");
+		for (;;) {
+			struct node *term = mk(p, N_SORT, p->tok.pos);
+
+			if (is_op(&p->tok, "<")) {
+				lex(p);
+			} else if (is_op(&p->tok, ">")) {
+				term->descending = true;
+				lex(p);
+			}
+			term->lhs = expression(p, 0);
+			push_item(p, &n->items, &n->nitems, term);
+			if (!is_op(&p->tok, ","))
+				break;
+			advance(p, ",");
+		}
+		advance(p, ")");
+		return n;
+	}
+	if (!strcmp(t.op, "@") || !strcmp(t.op, "#")) {
+		if (p->tok.type != T_VAR)
+			perr(p, "S0214", p->tok.pos, "The right side of %s must be a variable name (start with $)", t.op);
+		n = mk(p, t.op[0] == '@' ? N_R_FOCUS : N_R_INDEX, t.pos);
+		n->lhs = left;
+		n->str = p->tok.s;
+		lex(p);
+		return n;
+	}
+	if (!strcmp(t.op, "?")) {
+		n = mk(p, N_CONDITION, t.pos);
+		n->lhs = left;
+		n->rhs = expression(p, 0);
+		if (is_op(&p->tok, ":")) {
+			advance(p, ":");
+			n->third = expression(p, 0);
+		}
+		return n;
+	}
+	if (!strcmp(t.op, ":=")) {
+		if (left->type != N_VAR)
+			perr(p, "S0212", left->pos, "The left side of := must be a variable name (start with $)");
+		n = mk(p, N_BIND, t.pos);
+		n->lhs = left;
+		n->rhs = expression(p, bp - 1);
+		return n;
+	}
+	if (!strcmp(t.op, "~>")) {
+		n = mk(p, N_APPLY, t.pos);
+		n->lhs = left;
+		n->rhs = expression(p, bp);
+		return n;
+	}
+	enum op op = binop(t.op);
+
+	if (op == OP_NONE)
+		perr(p, "S0201", t.pos, "Syntax error: \"%s\"", t.op);
+	n = mk(p, N_BINARY, t.pos);
+	n->op = op;
+	n->str = arena_strndup(&p->j->arena, t.op, strlen(t.op));
+	n->lhs = left;
+	n->rhs = expression(p, bp);
+	return n;
+}
+
+static struct node *expression(struct parser *p, int rbp)
+{
+	struct node *left;
+	char tmp[64];
+
+	if (++p->depth > 1000)
+		perr(p, "S0207", p->tok.pos, "Expression nested too deeply");
+	left = nud(p);
+	for (;;) {
+		int bp = lbp_of(&p->tok);
+
+		if (p->tok.type != T_OP) {
+			if (p->tok.type == T_END || rbp >= 80)
+				break;
+			/* a value where an operator must be */
+			perr(p, "S0201", p->tok.start, "Syntax error: \"%s\"", tok_text(&p->tok, tmp, sizeof(tmp)));
+		}
+		if (rbp >= bp)
+			break;
+		left = led(p, left);
+	}
+	p->depth--;
+	return left;
+}
+
+/*
+ * Signature text, e.g. "s-nn?:s" or "a<n>f<n:n>?": each parameter gets the
+ * class of argument symbols it accepts (m = missing), as JSONata's regex.
+ * Returns 0, or -1 with *ret_off at the offending character.
+ */
+static int sig_parse(struct sig *sig, const char *text, long *ret_off)
+{
+	const char *s = text;
+
+	memset(sig, 0, sizeof(*sig));
+	while (*s && *s != ':') {
+		struct sigparam *pp;
+
+		if (*s == '?' || *s == '+' || *s == '-') {
+			if (!sig->n)
+				goto bad;
+			pp = &sig->p[sig->n - 1];
+			if (*s == '-')
+				pp->context = true;
+			else
+				pp->quant = *s;
+			s++;
+			continue;
+		}
+		if (*s == '<') {
+			int depth = 1;
+
+			if (!sig->n)
+				goto bad;
+			pp = &sig->p[sig->n - 1];
+			if (pp->type != 'a' && pp->type != 'f')
+				goto bad;
+			pp->sub = s[1];
+			s++;
+			while (*s && depth) {
+				if (*s == '<')
+					depth++;
+				else if (*s == '>')
+					depth--;
+				s++;
+			}
+			continue;
+		}
+		if (sig->n >= 12)
+			goto bad;
+		pp = &sig->p[sig->n++];
+		if (*s == '(') {
+			const char *e = strchr(s, ')');
+
+			if (!e || (size_t)(e - s) >= sizeof(pp->types) - 1)
+				goto bad;
+			memcpy(pp->types, s + 1, (size_t)(e - s - 1));
+			strcat(pp->types, "m");
+			pp->type = '(';
+			s = e + 1;
+			continue;
+		}
+		pp->type = *s;
+		switch (*s) {
+		case 'a': case 'x': strcpy(pp->types, "asnblfom"); break;
+		case 'j': strcpy(pp->types, "asnblom"); break;
+		case 'f': strcpy(pp->types, "f"); break;
+		case 'b': case 'n': case 's': case 'l': case 'o':
+			pp->types[0] = *s;
+			pp->types[1] = 'm';
+			break;
+		default:
+			goto bad;
+		}
+		s++;
+	}
+	return 0;
+bad:
+	*ret_off = s - text;
+	return -1;
+}
+
+static void parse_sig(struct parser *p, struct sig *sig, const char *text, long pos)
+{
+	long off = 0;
+
+	if (sig_parse(sig, text, &off) < 0)
+		perr(p, "S0401", pos + off, "Type parameters can only be applied to functions and arrays");
+}
+
+/* ------------------------------------------------------------------ tree processing */
+
+static struct node *process(struct parser *p, struct node *n);
+
+static struct node *as_path(struct parser *p, struct node *n)
+{
+	struct node *path;
+
+	if (n->type == N_PATH)
+		return n;
+	path = mk(p, N_PATH, n->pos);
+	push_item(p, &path->items, &path->nitems, n);
+	return path;
+}
+
+static struct node *tail_call(struct node *n)
+{
+	if (n->type == N_CALL && !n->npred) {
+		n->thunk = true;
+	} else if (n->type == N_CONDITION) {
+		tail_call(n->rhs);
+		if (n->third)
+			tail_call(n->third);
+	} else if (n->type == N_BLOCK && n->nitems) {
+		tail_call(n->items[n->nitems - 1]);
+	}
+	return n;
+}
+
+static void finish_path(struct parser *p, struct node *path)
+{
+	for (int k = 0; k < path->nitems; k++) {
+		struct node *s = path->items[k];
+
+		if (s->type == N_NUMBER || s->type == N_VALUE)
+			perr(p, "S0213", s->pos, "The literal value %s cannot be used as a step within a path expression",
+			     s->type == N_NUMBER ? "number" : "true/false/null");
+		if (s->type == N_STRING)
+			s->type = N_NAME;
+		if (s->keep_array)
+			path->keep_singleton = true;
+	}
+	if (path->items[0]->type == N_ARRAY)
+		path->items[0]->consarray = true;
+	if (path->items[path->nitems - 1]->type == N_ARRAY)
+		path->items[path->nitems - 1]->consarray = true;
+}
+
+static struct node *process(struct parser *p, struct node *n)
+{
+	struct node *r, *step;
+
+	if (!n)
+		return NULL;
+	switch (n->type) {
+	case N_R_DOT: {
+		struct node *l = process(p, n->lhs), *rest;
+
+		r = as_path(p, l);
+		rest = process(p, n->rhs);
+		if (rest->type == N_PATH) {
+			for (int k = 0; k < rest->nitems; k++)
+				push_item(p, &r->items, &r->nitems, rest->items[k]);
+		} else {
+			if (rest->npred) {
+				for (int k = 0; k < rest->npred; k++)
+					push_item(p, &rest->stages, &rest->nstages, rest->pred[k]);
+				rest->pred = NULL;
+				rest->npred = 0;
+			}
+			push_item(p, &r->items, &r->nitems, rest);
+		}
+		finish_path(p, r);
+		if (n->keep_array)
+			r->keep_singleton = true;
+		return r;
+	}
+	case N_R_PRED: {
+		r = process(p, n->lhs);
+		step = r;
+		bool stages = false;
+
+		if (r->type == N_PATH) {
+			step = r->items[r->nitems - 1];
+			stages = true;
+		}
+		if (step->group)
+			perr(p, "S0209", n->pos, "A predicate cannot follow a grouping expression in a step");
+		struct node *f = mk(p, N_FILTER, n->pos);
+
+		f->lhs = process(p, n->rhs);
+		if (stages)
+			push_item(p, &step->stages, &step->nstages, f);
+		else
+			push_item(p, &step->pred, &step->npred, f);
+		if (n->keep_array)
+			step->keep_array = true, r->keep_singleton |= r->type == N_PATH;
+		return r;
+	}
+	case N_R_GROUP:
+		r = process(p, n->lhs);
+		if (r->group)
+			perr(p, "S0210", n->pos, "Each step can only have one grouping expression");
+		r->group = process(p, n->rhs);
+		r->group->pos = n->pos;
+		return r;
+	case N_R_SORT: {
+		r = as_path(p, process(p, n->lhs));
+		step = mk(p, N_SORT, n->pos);
+		for (int k = 0; k < n->nitems; k++) {
+			struct node *term = n->items[k];
+
+			term->lhs = process(p, term->lhs);
+			push_item(p, &step->items, &step->nitems, term);
+		}
+		push_item(p, &r->items, &r->nitems, step);
+		finish_path(p, r);
+		return r;
+	}
+	case N_R_FOCUS:
+		r = process(p, n->lhs);
+		step = r->type == N_PATH ? r->items[r->nitems - 1] : r;
+		if (step->nstages || step->npred)
+			perr(p, "S0215", n->pos, "A context variable binding must precede any predicates on a step");
+		if (step->type == N_SORT)
+			perr(p, "S0216", n->pos, "A context variable binding must precede the 'order-by' clause on a step");
+		if (n->keep_array)
+			step->keep_array = true;
+		step->focus = n->str;
+		step->tuple = true;
+		return r;
+	case N_R_INDEX:
+		r = process(p, n->lhs);
+		if (r->type != N_PATH) {
+			r = as_path(p, r);
+			step = r->items[0];
+			if (step->npred) {
+				step->stages = step->pred;
+				step->nstages = step->npred;
+				step->pred = NULL;
+				step->npred = 0;
+			}
+		} else {
+			step = r->items[r->nitems - 1];
+		}
+		if (!step->nstages) {
+			step->index = n->str;
+		} else {
+			struct node *ix = mk(p, N_INDEX, n->pos);
+
+			ix->str = n->str;
+			push_item(p, &step->stages, &step->nstages, ix);
+		}
+		step->tuple = true;
+		return r;
+	case N_NAME:
+	case N_WILDCARD:
+	case N_DESCENDANT:
+		r = as_path(p, n);
+		if (n->keep_array)
+			r->keep_singleton = true;
+		return r;
+	case N_PARENT:
+		perr(p, "S0217", n->pos, "The parent operator %% is not supported here");
+	case N_BINARY:
+		n->lhs = process(p, n->lhs);
+		n->rhs = process(p, n->rhs);
+		return n;
+	case N_NEG:
+		n->lhs = process(p, n->lhs);
+		if (n->lhs->type == N_NUMBER) {
+			n->lhs->num = -n->lhs->num;
+			if (json_is_integer(n->lhs->lit))
+				json_integer_set(n->lhs->lit, -json_integer_value(n->lhs->lit));
+			else
+				json_real_set(n->lhs->lit, n->lhs->num);
+			return n->lhs;
+		}
+		return n;
+	case N_ARRAY:
+	case N_BLOCK:
+	case N_CALL:
+	case N_PARTIAL:
+		for (int k = 0; k < n->nitems; k++)
+			n->items[k] = process(p, n->items[k]);
+		if (n->type == N_CALL || n->type == N_PARTIAL)
+			n->lhs = process(p, n->lhs);
+		return n;
+	case N_OBJECT:
+		for (int k = 0; k < n->nitems; k++)
+			n->items[k] = process(p, n->items[k]);
+		return n;
+	case N_CONDITION:
+		n->lhs = process(p, n->lhs);
+		n->rhs = process(p, n->rhs);
+		n->third = process(p, n->third);
+		return n;
+	case N_BIND:
+	case N_APPLY:
+		n->lhs = process(p, n->lhs);
+		n->rhs = process(p, n->rhs);
+		return n;
+	case N_LAMBDA:
+		n->lhs = tail_call(process(p, n->lhs));
+		return n;
+	case N_TRANSFORM:
+		n->lhs = process(p, n->lhs);
+		n->rhs = process(p, n->rhs);
+		n->third = process(p, n->third);
+		return n;
+	default:
+		return n;
+	}
+}
+
+/* ------------------------------------------------------------------ values */
+
+enum { F_SEQ = 1, F_KEEP = 2, F_CONS = 4, F_OUTER = 8, F_TUPLE = 16 };
+
+struct val {
+	json_t *j;	/* NULL: undefined; a reference owned by the context or the input */
+	unsigned f;
+};
+
+static const struct val UNDEF = { NULL, 0 };
+
+#define FN_KEY "\x01jsonata-function"
+
+enum fkind { FK_LAMBDA, FK_BUILTIN, FK_PARTIAL, FK_REGEX, FK_CHAIN, FK_THUNK, FK_TRANSFORM };
+
+struct frame;
+struct ctx;
+
+struct fn {
+	enum fkind kind;
+	json_t *marker;
+	struct node *node;	/* lambda, thunk call, transform, regex */
+	struct frame *env;
+	struct val input;
+	int builtin;
+	struct val target;	/* partial: the function; chain: first */
+	struct val second;	/* chain: second */
+	struct val *args;	/* partial: arguments, .j == NULL && .f == 1 for a hole */
+	int nargs;
+};
+
+struct frame {
+	struct frame *parent;
+	int n, cap;
+	const char **names;
+	struct val *vals;
+};
+
+struct defer {
+	void (*fn)(void *);
+	void *arg;
+};
+
+struct ctx {
+	const struct jsonata *expr;
+	struct arena arena;
+	struct jsonata_err *err;
+	jmp_buf jb;
+	json_t **owned;
+	size_t nowned, capowned;
+	struct fn **fns;
+	int nfns, capfns;
+	json_t **builtin_marker;
+	struct sig **builtin_sig;
+	struct defer *defers;
+	int ndefers, capdefers;
+	int depth, user_depth;
+	unsigned long ticks;
+	char *stack_base;
+	struct timespec start;
+	long time_ms;
+	uint64_t rng[4];
+	bool rng_seeded;
+	struct frame *root_env;
+	int64_t now_ms;
+	bool now_set;
+};
+
+static void throw(struct ctx *c, const char *code, long pos, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5), noreturn));
+
+static void throw(struct ctx *c, const char *code, long pos, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_err(c->err, code, pos, fmt, ap);
+	va_end(ap);
+	longjmp(c->jb, 1);
+}
+
+static void oom(struct ctx *c) __attribute__((noreturn));
+static void oom(struct ctx *c)
+{
+	throw(c, "", -1, "out of memory");
+}
+
+static void *calloc_c(struct ctx *c, size_t n)
+{
+	void *p = arena_alloc(&c->arena, n);
+
+	if (!p)
+		oom(c);
+	return p;
+}
+
+/* The context takes one reference to @v, released when the evaluation ends. */
+static json_t *own(struct ctx *c, json_t *v)
+{
+	if (!v)
+		oom(c);
+	if (c->nowned == c->capowned) {
+		size_t cap = c->capowned ? c->capowned * 2 : 256;
+		json_t **o;
+
+		if (cap > MAX_VALUES) {
+			json_decref(v);
+			throw(c, "U1001", -1, "Evaluation used too much memory");
+		}
+		o = realloc(c->owned, sizeof(*o) * cap);
+		if (!o) {
+			json_decref(v);
+			oom(c);
+		}
+		c->owned = o;
+		c->capowned = cap;
+	}
+	c->owned[c->nowned++] = v;
+	return v;
+}
+
+static void defer(struct ctx *c, void (*f)(void *), void *arg)
+{
+	if (c->ndefers == c->capdefers) {
+		int cap = c->capdefers ? c->capdefers * 2 : 8;
+		struct defer *d = realloc(c->defers, sizeof(*d) * (size_t)cap);
+
+		if (!d) {
+			f(arg);
+			oom(c);
+		}
+		c->defers = d;
+		c->capdefers = cap;
+	}
+	c->defers[c->ndefers].fn = f;
+	c->defers[c->ndefers++].arg = arg;
+}
+
+static struct val V(json_t *j)
+{
+	struct val v = { j, 0 };
+
+	return v;
+}
+
+static json_t *mknum(struct ctx *c, double d)
+{
+	if (d == floor(d) && fabs(d) < 9007199254740992.0)
+		return own(c, json_integer((json_int_t)d));
+	return own(c, json_real(d));
+}
+
+static struct val num(struct ctx *c, double d)
+{
+	return V(mknum(c, d));
+}
+
+static struct val str(struct ctx *c, const char *s)
+{
+	return V(own(c, json_string(s)));
+}
+
+static struct val strn(struct ctx *c, const char *s, size_t n)
+{
+	return V(own(c, json_stringn(s, n)));
+}
+
+static struct val boolean_v(bool b)
+{
+	return V(b ? json_true() : json_false());
+}
+
+static struct val seq_new(struct ctx *c)
+{
+	struct val v = { own(c, json_array()), F_SEQ };
+
+	return v;
+}
+
+static void push(struct ctx *c, struct val seq, json_t *item)
+{
+	if (json_array_append(seq.j, item) < 0)
+		oom(c);
+}
+
+/* createSequence(v): a sequence holding v (empty for undefined) */
+static struct val seq_of(struct ctx *c, struct val v)
+{
+	struct val s = seq_new(c);
+
+	if (v.j)
+		push(c, s, v.j);
+	return s;
+}
+
+static bool is_arr(struct val v)
+{
+	return json_is_array(v.j);
+}
+
+static size_t alen(struct val v)
+{
+	return json_array_size(v.j);
+}
+
+static struct val aget(struct val v, size_t i)
+{
+	return V(json_array_get(v.j, i));
+}
+
+static struct fn *fn_of(const struct ctx *c, json_t *j)
+{
+	json_t *x;
+	json_int_t i;
+
+	if (!json_is_object(j) || json_object_size(j) != 1)
+		return NULL;
+	x = json_object_get(j, FN_KEY);
+	if (!json_is_integer(x))
+		return NULL;
+	i = json_integer_value(x);
+	if (i < 0 || i >= c->nfns || c->fns[i]->marker != j)
+		return NULL;
+	return c->fns[i];
+}
+
+static bool is_fn(const struct ctx *c, struct val v)
+{
+	return fn_of(c, v.j) != NULL;
+}
+
+static struct fn *fn_new(struct ctx *c, enum fkind kind)
+{
+	struct fn *f = calloc_c(c, sizeof(*f));
+
+	if (c->nfns == c->capfns) {
+		int cap = c->capfns ? c->capfns * 2 : 32;
+		struct fn **a = realloc(c->fns, sizeof(*a) * (size_t)cap);
+
+		if (!a)
+			oom(c);
+		c->fns = a;
+		c->capfns = cap;
+	}
+	f->kind = kind;
+	f->marker = own(c, json_pack("{s:I}", FN_KEY, (json_int_t)c->nfns));
+	c->fns[c->nfns++] = f;
+	return f;
+}
+
+static bool is_num(json_t *j)
+{
+	return json_is_number(j);
+}
+
+static double numv(json_t *j)
+{
+	return json_number_value(j);
+}
+
+/* ------------------------------------------------------------------ strings and numbers */
+
+static void utf8_put(struct buf *b, uint32_t cp)
+{
+	if (cp < 0x80) {
+		buf_putc(b, (char)cp);
+	} else if (cp < 0x800) {
+		buf_putc(b, (char)(0xC0 | (cp >> 6)));
+		buf_putc(b, (char)(0x80 | (cp & 0x3F)));
+	} else if (cp < 0x10000) {
+		buf_putc(b, (char)(0xE0 | (cp >> 12)));
+		buf_putc(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
+		buf_putc(b, (char)(0x80 | (cp & 0x3F)));
+	} else {
+		buf_putc(b, (char)(0xF0 | (cp >> 18)));
+		buf_putc(b, (char)(0x80 | ((cp >> 12) & 0x3F)));
+		buf_putc(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
+		buf_putc(b, (char)(0x80 | (cp & 0x3F)));
+	}
+}
+
+/* Decode one UTF-8 code point at s[*i] (input is valid UTF-8: jansson checked it). */
+static uint32_t utf8_get(const char *s, size_t len, size_t *i)
+{
+	const unsigned char *u = (const unsigned char *)s + *i;
+	uint32_t cp;
+	int n;
+
+	if (u[0] < 0x80) {
+		cp = u[0];
+		n = 1;
+	} else if ((u[0] & 0xE0) == 0xC0) {
+		cp = u[0] & 0x1F;
+		n = 2;
+	} else if ((u[0] & 0xF0) == 0xE0) {
+		cp = u[0] & 0x0F;
+		n = 3;
+	} else {
+		cp = u[0] & 0x07;
+		n = 4;
+	}
+	if (*i + (size_t)n > len)
+		n = (int)(len - *i);
+	for (int k = 1; k < n; k++)
+		cp = (cp << 6) | (u[k] & 0x3F);
+	*i += (size_t)n;
+	return cp;
+}
+
+/* Code points of a UTF-8 string: count, and byte offset of code point k. */
+static size_t u8_count(const char *s, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		if (((unsigned char)s[i] & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+static size_t u8_offset(const char *s, size_t len, size_t k)
+{
+	size_t i = 0;
+
+	while (i < len && k) {
+		i++;
+		while (i < len && ((unsigned char)s[i] & 0xC0) == 0x80)
+			i++;
+		k--;
+	}
+	return i;
+}
+
+/*
+ * JavaScript's Number.prototype.toString for finite d: the shortest digits
+ * that read back as d, in fixed notation for exponents -7 < e < 21.
+ */
+static void js_num(char *out, size_t len, double d)
+{
+	char tmp[40], digits[24];
+	int nd = 0, e10;
+
+	if (d == 0) {
+		snprintf(out, len, "0");
+		return;
+	}
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, d);
+		if (strtod(tmp, NULL) == d)
+			break;
+	}
+	const char *q = tmp;
+	bool neg = false;
+
+	if (*q == '-') {
+		neg = true;
+		q++;
+	}
+	for (; *q && *q != 'e'; q++)
+		if (isdigit((unsigned char)*q))
+			digits[nd++] = *q;
+	e10 = atoi(q + 1);
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	digits[nd] = 0;
+	int n = e10 + 1;	/* value = 0.digits * 10^n */
+	struct buf b;
+
+	buf_init(&b, 1024);
+	if (neg)
+		buf_putc(&b, '-');
+	if (nd <= n && n <= 21) {
+		buf_add(&b, digits, (size_t)nd);
+		for (int k = nd; k < n; k++)
+			buf_putc(&b, '0');
+	} else if (0 < n && n <= 21) {
+		buf_add(&b, digits, (size_t)n);
+		buf_putc(&b, '.');
+		buf_add(&b, digits + n, (size_t)(nd - n));
+	} else if (-6 < n && n <= 0) {
+		buf_add(&b, "0.", 2);
+		for (int k = 0; k < -n; k++)
+			buf_putc(&b, '0');
+		buf_add(&b, digits, (size_t)nd);
+	} else {
+		buf_putc(&b, digits[0]);
+		if (nd > 1) {
+			buf_putc(&b, '.');
+			buf_add(&b, digits + 1, (size_t)(nd - 1));
+		}
+		buf_printf(&b, "e%c%d", n - 1 < 0 ? '-' : '+', abs(n - 1));
+	}
+	snprintf(out, len, "%s", b.data);
+	buf_release(&b);
+}
+
+/* $string's number form: rounded to 15 significant digits first. */
+static void js_num15(char *out, size_t len, double d)
+{
+	char tmp[40];
+
+	snprintf(tmp, sizeof(tmp), "%.14e", d);
+	js_num(out, len, strtod(tmp, NULL));
+}
+
+static void json_str_escape(struct buf *b, const char *s, size_t n)
+{
+	buf_putc(b, '"');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		switch (ch) {
+		case '"': buf_add(b, "\\\"", 2); break;
+		case '\\': buf_add(b, "\\\\", 2); break;
+		case '\n': buf_add(b, "\\n", 2); break;
+		case '\r': buf_add(b, "\\r", 2); break;
+		case '\t': buf_add(b, "\\t", 2); break;
+		case '\b': buf_add(b, "\\b", 2); break;
+		case '\f': buf_add(b, "\\f", 2); break;
+		default:
+			if (ch < 0x20)
+				buf_printf(b, "\\u%04x", ch);
+			else
+				buf_putc(b, (char)ch);
+		}
+	}
+	buf_putc(b, '"');
+}
+
+/* JSON.stringify with JSONata's replacer: numbers to 15 digits, functions as "". */
+static void stringify(struct ctx *c, struct buf *b, json_t *j, int indent, int level)
+{
+	char tmp[40];
+	size_t i;
+
+	if (fn_of(c, j)) {
+		buf_add(b, "\"\"", 2);
+		return;
+	}
+	switch (json_typeof(j)) {
+	case JSON_NULL: buf_add(b, "null", 4); break;
+	case JSON_TRUE: buf_add(b, "true", 4); break;
+	case JSON_FALSE: buf_add(b, "false", 5); break;
+	case JSON_INTEGER:
+	case JSON_REAL:
+		js_num15(tmp, sizeof(tmp), numv(j));
+		buf_add(b, tmp, strlen(tmp));
+		break;
+	case JSON_STRING:
+		json_str_escape(b, json_string_value(j), json_string_length(j));
+		break;
+	case JSON_ARRAY:
+		buf_putc(b, '[');
+		for (i = 0; i < json_array_size(j); i++) {
+			if (i)
+				buf_putc(b, ',');
+			if (indent)
+				buf_printf(b, "\n%*s", indent * (level + 1), "");
+			stringify(c, b, json_array_get(j, i), indent, level + 1);
+		}
+		if (indent && i)
+			buf_printf(b, "\n%*s", indent * level, "");
+		buf_putc(b, ']');
+		break;
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *v;
+		bool first = true;
+
+		buf_putc(b, '{');
+		json_object_foreach(j, k, v) {
+			if (!first)
+				buf_putc(b, ',');
+			first = false;
+			if (indent)
+				buf_printf(b, "\n%*s", indent * (level + 1), "");
+			json_str_escape(b, k, strlen(k));
+			buf_putc(b, ':');
+			if (indent)
+				buf_putc(b, ' ');
+			stringify(c, b, v, indent, level + 1);
+		}
+		if (indent && !first)
+			buf_printf(b, "\n%*s", indent * level, "");
+		buf_putc(b, '}');
+		break;
+	}
+	}
+}
+
+static void buf_free_cb(void *p)
+{
+	buf_release(p);
+	free(p);
+}
+
+static struct buf *cbuf(struct ctx *c)
+{
+	struct buf *b = malloc(sizeof(*b));
+
+	if (!b)
+		oom(c);
+	buf_init(b, MAX_STRING);
+	defer(c, buf_free_cb, b);
+	return b;
+}
+
+static struct val buf_val(struct ctx *c, struct buf *b)
+{
+	if (b->len >= MAX_STRING - 1)
+		throw(c, "D1004", -1, "String too long");
+	return strn(c, b->data, b->len);
+}
+
+/* $string(v): undefined stays undefined */
+static struct val to_string(struct ctx *c, struct val v, bool pretty)
+{
+	struct buf *b;
+
+	if (!v.j)
+		return UNDEF;
+	if (json_is_string(v.j))
+		return v;
+	if (is_fn(c, v))
+		return str(c, "");
+	if (is_num(v.j) && !isfinite(numv(v.j)))
+		throw(c, "D3001", -1, "Attempting to invoke string function on Infinity or NaN");
+	if ((v.f & F_OUTER) && alen(v) == 1)
+		v = aget(v, 0);
+	b = cbuf(c);
+	stringify(c, b, v.j, pretty ? 2 : 0, 0);
+	return buf_val(c, b);
+}
+
+static bool deep_equal(json_t *a, json_t *b)
+{
+	if (a == b)
+		return true;
+	if (!a || !b)
+		return false;
+	if (is_num(a) && is_num(b))
+		return numv(a) == numv(b);
+	if (json_typeof(a) != json_typeof(b))
+		return false;
+	switch (json_typeof(a)) {
+	case JSON_STRING:
+		return json_string_length(a) == json_string_length(b) &&
+		       !memcmp(json_string_value(a), json_string_value(b), json_string_length(a));
+	case JSON_ARRAY:
+		if (json_array_size(a) != json_array_size(b))
+			return false;
+		for (size_t i = 0; i < json_array_size(a); i++)
+			if (!deep_equal(json_array_get(a, i), json_array_get(b, i)))
+				return false;
+		return true;
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *v;
+
+		if (json_object_size(a) != json_object_size(b))
+			return false;
+		json_object_foreach(a, k, v)
+			if (!deep_equal(v, json_object_get(b, k)))
+				return false;
+		return true;
+	}
+	default:
+		return true;
+	}
+}
+
+/* fn.boolean: JSONata truthiness; undefined -> false here */
+static bool truthy(const struct ctx *c, json_t *j)
+{
+	if (!j)
+		return false;
+	switch (json_typeof(j)) {
+	case JSON_ARRAY:
+		if (json_array_size(j) == 1)
+			return truthy(c, json_array_get(j, 0));
+		for (size_t i = 0; i < json_array_size(j); i++)
+			if (truthy(c, json_array_get(j, i)))
+				return true;
+		return false;
+	case JSON_STRING: return json_string_length(j) > 0;
+	case JSON_INTEGER:
+	case JSON_REAL: return numv(j) != 0;
+	case JSON_OBJECT: return !fn_of(c, j) && json_object_size(j) > 0;
+	case JSON_TRUE: return true;
+	default: return false;
+	}
+}
+
+/* fn.append */
+static struct val append(struct ctx *c, struct val a, struct val b)
+{
+	struct val r;
+
+	if (!a.j)
+		return b;
+	if (!b.j)
+		return a;
+	r = seq_new(c);
+	if (is_arr(a)) {
+		for (size_t i = 0; i < alen(a); i++)
+			push(c, r, json_array_get(a.j, i));
+		r.f = a.f & ~(unsigned)F_CONS;
+		if (!(a.f & F_SEQ))
+			r.f = 0;
+	} else {
+		push(c, r, a.j);
+	}
+	if (is_arr(b)) {
+		for (size_t i = 0; i < alen(b); i++)
+			push(c, r, json_array_get(b.j, i));
+	} else {
+		push(c, r, b.j);
+	}
+	return r;
+}
+
+static const char *type_sym(const struct ctx *c, json_t *j)
+{
+	if (!j)
+		return "m";
+	switch (json_typeof(j)) {
+	case JSON_STRING: return "s";
+	case JSON_INTEGER:
+	case JSON_REAL: return "n";
+	case JSON_TRUE:
+	case JSON_FALSE: return "b";
+	case JSON_NULL: return "l";
+	case JSON_ARRAY: return "a";
+	default: return fn_of(c, j) ? "f" : "o";
+	}
+}
+
+/* ------------------------------------------------------------------ environment */
+
+static struct frame *frame_new(struct ctx *c, struct frame *parent)
+{
+	struct frame *f = calloc_c(c, sizeof(*f));
+
+	f->parent = parent;
+	return f;
+}
+
+static void bind(struct ctx *c, struct frame *f, const char *name, struct val v)
+{
+	for (int i = 0; i < f->n; i++) {
+		if (!strcmp(f->names[i], name)) {
+			f->vals[i] = v;
+			return;
+		}
+	}
+	if (f->n == f->cap) {
+		int cap = f->cap ? f->cap * 2 : 4;
+		const char **names = calloc_c(c, sizeof(*names) * (size_t)cap);
+		struct val *vals = calloc_c(c, sizeof(*vals) * (size_t)cap);
+
+		if (f->n) {
+			memcpy(names, f->names, sizeof(*names) * (size_t)f->n);
+			memcpy(vals, f->vals, sizeof(*vals) * (size_t)f->n);
+		}
+		f->names = names;
+		f->vals = vals;
+		f->cap = cap;
+	}
+	f->names[f->n] = name;
+	f->vals[f->n++] = v;
+}
+
+static int builtin_find(const char *name, unsigned flags);
+static struct val builtin_val(struct ctx *c, int idx);
+
+static bool lookup_var(struct ctx *c, struct frame *f, const char *name, struct val *ret)
+{
+	int b;
+
+	for (; f; f = f->parent) {
+		for (int i = f->n - 1; i >= 0; i--) {
+			if (!strcmp(f->names[i], name)) {
+				*ret = f->vals[i];
+				return true;
+			}
+		}
+	}
+	b = builtin_find(name, c->expr->flags);
+	if (b >= 0) {
+		*ret = builtin_val(c, b);
+		return true;
+	}
+	return false;
+}
+
+static struct frame *frame_from_tuple(struct ctx *c, struct frame *env, json_t *tuple)
+{
+	struct frame *f = frame_new(c, env);
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(tuple, k, v) {
+		if (strcmp(k, "@"))
+			bind(c, f, arena_strndup(&c->arena, k, strlen(k)), V(v));
+	}
+	return f;
+}
+
+/* ------------------------------------------------------------------ evaluator */
+
+static struct val eval(struct ctx *c, struct node *n, struct val in, struct frame *env);
+static struct val apply(struct ctx *c, struct val proc, struct val *args, int nargs, struct val in,
+			struct frame *env, long pos, const char *name);
+
+static void check_limits(struct ctx *c, long pos)
+{
+	char probe;
+
+	if (c->depth > MAX_EVAL_DEPTH || (size_t)(c->stack_base - &probe) > MAX_STACK_BYTES)
+		throw(c, "U1001", pos, "Stack overflow error: expression nested too deeply");
+	if ((++c->ticks & 1023) == 0) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long ms = (now.tv_sec - c->start.tv_sec) * 1000 + (now.tv_nsec - c->start.tv_nsec) / 1000000;
+
+		if (ms > c->time_ms)
+			throw(c, "U1001", pos, "Expression evaluation timeout: check for infinite loop");
+	}
+}
+
+static struct val lookup_field(struct ctx *c, json_t *in, const char *key)
+{
+	if (json_is_array(in)) {
+		struct val r = seq_new(c);
+
+		for (size_t i = 0; i < json_array_size(in); i++) {
+			struct val x = lookup_field(c, json_array_get(in, i), key);
+
+			if (!x.j)
+				continue;
+			if (json_is_array(x.j)) {
+				for (size_t k = 0; k < json_array_size(x.j); k++)
+					push(c, r, json_array_get(x.j, k));
+			} else {
+				push(c, r, x.j);
+			}
+		}
+		return r;
+	}
+	if (json_is_object(in) && !fn_of(c, in))
+		return V(json_object_get(in, key));
+	return UNDEF;
+}
+
+static void flatten_into(struct ctx *c, struct val r, json_t *v)
+{
+	if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++)
+			flatten_into(c, r, json_array_get(v, i));
+	} else {
+		push(c, r, v);
+	}
+}
+
+static struct val eval_wildcard(struct ctx *c, struct val in)
+{
+	struct val r = seq_new(c);
+	const char *k;
+	json_t *v;
+
+	if ((in.f & F_OUTER) && alen(in) > 0)
+		in = aget(in, 0);
+	if (json_is_object(in.j) && !fn_of(c, in.j)) {
+		json_object_foreach(in.j, k, v)
+			flatten_into(c, r, v);
+	} else if (json_is_array(in.j)) {
+		for (size_t i = 0; i < json_array_size(in.j); i++)
+			flatten_into(c, r, json_array_get(in.j, i));
+	}
+	return r;
+}
+
+static void descend(struct ctx *c, json_t *in, struct val r)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_array(in))
+		push(c, r, in);
+	if (json_is_array(in)) {
+		for (size_t i = 0; i < json_array_size(in); i++)
+			descend(c, json_array_get(in, i), r);
+	} else if (json_is_object(in) && !fn_of(c, in)) {
+		json_object_foreach(in, k, v)
+			descend(c, v, r);
+	}
+}
+
+static struct val eval_descendants(struct ctx *c, struct val in)
+{
+	struct val r;
+
+	if (!in.j)
+		return UNDEF;
+	r = seq_new(c);
+	descend(c, in.j, r);
+	if (alen(r) == 1)
+		return aget(r, 0);
+	return r;
+}
+
+static bool all_numbers(json_t *a)
+{
+	for (size_t i = 0; i < json_array_size(a); i++)
+		if (!is_num(json_array_get(a, i)))
+			return false;
+	return true;
+}
+
+static struct val eval_filter(struct ctx *c, struct node *pred, struct val in, struct frame *env)
+{
+	struct val r = seq_new(c);
+	struct val arr = is_arr(in) ? in : seq_of(c, in);
+	size_t n = alen(arr);
+
+	if (in.f & F_TUPLE)
+		r.f |= F_TUPLE;
+	if (pred->type == N_NUMBER) {
+		double idx = floor(pred->num);
+
+		if (idx < 0)
+			idx += (double)n;
+		if (idx >= 0 && idx < (double)n) {
+			json_t *item = json_array_get(arr.j, (size_t)idx);
+
+			if (json_is_array(item))
+				return V(item);
+			push(c, r, item);
+		}
+		return r;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *item = json_array_get(arr.j, i);
+		struct val ctxv = V(item);
+		struct frame *e = env;
+		struct val res;
+
+		if (in.f & F_TUPLE) {
+			ctxv = V(json_object_get(item, "@"));
+			e = frame_from_tuple(c, env, item);
+		}
+		res = eval(c, pred, ctxv, e);
+		if (is_num(res.j)) {
+			double k = floor(numv(res.j));
+
+			if (k < 0)
+				k += (double)n;
+			if (k == (double)i)
+				push(c, r, item);
+		} else if (is_arr(res) && alen(res) && all_numbers(res.j)) {
+			for (size_t m = 0; m < alen(res); m++) {
+				double k = floor(numv(json_array_get(res.j, m)));
+
+				if (k < 0)
+					k += (double)n;
+				if (k == (double)i)
+					push(c, r, item);
+			}
+		} else if (truthy(c, res.j)) {
+			push(c, r, item);
+		}
+	}
+	return r;
+}
+
+static struct val eval_sort(struct ctx *c, struct node *n, struct val in, struct frame *env);
+static struct val eval_group(struct ctx *c, struct node *obj, struct val in, struct frame *env);
+
+static struct val eval_stages(struct ctx *c, struct node *step, struct val in, struct frame *env)
+{
+	struct val r = in;
+
+	for (int s = 0; s < step->nstages; s++) {
+		struct node *st = step->stages[s];
+
+		if (st->type == N_FILTER) {
+			r = eval_filter(c, st->lhs, r, env);
+		} else if (is_arr(r)) {
+			/* index binding on a tuple stream: tuples are ours, fresh */
+			for (size_t i = 0; i < alen(r); i++)
+				json_object_set_new(json_array_get(r.j, i), st->str, json_integer((json_int_t)i));
+		}
+	}
+	return r;
+}
+
+static struct val eval_step(struct ctx *c, struct node *step, struct val in, struct frame *env, bool last)
+{
+	struct val *res, r;
+	size_t n = alen(in), nres = 0;
+	bool undef_ctx = !in.j;	/* createSequence(undefined): one undefined item */
+
+	if (undef_ctx)
+		n = 1;
+
+	if (step->type == N_SORT) {
+		r = eval_sort(c, step, in, env);
+		if (step->nstages)
+			r = eval_stages(c, step, r, env);
+		return r;
+	}
+	res = calloc_c(c, sizeof(*res) * (n ? n : 1));
+	for (size_t i = 0; i < n; i++) {
+		struct val x = eval(c, step, undef_ctx ? UNDEF : aget(in, i), env);
+
+		for (int s = 0; s < step->nstages; s++)
+			if (step->stages[s]->type == N_FILTER)
+				x = eval_filter(c, step->stages[s]->lhs, x, env);
+		if (x.j)
+			res[nres++] = x;
+	}
+	if (last && nres == 1 && is_arr(res[0]) && !(res[0].f & F_SEQ))
+		return res[0];
+	r = seq_new(c);
+	for (size_t i = 0; i < nres; i++) {
+		if (!is_arr(res[i]) || (res[i].f & F_CONS)) {
+			push(c, r, res[i].j);
+		} else {
+			for (size_t k = 0; k < alen(res[i]); k++)
+				push(c, r, json_array_get(res[i].j, k));
+		}
+	}
+	return r;
+}
+
+static json_t *tuple_copy(struct ctx *c, json_t *t)
+{
+	return own(c, json_copy(t));
+}
+
+static struct val eval_tuple_step(struct ctx *c, struct node *step, struct val in, struct val tuples,
+				  struct frame *env)
+{
+	struct val r;
+
+	if (step->type == N_SORT) {
+		if (tuples.j) {
+			r = eval_sort(c, step, tuples, env);
+		} else {
+			struct val sorted = eval_sort(c, step, in, env);
+
+			r = seq_new(c);
+			r.f |= F_TUPLE;
+			for (size_t i = 0; i < alen(sorted); i++) {
+				json_t *t = own(c, json_object());
+
+				json_object_set(t, "@", json_array_get(sorted.j, i));
+				if (step->index)
+					json_object_set_new(t, step->index, json_integer((json_int_t)i));
+				push(c, r, t);
+			}
+		}
+		if (step->nstages)
+			r = eval_stages(c, step, r, env);
+		return r;
+	}
+	r = seq_new(c);
+	r.f |= F_TUPLE;
+	if (!tuples.j) {
+		tuples = seq_new(c);
+		for (size_t i = 0; i < alen(in); i++) {
+			json_t *t = own(c, json_object());
+
+			json_object_set(t, "@", json_array_get(in.j, i));
+			push(c, tuples, t);
+		}
+	}
+	for (size_t e = 0; e < alen(tuples); e++) {
+		json_t *tup = json_array_get(tuples.j, e);
+		struct frame *senv = frame_from_tuple(c, env, tup);
+		struct val res = eval(c, step, V(json_object_get(tup, "@")), senv);
+
+		if (!res.j)
+			continue;
+		if (!is_arr(res))
+			res = seq_of(c, res);
+		for (size_t b = 0; b < alen(res); b++) {
+			json_t *t = tuple_copy(c, tup);
+
+			if (res.f & F_TUPLE) {
+				json_object_update(t, json_array_get(res.j, b));
+			} else {
+				if (step->focus) {
+					json_object_set(t, step->focus, json_array_get(res.j, b));
+				} else {
+					json_object_set(t, "@", json_array_get(res.j, b));
+				}
+				if (step->index)
+					json_object_set_new(t, step->index, json_integer((json_int_t)b));
+			}
+			push(c, r, t);
+		}
+	}
+	if (step->nstages)
+		r = eval_stages(c, step, r, env);
+	return r;
+}
+
+static struct val eval_path(struct ctx *c, struct node *n, struct val in, struct frame *env)
+{
+	struct val inseq, res = UNDEF, tuples = UNDEF;
+	bool tuple = false;
+
+	if (is_arr(in) && n->items[0]->type != N_VAR)
+		inseq = in;
+	else if (!in.j && !n->items[0]->tuple && !n->items[0]->consarray)
+		inseq = UNDEF;	/* eval_step runs the first step once, without context */
+	else
+		inseq = seq_of(c, in);
+	for (int k = 0; k < n->nitems; k++) {
+		struct node *step = n->items[k];
+
+		if (step->tuple)
+			tuple = true;
+		if (k == 0 && step->consarray)
+			res = eval(c, step, inseq, env);
+		else if (tuple)
+			tuples = eval_tuple_step(c, step, inseq, tuples, env);
+		else
+			res = eval_step(c, step, inseq, env, k == n->nitems - 1);
+		if (!tuple && (!res.j || (is_arr(res) && alen(res) == 0)))
+			break;
+		if (!step->focus)
+			inseq = res;
+	}
+	if (tuple) {
+		res = seq_new(c);
+		for (size_t i = 0; i < alen(tuples); i++) {
+			json_t *x = json_object_get(json_array_get(tuples.j, i), "@");
+
+			if (x)
+				push(c, res, x);
+		}
+	}
+	if (n->keep_singleton && is_arr(res)) {
+		if ((res.f & F_CONS) && !(res.f & F_SEQ))
+			res = seq_of(c, res);
+		res.f |= F_KEEP;
+	}
+	if (n->group)
+		res = eval_group(c, n->group, tuple ? tuples : res, env);
+	return res;
+}
+
+static double need_num(struct ctx *c, struct node *n, struct val v, const char *code, const char *side)
+{
+	if (!is_num(v.j))
+		throw(c, code, n->pos, "The %s side of the \"%s\" operator must evaluate to a number", side, n->str);
+	return numv(v.j);
+}
+
+static bool comparable(json_t *j)
+{
+	return !j || json_is_string(j) || is_num(j);
+}
+
+static struct val eval_binary(struct ctx *c, struct node *n, struct val in, struct frame *env)
+{
+	struct val l = eval(c, n->lhs, in, env), r;
+	double a, b, x;
+
+	switch (n->op) {
+	case OP_AND:
+		if (!truthy(c, l.j))
+			return boolean_v(false);
+		return boolean_v(truthy(c, eval(c, n->rhs, in, env).j));
+	case OP_OR:
+		if (truthy(c, l.j))
+			return boolean_v(true);
+		return boolean_v(truthy(c, eval(c, n->rhs, in, env).j));
+	case OP_ELVIS:
+		if (truthy(c, l.j))
+			return l;
+		return eval(c, n->rhs, in, env);
+	case OP_COALESCE:
+		if (l.j)
+			return l;
+		return eval(c, n->rhs, in, env);
+	default:
+		break;
+	}
+	r = eval(c, n->rhs, in, env);
+	switch (n->op) {
+	case OP_PLUS: case OP_MINUS: case OP_MUL: case OP_DIV: case OP_MOD:
+		if (l.j)
+			need_num(c, n, l, "T2001", "left");
+		if (r.j)
+			need_num(c, n, r, "T2002", "right");
+		if (!l.j || !r.j)
+			return UNDEF;
+		a = numv(l.j);
+		b = numv(r.j);
+		switch (n->op) {
+		case OP_PLUS: x = a + b; break;
+		case OP_MINUS: x = a - b; break;
+		case OP_MUL: x = a * b; break;
+		case OP_DIV: x = a / b; break;
+		default: x = fmod(a, b); break;
+		}
+		if (!isfinite(x))
+			throw(c, "D1001", n->pos, "Number out of range");
+		return num(c, x);
+	case OP_EQ:
+	case OP_NE:
+		if (!l.j || !r.j)
+			return boolean_v(false);
+		return boolean_v(deep_equal(l.j, r.j) == (n->op == OP_EQ));
+	case OP_LT: case OP_LE: case OP_GT: case OP_GE: {
+		int cmp;
+
+		if (!comparable(l.j) || !comparable(r.j))
+			throw(c, "T2010", n->pos, "The expressions either side of operator \"%s\" must evaluate to numeric or string values", n->str);
+		if (!l.j || !r.j)
+			return UNDEF;
+		if (is_num(l.j) != is_num(r.j))
+			throw(c, "T2009", n->pos, "The values either side of operator \"%s\" must be of the same data type", n->str);
+		if (is_num(l.j)) {
+			a = numv(l.j);
+			b = numv(r.j);
+			cmp = a < b ? -1 : a > b ? 1 : 0;
+		} else {
+			cmp = strcmp(json_string_value(l.j), json_string_value(r.j));
+		}
+		switch (n->op) {
+		case OP_LT: return boolean_v(cmp < 0);
+		case OP_LE: return boolean_v(cmp <= 0);
+		case OP_GT: return boolean_v(cmp > 0);
+		default: return boolean_v(cmp >= 0);
+		}
+	}
+	case OP_CONCAT: {
+		struct val ls = to_string(c, l, false), rs = to_string(c, r, false);
+		struct buf *bb = cbuf(c);
+
+		if (ls.j)
+			buf_add(bb, json_string_value(ls.j), json_string_length(ls.j));
+		if (rs.j)
+			buf_add(bb, json_string_value(rs.j), json_string_length(rs.j));
+		return buf_val(c, bb);
+	}
+	case OP_IN:
+		if (!l.j || !r.j)
+			return boolean_v(false);
+		if (!is_arr(r))
+			return boolean_v(deep_equal(l.j, r.j) && !json_is_array(l.j) && !json_is_object(l.j));
+		for (size_t i = 0; i < alen(r); i++) {
+			json_t *e = json_array_get(r.j, i);
+
+			if (deep_equal(e, l.j) && !json_is_array(e) && !json_is_object(e))
+				return boolean_v(true);
+		}
+		return boolean_v(false);
+	case OP_RANGE: {
+		struct val out;
+
+		if (l.j && (!is_num(l.j) || numv(l.j) != floor(numv(l.j))))
+			throw(c, "T2003", n->pos, "The left side of the range operator (..) must evaluate to an integer");
+		if (r.j && (!is_num(r.j) || numv(r.j) != floor(numv(r.j))))
+			throw(c, "T2004", n->pos, "The right side of the range operator (..) must evaluate to an integer");
+		if (!l.j || !r.j)
+			return UNDEF;
+		a = numv(l.j);
+		b = numv(r.j);
+		if (a > b)
+			return UNDEF;
+		if (b - a >= MAX_RANGE)
+			throw(c, "D2014", n->pos, "The size of the sequence allocated by the range operator (..) must not exceed 1e7");
+		out = seq_new(c);
+		for (double k = a; k <= b; k++)
+			push(c, out, mknum(c, k));
+		return out;
+	}
+	default:
+		throw(c, "S0201", n->pos, "Syntax error");
+	}
+}
+
+static struct val eval_array(struct ctx *c, struct node *n, struct val in, struct frame *env)
+{
+	struct val r = { own(c, json_array()), 0 };
+
+	for (int i = 0; i < n->nitems; i++) {
+		struct node *item = n->items[i];
+		struct val v = eval(c, item, in, env);
+
+		if (!v.j)
+			continue;
+		if (item->type == N_ARRAY) {
+			push(c, r, v.j);
+		} else if (is_arr(v)) {
+			for (size_t k = 0; k < alen(v); k++)
+				push(c, r, json_array_get(v.j, k));
+		} else {
+			push(c, r, v.j);
+		}
+	}
+	if (n->consarray)
+		r.f |= F_CONS;
+	return r;
+}
+
+/* reduceTupleStream: merge the bindings of a group of tuples */
+static json_t *reduce_tuples(struct ctx *c, struct val data)
+{
+	json_t *r;
+
+	if (!is_arr(data))
+		return data.j;
+	r = tuple_copy(c, json_array_get(data.j, 0));
+	for (size_t i = 1; i < alen(data); i++) {
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(json_array_get(data.j, i), k, v) {
+			struct val m = append(c, V(json_object_get(r, k)), V(v));
+
+			json_object_set(r, k, m.j);
+		}
+	}
+	return r;
+}
+
+struct group_entry {
+	struct val data;
+	int pair;
+};
+
+static struct val eval_group(struct ctx *c, struct node *obj, struct val in, struct frame *env)
+{
+	bool reduce = (in.f & F_TUPLE) != 0;
+	struct val arr = is_arr(in) ? in : seq_of(c, in);
+	json_t *index = own(c, json_object());
+	struct group_entry *ents;
+	size_t nent = 0, n = alen(arr);
+	json_t *result = own(c, json_object());
+	const char *k;
+	json_t *iv;
+
+	ents = calloc_c(c, sizeof(*ents) * (n * (size_t)(obj->nitems / 2) + 1));
+	for (size_t i = 0; i < (n ? n : 1); i++) {
+		json_t *item = n ? json_array_get(arr.j, i) : NULL;
+		struct frame *e = reduce ? frame_from_tuple(c, env, item) : env;
+
+		for (int p = 0; p < obj->nitems; p += 2) {
+			struct val key = eval(c, obj->items[p], V(reduce ? json_object_get(item, "@") : item), e);
+			json_t *slot;
+
+			if (!key.j)
+				continue;
+			if (!json_is_string(key.j))
+				throw(c, "T1003", obj->pos, "Key in object structure must evaluate to a string; got: %s", type_sym(c, key.j));
+			slot = json_object_get(index, json_string_value(key.j));
+			if (slot) {
+				struct group_entry *g = &ents[json_integer_value(slot)];
+
+				if (g->pair != p)
+					throw(c, "D1009", obj->pos, "Multiple key definitions evaluate to same key: \"%s\"", json_string_value(key.j));
+				g->data = append(c, g->data, V(item));
+			} else {
+				ents[nent].data = V(item);
+				ents[nent].pair = p;
+				json_object_set_new(index, json_string_value(key.j), json_integer((json_int_t)nent));
+				nent++;
+			}
+		}
+	}
+	json_object_foreach(index, k, iv) {
+		struct group_entry *g = &ents[json_integer_value(iv)];
+		struct val ctxv = g->data;
+		struct frame *e = env;
+		struct val v;
+
+		if (reduce) {
+			json_t *t = reduce_tuples(c, g->data);
+
+			ctxv = V(json_object_get(t, "@"));
+			e = frame_from_tuple(c, env, t);
+		}
+		v = eval(c, obj->items[g->pair + 1], ctxv, e);
+		if (v.j)
+			json_object_set(result, k, v.j);
+	}
+	return V(result);
+}
+
+struct sort_ctx {
+	struct ctx *c;
+	struct node *n;
+	struct val **keys;	/* keys[item][term] */
+};
+
+static int sort_cmp(struct sort_ctx *s, size_t a, size_t b)
+{
+	for (int t = 0; t < s->n->nitems; t++) {
+		json_t *x = s->keys[a][t].j, *y = s->keys[b][t].j;
+		int comp;
+
+		if (!x) {
+			if (!y)
+				continue;
+			return 1;
+		}
+		if (!y)
+			return -1;
+		if (!comparable(x) || !comparable(y))
+			throw(s->c, "T2008", s->n->pos, "The expressions within an order-by clause must evaluate to numeric or string values");
+		if (is_num(x) != is_num(y))
+			throw(s->c, "T2007", s->n->pos, "Type mismatch within order-by clause. All values must be of the same type");
+		if (is_num(x))
+			comp = numv(x) < numv(y) ? -1 : numv(x) > numv(y) ? 1 : 0;
+		else
+			comp = strcmp(json_string_value(x), json_string_value(y));
+		if (!comp)
+			continue;
+		comp = comp < 0 ? -1 : 1;
+		if (s->n->items[t]->descending)
+			comp = -comp;
+		return comp;
+	}
+	return 0;
+}
+
+/* stable merge sort of idx[0..n) with a comparator that may throw */
+static void msort(size_t *idx, size_t *tmp, size_t n, int (*cmp)(void *, size_t, size_t), void *arg)
+{
+	size_t m = n / 2, i = 0, j = m, k = 0;
+
+	if (n < 2)
+		return;
+	msort(idx, tmp, m, cmp, arg);
+	msort(idx + m, tmp, n - m, cmp, arg);
+	while (i < m && j < n) {
+		if (cmp(arg, idx[j], idx[i]) < 0)
+			tmp[k++] = idx[j++];
+		else
+			tmp[k++] = idx[i++];
+	}
+	while (i < m)
+		tmp[k++] = idx[i++];
+	while (j < n)
+		tmp[k++] = idx[j++];
+	memcpy(idx, tmp, n * sizeof(*idx));
+}
+
+static int sort_cmp_cb(void *arg, size_t a, size_t b)
+{
+	return sort_cmp(arg, a, b);
+}
+
+static struct val eval_sort(struct ctx *c, struct node *n, struct val in, struct frame *env)
+{
+	struct val arr = is_arr(in) ? in : seq_of(c, in), r;
+	size_t cnt = alen(arr), *idx, *tmp;
+	struct sort_ctx s = { c, n, NULL };
+	bool tup = (in.f & F_TUPLE) != 0;
+
+	s.keys = calloc_c(c, sizeof(*s.keys) * (cnt + 1));
+	idx = calloc_c(c, sizeof(*idx) * (cnt + 1));
+	tmp = calloc_c(c, sizeof(*tmp) * (cnt + 1));
+	for (size_t i = 0; i < cnt; i++) {
+		json_t *item = json_array_get(arr.j, i);
+		struct frame *e = env;
+		struct val ctxv = V(item);
+
+		if (tup) {
+			ctxv = V(json_object_get(item, "@"));
+			e = frame_from_tuple(c, env, item);
+		}
+		s.keys[i] = calloc_c(c, sizeof(struct val) * (size_t)(n->nitems + 1));
+		for (int t = 0; t < n->nitems; t++)
+			s.keys[i][t] = eval(c, n->items[t]->lhs, ctxv, e);
+		idx[i] = i;
+	}
+	msort(idx, tmp, cnt, sort_cmp_cb, &s);
+	r = seq_new(c);
+	if (tup)
+		r.f |= F_TUPLE;
+	for (size_t i = 0; i < cnt; i++)
+		push(c, r, json_array_get(arr.j, idx[i]));
+	return r;
+}
+
+static const char *call_name(struct node *n)
+{
+	struct node *p = n->lhs;
+
+	if (p->type == N_PATH && p->nitems)
+		return p->items[0]->str ? p->items[0]->str : "";
+	return p->str ? p->str : "";
+}
+
+static struct val eval_call(struct ctx *c, struct node *n, struct val in, struct frame *env, struct val *applyto)
+{
+	struct val proc = eval(c, n->lhs, in, env), *args, dummy;
+	int nargs = 0;
+
+	if (!proc.j && n->lhs->type == N_PATH && n->lhs->items[0]->type == N_NAME &&
+	    lookup_var(c, env, n->lhs->items[0]->str, &dummy))
+		throw(c, "T1005", n->pos, "Attempted to invoke a non-function. Did you mean '$%s'?", n->lhs->items[0]->str);
+	args = calloc_c(c, sizeof(*args) * (size_t)(n->nitems + 2));
+	if (applyto)
+		args[nargs++] = *applyto;
+	for (int i = 0; i < n->nitems; i++)
+		args[nargs++] = eval(c, n->items[i], in, env);
+	return apply(c, proc, args, nargs, in, env, n->pos, call_name(n));
+}
+
+static struct val eval_partial(struct ctx *c, struct node *n, struct val in, struct frame *env)
+{
+	struct val proc, dummy;
+	struct fn *f, *target;
+
+	struct val *args = calloc_c(c, sizeof(*args) * (size_t)(n->nitems + 1));
+
+	for (int i = 0; i < n->nitems; i++) {
+		if (n->items[i]->type == N_PLACEHOLDER)
+			args[i].f = 1;
+		else
+			args[i] = eval(c, n->items[i], in, env);
+	}
+	proc = eval(c, n->lhs, in, env);
+	if (!proc.j && n->lhs->type == N_PATH && n->lhs->items[0]->type == N_NAME &&
+	    lookup_var(c, env, n->lhs->items[0]->str, &dummy))
+		throw(c, "T1007", n->pos, "Attempted to partially apply a non-function. Did you mean '$%s'?", n->lhs->items[0]->str);
+	target = fn_of(c, proc.j);
+	if (!target)
+		throw(c, "T1008", n->pos, "Attempted to partially apply a non-function");
+	f = fn_new(c, FK_PARTIAL);
+	f->target = proc;
+	f->args = args;
+	f->nargs = n->nitems;
+	return V(f->marker);
+}
+
+static struct val eval_lambda(struct ctx *c, struct node *n, struct val in, struct frame *env)
+{
+	struct fn *f = fn_new(c, FK_LAMBDA);
+
+	f->node = n;
+	f->env = env;
+	f->input = in;
+	return V(f->marker);
+}
+
+static struct val eval_apply(struct ctx *c, struct node *n, struct val in, struct frame *env)
+{
+	struct val l = eval(c, n->lhs, in, env), fnv;
+
+	if (n->rhs->type == N_CALL)
+		return eval_call(c, n->rhs, in, env, &l);
+	fnv = eval(c, n->rhs, in, env);
+	if (!is_fn(c, fnv))
+		throw(c, "T2006", n->pos, "The right side of the function application operator ~> must be a function");
+	if (is_fn(c, l)) {
+		struct fn *f = fn_new(c, FK_CHAIN);
+
+		f->target = l;
+		f->second = fnv;
+		return V(f->marker);
+	}
+	return apply(c, fnv, &l, 1, in, env, n->pos, "");
+}
+
+static struct val eval_var(struct ctx *c, struct node *n, struct val in, struct frame *env)
+{
+	struct val r;
+
+	if (!n->str[0]) {
+		if ((in.f & F_OUTER) && alen(in))
+			return aget(in, 0);
+		return in;
+	}
+	if (lookup_var(c, env, n->str, &r))
+		return r;
+	return UNDEF;
+}
+
+static struct val eval(struct ctx *c, struct node *n, struct val in, struct frame *env)
+{
+	struct val r = UNDEF;
+
+	c->depth++;
+	check_limits(c, n->pos);
+	switch (n->type) {
+	case N_PATH: r = eval_path(c, n, in, env); break;
+	case N_BINARY: r = eval_binary(c, n, in, env); break;
+	case N_NEG:
+		r = eval(c, n->lhs, in, env);
+		if (r.j) {
+			if (!is_num(r.j))
+				throw(c, "D1002", n->pos, "Cannot negate a non-numeric value");
+			r = num(c, -numv(r.j));
+		}
+		break;
+	case N_ARRAY: r = eval_array(c, n, in, env); break;
+	case N_OBJECT: r = eval_group(c, n, in, env); break;
+	case N_NAME: r = lookup_field(c, in.j, n->str); break;
+	case N_STRING:
+	case N_NUMBER:
+	case N_VALUE: r = V(n->lit); break;
+	case N_WILDCARD: r = eval_wildcard(c, in); break;
+	case N_DESCENDANT: r = eval_descendants(c, in); break;
+	case N_CONDITION:
+		if (truthy(c, eval(c, n->lhs, in, env).j))
+			r = eval(c, n->rhs, in, env);
+		else if (n->third)
+			r = eval(c, n->third, in, env);
+		break;
+	case N_BLOCK: {
+		struct frame *f = frame_new(c, env);
+
+		for (int i = 0; i < n->nitems; i++)
+			r = eval(c, n->items[i], in, f);
+		break;
+	}
+	case N_BIND:
+		r = eval(c, n->rhs, in, env);
+		bind(c, env, n->lhs->str, r);
+		break;
+	case N_REGEX: {
+		struct fn *f = fn_new(c, FK_REGEX);
+
+		f->node = n;
+		r = V(f->marker);
+		break;
+	}
+	case N_CALL:
+		if (n->thunk) {
+			struct fn *f = fn_new(c, FK_THUNK);
+
+			f->node = n;
+			f->env = env;
+			f->input = in;
+			r = V(f->marker);
+		} else {
+			r = eval_call(c, n, in, env, NULL);
+		}
+		break;
+	case N_VAR: r = eval_var(c, n, in, env); break;
+	case N_LAMBDA: r = eval_lambda(c, n, in, env); break;
+	case N_PARTIAL: r = eval_partial(c, n, in, env); break;
+	case N_APPLY: r = eval_apply(c, n, in, env); break;
+	case N_TRANSFORM: {
+		struct fn *f = fn_new(c, FK_TRANSFORM);
+
+		f->node = n;
+		f->env = env;
+		r = V(f->marker);
+		break;
+	}
+	case N_PLACEHOLDER:
+		throw(c, "S0201", n->pos, "Syntax error: \"?\"");
+	default:
+		throw(c, "S0201", n->pos, "Unsupported expression");
+	}
+	for (int i = 0; i < n->npred; i++)
+		r = eval_filter(c, n->pred[i]->lhs, r, env);
+	if (n->type != N_PATH && n->group)
+		r = eval_group(c, n->group, r, env);
+	if (r.j && (r.f & F_SEQ) && !(r.f & F_TUPLE)) {
+		if (n->keep_array)
+			r.f |= F_KEEP;
+		if (alen(r) == 0)
+			r = UNDEF;
+		else if (alen(r) == 1 && !(r.f & F_KEEP))
+			r = aget(r, 0);
+	}
+	c->depth--;
+	return r;
+}
+
+/* ------------------------------------------------------------------ function application */
+
+typedef struct val (*builtin_fn)(struct ctx *c, struct val *a, int n, struct val in, const char *name);
+
+struct builtin {
+	const char *name;
+	const char *sig;
+	builtin_fn fn;
+	unsigned flags;	/* 1: ASL only, 2: not in ASL */
+};
+
+static const struct builtin builtins[];
+static const int nbuiltins;
+
+static bool sym_in(const struct sigparam *p, char sym)
+{
+	return strchr(p->types, sym) != NULL;
+}
+
+/* Regex-like match of the argument symbols against the parameters, greedy with backtracking. */
+static bool sig_match(const struct sig *s, int pi, int upto, const char *syms, int si, int *spans, int *ret_end)
+{
+	int len = (int)strlen(syms);
+
+	if (pi == upto) {
+		if (upto == s->n && si != len)
+			return false;
+		*ret_end = si;
+		return true;
+	}
+	const struct sigparam *p = &s->p[pi];
+
+	if (p->quant == '+') {
+		int k = 0;
+
+		while (si + k < len && sym_in(p, syms[si + k]))
+			k++;
+		for (; k >= 1; k--) {
+			spans[pi] = k;
+			if (sig_match(s, pi + 1, upto, syms, si + k, spans, ret_end))
+				return true;
+		}
+		return false;
+	}
+	if (p->quant == '?' || p->context) {
+		if (si < len && sym_in(p, syms[si])) {
+			spans[pi] = 1;
+			if (sig_match(s, pi + 1, upto, syms, si + 1, spans, ret_end))
+				return true;
+		}
+		spans[pi] = 0;
+		return sig_match(s, pi + 1, upto, syms, si, spans, ret_end);
+	}
+	if (si < len && sym_in(p, syms[si])) {
+		spans[pi] = 1;
+		return sig_match(s, pi + 1, upto, syms, si + 1, spans, ret_end);
+	}
+	return false;
+}
+
+static int validate(struct ctx *c, const struct sig *s, struct val *args, int nargs, struct val in,
+		    const char *name, long pos, struct val *out)
+{
+	char syms[64];
+	int spans[16], end, ai = 0, no = 0;
+
+	if (nargs > 60)
+		throw(c, "T0410", pos, "Too many arguments to function %s", name);
+	for (int i = 0; i < nargs; i++)
+		syms[i] = type_sym(c, args[i].j)[0];
+	syms[nargs] = 0;
+	if (!sig_match(s, 0, s->n, syms, 0, spans, &end)) {
+		int good = 0;
+
+		for (int k = 1; k <= s->n; k++) {
+			if (!sig_match(s, 0, k, syms, 0, spans, &end))
+				break;
+			good = end;
+		}
+		throw(c, "T0410", pos, "Argument %d of function %s does not match function signature", good + 1, name);
+	}
+	for (int pi = 0; pi < s->n; pi++) {
+		const struct sigparam *p = &s->p[pi];
+
+		if (spans[pi] == 0) {
+			if (p->context) {
+				if (!sym_in(p, type_sym(c, in.j)[0]) || (!in.j && strchr(p->types, 'm') == NULL))
+					throw(c, "T0411", pos, "Context value is not a compatible type with argument %d of function %s", ai + 1, name);
+				out[no++] = in;
+			} else {
+				out[no++] = ai < nargs ? args[ai] : UNDEF;
+				ai++;
+			}
+			continue;
+		}
+		for (int k = 0; k < spans[pi]; k++, ai++) {
+			struct val a = args[ai];
+
+			if (p->type == 'a') {
+				if (a.j && p->sub) {
+					bool ok = true;
+
+					if (!is_arr(a)) {
+						ok = type_sym(c, a.j)[0] == p->sub;
+					} else if (alen(a)) {
+						const char *t0 = type_sym(c, json_array_get(a.j, 0));
+
+						ok = t0[0] == p->sub;
+						for (size_t m = 1; ok && m < alen(a); m++)
+							ok = type_sym(c, json_array_get(a.j, m))[0] == t0[0];
+					}
+					if (!ok)
+						throw(c, "T0412", pos, "Argument %d of function %s must be an array of %c", ai + 1, name, p->sub);
+				}
+				if (a.j && !is_arr(a))
+					a = seq_of(c, a), a.f = 0;
+			}
+			out[no++] = a;
+		}
+	}
+	return no;
+}
+
+static const struct sig *builtin_sig(struct ctx *c, int b)
+{
+	long off;
+
+	if (!c->builtin_sig[b]) {
+		struct sig *s = calloc_c(c, sizeof(*s));
+
+		if (sig_parse(s, builtins[b].sig, &off) < 0)
+			throw(c, "S0401", -1, "bad built-in signature for %s", builtins[b].name);
+		c->builtin_sig[b] = s;
+	}
+	return c->builtin_sig[b];
+}
+
+static int fn_arity(struct ctx *c, struct val f)
+{
+	struct fn *x = fn_of(c, f.j);
+	int n = 0;
+
+	if (!x)
+		return 0;
+	switch (x->kind) {
+	case FK_LAMBDA:
+		return x->node->nparams;
+	case FK_BUILTIN: {
+		const struct sig *s = builtin_sig(c, x->builtin);
+
+		for (int i = 0; i < s->n; i++)
+			n += s->p[i].quant != '?';
+		return n;
+	}
+	case FK_PARTIAL:
+		for (int i = 0; i < x->nargs; i++)
+			n += x->args[i].f == 1 && !x->args[i].j;
+		return n;
+	default:
+		return 1;
+	}
+}
+
+static struct val apply_inner(struct ctx *c, struct val proc, struct val *args, int nargs, struct val in,
+			      struct frame *env, long pos, const char *name);
+static struct val do_transform(struct ctx *c, struct fn *f, struct val obj, long pos);
+static struct val regex_match_obj(struct ctx *c, struct fn *f, struct val s, long pos);
+
+static struct val apply(struct ctx *c, struct val proc, struct val *args, int nargs, struct val in,
+			struct frame *env, long pos, const char *name)
+{
+	struct val r = apply_inner(c, proc, args, nargs, in, env, pos, name);
+	struct fn *t;
+
+	while ((t = fn_of(c, r.j)) && t->kind == FK_THUNK) {
+		struct node *call = t->node;
+		struct val next = eval(c, call->lhs, t->input, t->env);
+		struct val *a = calloc_c(c, sizeof(*a) * (size_t)(call->nitems + 1));
+
+		for (int i = 0; i < call->nitems; i++)
+			a[i] = eval(c, call->items[i], t->input, t->env);
+		r = apply_inner(c, next, a, call->nitems, t->input, t->env, call->pos, call_name(call));
+	}
+	return r;
+}
+
+static struct val apply_inner(struct ctx *c, struct val proc, struct val *args, int nargs, struct val in,
+			      struct frame *env, long pos, const char *name)
+{
+	struct fn *f = fn_of(c, proc.j);
+	struct val *va, r;
+	int nv;
+
+	if (!f)
+		throw(c, "T1006", pos, "Attempted to invoke a non-function");
+	switch (f->kind) {
+	case FK_LAMBDA: {
+		struct node *l = f->node;
+		struct frame *fr = frame_new(c, f->env);
+
+		if (l->sig) {
+			va = calloc_c(c, sizeof(*va) * (size_t)(l->sig->n + nargs + 1));
+			nv = validate(c, l->sig, args, nargs, in, name, pos, va);
+			args = va;
+			nargs = nv;
+		}
+		for (int i = 0; i < l->nparams; i++)
+			bind(c, fr, l->params[i], i < nargs ? args[i] : UNDEF);
+		if (++c->user_depth > MAX_USER_DEPTH)
+			throw(c, "U1001", pos, "Stack overflow error: too many nested function calls");
+		r = eval(c, l->lhs, f->input, fr);
+		c->user_depth--;
+		return r;
+	}
+	case FK_BUILTIN: {
+		const struct sig *s = builtin_sig(c, f->builtin);
+
+		va = calloc_c(c, sizeof(*va) * (size_t)(s->n + nargs + 1));
+		nv = validate(c, s, args, nargs, in, name[0] ? name : builtins[f->builtin].name, pos, va);
+		return builtins[f->builtin].fn(c, va, nv, in, builtins[f->builtin].name);
+	}
+	case FK_PARTIAL: {
+		int k = 0;
+
+		va = calloc_c(c, sizeof(*va) * (size_t)(f->nargs + 1));
+		for (int i = 0; i < f->nargs; i++) {
+			if (f->args[i].f == 1 && !f->args[i].j)
+				va[i] = k < nargs ? args[k++] : UNDEF;
+			else
+				va[i] = f->args[i];
+		}
+		return apply(c, f->target, va, f->nargs, in, env, pos, name);
+	}
+	case FK_CHAIN: {
+		struct val x = apply(c, f->target, args, nargs, in, env, pos, name);
+
+		return apply(c, f->second, &x, 1, in, env, pos, name);
+	}
+	case FK_REGEX:
+		return regex_match_obj(c, f, nargs ? args[0] : UNDEF, pos);
+	case FK_TRANSFORM:
+		if (nargs > 1 || (nargs == 1 && args[0].j && !json_is_object(args[0].j) && !is_arr(args[0])))
+			throw(c, "T0410", pos, "Argument 1 of function transform does not match function signature");
+		return do_transform(c, f, nargs ? args[0] : UNDEF, pos);
+	case FK_THUNK:
+		return proc;
+	}
+	return UNDEF;
+}
+
+/* call a function value from a built-in, with up to three arguments limited by its arity */
+static struct val call_hof(struct ctx *c, struct val f, struct val *args, int nargs, struct val in, const char *name)
+{
+	int ar = fn_arity(c, f);
+
+	if (ar < 1)
+		ar = 1;
+	if (ar < nargs)
+		nargs = ar;
+	return apply(c, f, args, nargs, in, c->root_env, -1, name);
+}
+
+static json_t *deep_copy_clean(struct ctx *c, json_t *j)
+{
+	return own(c, json_deep_copy(j));
+}
+
+/* collect the objects a transform pattern matched (they live in the copy) */
+static struct val do_transform(struct ctx *c, struct fn *f, struct val obj, long pos)
+{
+	struct node *n = f->node;
+	struct val result, matches;
+
+	if (!obj.j)
+		return UNDEF;
+	result = V(deep_copy_clean(c, obj.j));
+	matches = eval(c, n->lhs, result, f->env);
+	if (!matches.j)
+		return result;
+	if (!is_arr(matches))
+		matches = seq_of(c, matches);
+	for (size_t i = 0; i < alen(matches); i++) {
+		json_t *m = json_array_get(matches.j, i);
+		struct val upd = eval(c, n->rhs, V(m), f->env);
+
+		if (upd.j) {
+			if (!json_is_object(upd.j) || is_fn(c, upd))
+				throw(c, "T2011", n->rhs->pos, "The insert/update clause of the transform expression must evaluate to an object");
+			if (json_is_object(m))
+				json_object_update(m, upd.j);
+		}
+		if (n->third) {
+			struct val del = eval(c, n->third, V(m), f->env);
+
+			if (!del.j)
+				continue;
+			if (!is_arr(del))
+				del = seq_of(c, del);
+			for (size_t k = 0; k < alen(del); k++)
+				if (!json_is_string(json_array_get(del.j, k)))
+					throw(c, "T2012", n->third->pos, "The delete clause of the transform expression must evaluate to a string or array of strings");
+			for (size_t k = 0; k < alen(del); k++)
+				if (json_is_object(m))
+					json_object_del(m, json_string_value(json_array_get(del.j, k)));
+		}
+	}
+	return result;
+}
+
+/* ------------------------------------------------------------------ regex */
+
+struct rmatch {
+	size_t start, end;	/* bytes */
+	json_t *groups;		/* array of strings, "" for a group that did not take part */
+};
+
+static void md_free_cb(void *p)
+{
+	pcre2_match_data_free(p);
+}
+
+/* First match at or after byte @from; false if none. */
+static bool re_exec(struct ctx *c, const pcre2_code *re, const char *s, size_t len, size_t from, struct rmatch *m)
+{
+	pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+	int rc;
+
+	if (!md)
+		oom(c);
+	rc = pcre2_match(re, (PCRE2_SPTR)s, len, from, 0, md, NULL);
+	if (rc < 0) {
+		pcre2_match_data_free(md);
+		if (rc == PCRE2_ERROR_NOMATCH)
+			return false;
+		throw(c, "D1004", -1, "Regular expression failed (error %d)", rc);
+	}
+	PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+	uint32_t n = pcre2_get_ovector_count(md);
+
+	m->start = ov[0];
+	m->end = ov[1];
+	m->groups = json_array();
+	for (uint32_t i = 1; m->groups && i < n; i++) {
+		if (ov[2 * i] == PCRE2_UNSET)
+			json_array_append_new(m->groups, json_string(""));
+		else
+			json_array_append_new(m->groups, json_stringn(s + ov[2 * i], ov[2 * i + 1] - ov[2 * i]));
+	}
+	pcre2_match_data_free(md);
+	own(c, m->groups);
+	(void)md_free_cb;
+	return true;
+}
+
+static json_t *groups_json(struct ctx *c, const char *s, struct rmatch *m)
+{
+	return m->groups;
+}
+
+static struct val call_hof(struct ctx *c, struct val f, struct val *args, int nargs, struct val in, const char *name);
+
+/* next match of a custom matcher function (an object {match, start, end, groups, next}) */
+static bool custom_match(struct ctx *c, struct val *state, struct val fnv, const char *s, size_t len, struct rmatch *m)
+{
+	struct val r, sv_ = strn(c, s, len);
+	json_t *mt;
+	double st;
+
+	if (!state->j) {
+		r = call_hof(c, fnv, &sv_, 1, UNDEF, "match");
+	} else {
+		json_t *next = json_object_get(state->j, "next");
+
+		if (!next || !fn_of(c, next))
+			return false;
+		r = apply(c, V(next), NULL, 0, UNDEF, c->root_env, -1, "next");
+	}
+	if (!json_is_object(r.j))
+		return false;
+	*state = r;
+	mt = json_object_get(r.j, "match");
+	st = numv(json_object_get(r.j, "start"));
+	if (!json_is_string(mt) || st < 0)
+		return false;
+	m->start = u8_offset(s, len, (size_t)st);
+	m->end = m->start + json_string_length(mt);
+	if (m->end > len)
+		m->end = len;
+	m->groups = json_object_get(r.j, "groups");
+	if (!json_is_array(m->groups))
+		m->groups = own(c, json_array());
+	return true;
+}
+
+/* all matches (up to @limit, -1 none), as JSONata's regex closure iterates them */
+static int re_all(struct ctx *c, const pcre2_code *re, struct val fnv, const char *s, size_t len, long limit,
+		  struct rmatch **ret)
+{
+	int n = 0, cap = 8;
+	struct rmatch *ms = calloc_c(c, sizeof(*ms) * (size_t)cap);
+	size_t from = 0;
+	struct val state = UNDEF;
+
+	while ((limit < 0 || n < limit) && from <= len) {
+		struct rmatch m;
+
+		if (!re) {
+			if (!custom_match(c, &state, fnv, s, len, &m))
+				break;
+			if (n == cap) {
+				struct rmatch *x = calloc_c(c, sizeof(*x) * (size_t)cap * 2);
+
+				memcpy(x, ms, sizeof(*x) * (size_t)cap);
+				ms = x;
+				cap *= 2;
+			}
+			ms[n++] = m;
+			continue;
+		}
+		if (!re_exec(c, re, s, len, from, &m))
+			break;
+		if (m.end == m.start) {
+			if (n > 0 || from > 0)
+				throw(c, "D1004", -1, "Regular expression matches zero length string");
+			throw(c, "D1004", -1, "Regular expression matches zero length string");
+		}
+		if (n == cap) {
+			struct rmatch *x = calloc_c(c, sizeof(*x) * (size_t)cap * 2);
+
+			memcpy(x, ms, sizeof(*x) * (size_t)cap);
+			ms = x;
+			cap *= 2;
+		}
+		ms[n++] = m;
+		from = m.end;
+		if (from >= len)
+			break;
+	}
+	*ret = ms;
+	return n;
+}
+
+static struct val regex_match_obj(struct ctx *c, struct fn *f, struct val s, long pos)
+{
+	struct rmatch m;
+	const char *str;
+	size_t len;
+
+	if (!json_is_string(s.j))
+		return UNDEF;
+	str = json_string_value(s.j);
+	len = json_string_length(s.j);
+	if (!re_exec(c, f->node->re, str, len, 0, &m))
+		return UNDEF;
+	json_t *o = own(c, json_object());
+
+	json_object_set_new(o, "match", json_stringn(str + m.start, m.end - m.start));
+	json_object_set_new(o, "start", json_integer((json_int_t)u8_count(str, m.start)));
+	json_object_set_new(o, "end", json_integer((json_int_t)u8_count(str, m.end)));
+	json_object_set(o, "groups", groups_json(c, str, &m));
+	return V(o);
+}
+
+/* ------------------------------------------------------------------ built-in functions */
+
+#define ARG(i) ((i) < n ? a[i] : UNDEF)
+
+static struct val f_sum(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	double s = 0;
+
+	if (!a[0].j)
+		return UNDEF;
+	for (size_t i = 0; i < alen(a[0]); i++)
+		s += numv(json_array_get(a[0].j, i));
+	return num(c, s);
+}
+
+static struct val f_count(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return num(c, a[0].j ? (double)alen(a[0]) : 0);
+}
+
+static struct val minmax(struct ctx *c, struct val *a, int which)
+{
+	double r = 0;
+
+	if (!a[0].j || !alen(a[0]))
+		return UNDEF;
+	for (size_t i = 0; i < alen(a[0]); i++) {
+		double x = numv(json_array_get(a[0].j, i));
+
+		if (i == 0 || (which > 0 ? x > r : x < r))
+			r = x;
+	}
+	return num(c, r);
+}
+
+static struct val f_max(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return minmax(c, a, 1);
+}
+
+static struct val f_min(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return minmax(c, a, -1);
+}
+
+static struct val f_average(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	double s = 0;
+
+	if (!a[0].j || !alen(a[0]))
+		return UNDEF;
+	for (size_t i = 0; i < alen(a[0]); i++)
+		s += numv(json_array_get(a[0].j, i));
+	return num(c, s / (double)alen(a[0]));
+}
+
+static struct val f_string(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return to_string(c, a[0], ARG(1).j && json_is_true(a[1].j));
+}
+
+static const char *sv(struct val v)
+{
+	return json_string_value(v.j);
+}
+
+static size_t sl(struct val v)
+{
+	return json_string_length(v.j);
+}
+
+/* JS Array.prototype.slice index rules over code points */
+static struct val cp_slice(struct ctx *c, struct val s, double start, double end)
+{
+	size_t cnt = u8_count(sv(s), sl(s));
+	double len = (double)cnt;
+
+	start = trunc(start);
+	end = trunc(end);
+	if (start < 0)
+		start = fmax(len + start, 0);
+	if (end < 0)
+		end = fmax(len + end, 0);
+	start = fmin(start, len);
+	end = fmin(end, len);
+	if (end <= start)
+		return str(c, "");
+	size_t b0 = u8_offset(sv(s), sl(s), (size_t)start), b1 = u8_offset(sv(s), sl(s), (size_t)end);
+
+	return strn(c, sv(s) + b0, b1 - b0);
+}
+
+static struct val f_substring(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	double start, len, cnt;
+
+	if (!a[0].j)
+		return UNDEF;
+	cnt = (double)u8_count(sv(a[0]), sl(a[0]));
+	start = numv(a[1].j);
+	if (cnt + start < 0)
+		start = 0;
+	if (ARG(2).j) {
+		len = numv(a[2].j);
+		if (len <= 0)
+			return str(c, "");
+		double end = start >= 0 ? start + len : cnt + start + len;
+
+		return cp_slice(c, a[0], start, end);
+	}
+	return cp_slice(c, a[0], start, cnt);
+}
+
+static const char *memfind(const char *h, size_t hl, const char *nd, size_t nl)
+{
+	if (!nl)
+		return h;
+	return memmem(h, hl, nd, nl);
+}
+
+static struct val f_substring_before(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	const char *p;
+
+	if (!a[0].j)
+		return UNDEF;
+	p = memfind(sv(a[0]), sl(a[0]), sv(a[1]), sl(a[1]));
+	if (!p)
+		return a[0];
+	return strn(c, sv(a[0]), (size_t)(p - sv(a[0])));
+}
+
+static struct val f_substring_after(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	const char *p;
+
+	if (!a[0].j)
+		return UNDEF;
+	p = memfind(sv(a[0]), sl(a[0]), sv(a[1]), sl(a[1]));
+	if (!p)
+		return a[0];
+	p += sl(a[1]);
+	return strn(c, p, sl(a[0]) - (size_t)(p - sv(a[0])));
+}
+
+static struct val casefold(struct ctx *c, struct val s, bool up)
+{
+	struct buf *b;
+
+	if (!s.j)
+		return UNDEF;
+	b = cbuf(c);
+	buf_add(b, sv(s), sl(s));
+	for (size_t i = 0; i < b->len; i++)
+		b->data[i] = (char)(up ? toupper((unsigned char)b->data[i]) : tolower((unsigned char)b->data[i]));
+	return buf_val(c, b);
+}
+
+static struct val f_lowercase(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return casefold(c, a[0], false);
+}
+
+static struct val f_uppercase(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return casefold(c, a[0], true);
+}
+
+static struct val f_length(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	if (!a[0].j)
+		return UNDEF;
+	return num(c, (double)u8_count(sv(a[0]), sl(a[0])));
+}
+
+static struct val f_trim(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct buf *b;
+	const char *s;
+	size_t len;
+
+	if (!a[0].j)
+		return UNDEF;
+	s = sv(a[0]);
+	len = sl(a[0]);
+	b = cbuf(c);
+	for (size_t i = 0; i < len;) {
+		if (strchr(" \t\n\r", s[i]) && s[i]) {
+			while (i < len && s[i] && strchr(" \t\n\r", s[i]))
+				i++;
+			buf_putc(b, ' ');
+		} else {
+			buf_putc(b, s[i++]);
+		}
+	}
+	size_t st = 0, e = b->len;
+
+	if (e && b->data[0] == ' ')
+		st = 1;
+	if (e > st && b->data[e - 1] == ' ')
+		e--;
+	return strn(c, b->data + st, e - st);
+}
+
+static struct val f_pad(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	double w, padn;
+	struct val ch;
+	struct buf *b, *pad;
+
+	if (!a[0].j)
+		return UNDEF;
+	w = numv(a[1].j);
+	ch = ARG(2).j ? a[2] : str(c, " ");
+	padn = fabs(trunc(w)) - (double)u8_count(sv(a[0]), sl(a[0]));
+	if (padn <= 0 || !sl(ch))
+		return a[0];
+	if (padn > MAX_STRING / 8)
+		throw(c, "D1004", -1, "String too long");
+	pad = cbuf(c);
+	size_t cpn = u8_count(sv(ch), sl(ch)), need = (size_t)padn;
+
+	while (u8_count(pad->data, pad->len) + cpn <= need)
+		buf_add(pad, sv(ch), sl(ch));
+	if (u8_count(pad->data, pad->len) < need) {
+		size_t rest = need - u8_count(pad->data, pad->len);
+
+		buf_add(pad, sv(ch), u8_offset(sv(ch), sl(ch), rest));
+	}
+	b = cbuf(c);
+	if (w > 0) {
+		buf_add(b, sv(a[0]), sl(a[0]));
+		buf_add(b, pad->data, pad->len);
+	} else {
+		buf_add(b, pad->data, pad->len);
+		buf_add(b, sv(a[0]), sl(a[0]));
+	}
+	return buf_val(c, b);
+}
+
+static const pcre2_code *regex_of(struct ctx *c, struct val v)
+{
+	struct fn *f = fn_of(c, v.j);
+
+	if (f && f->kind == FK_REGEX)
+		return f->node->re;
+	return NULL;
+}
+
+static struct val f_contains(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	const pcre2_code *re;
+	struct rmatch m;
+
+	if (!a[0].j)
+		return UNDEF;
+	if (json_is_string(a[1].j))
+		return boolean_v(memfind(sv(a[0]), sl(a[0]), sv(a[1]), sl(a[1])) != NULL);
+	re = regex_of(c, a[1]);
+	if (!re) {
+		struct val st = UNDEF;
+
+		return boolean_v(custom_match(c, &st, a[1], sv(a[0]), sl(a[0]), &m));
+	}
+	return boolean_v(re_exec(c, re, sv(a[0]), sl(a[0]), 0, &m));
+}
+
+static struct val f_split(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val r;
+	long limit = -1;
+	const char *s;
+	size_t len;
+
+	if (!a[0].j)
+		return UNDEF;
+	if (ARG(2).j) {
+		if (numv(a[2].j) < 0)
+			throw(c, "D3020", -1, "Third argument of split function must evaluate to a positive number");
+		limit = (long)floor(numv(a[2].j));
+	}
+	s = sv(a[0]);
+	len = sl(a[0]);
+	r = seq_new(c);
+	r.f = 0;
+	if (json_is_string(a[1].j)) {
+		const char *sep = sv(a[1]);
+		size_t seplen = sl(a[1]), pos = 0;
+
+		if (!seplen) {
+			for (size_t i = 0; i < len && (limit < 0 || (long)alen(r) < limit);) {
+				size_t st = i;
+
+				utf8_get(s, len, &i);
+				push(c, r, own(c, json_stringn(s + st, i - st)));
+			}
+			return r;
+		}
+		while (limit < 0 || (long)alen(r) < limit) {
+			const char *p = memfind(s + pos, len - pos, sep, seplen);
+
+			if (!p) {
+				push(c, r, own(c, json_stringn(s + pos, len - pos)));
+				break;
+			}
+			push(c, r, own(c, json_stringn(s + pos, (size_t)(p - s) - pos)));
+			pos = (size_t)(p - s) + seplen;
+		}
+		return r;
+	}
+	const pcre2_code *re = regex_of(c, a[1]);
+	struct rmatch *ms;
+	int nm = re_all(c, re, a[1], s, len, -1, &ms);
+	size_t pos = 0;
+
+	for (int i = 0; i < nm && (limit < 0 || (long)alen(r) < limit); i++) {
+		push(c, r, own(c, json_stringn(s + pos, ms[i].start - pos)));
+		pos = ms[i].end;
+	}
+	if (limit < 0 || (long)alen(r) < limit)
+		push(c, r, own(c, json_stringn(s + pos, len - pos)));
+	return r;
+}
+
+static struct val f_join(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct buf *b;
+
+	if (!a[0].j)
+		return UNDEF;
+	b = cbuf(c);
+	for (size_t i = 0; i < alen(a[0]); i++) {
+		if (i && ARG(1).j)
+			buf_add(b, sv(a[1]), sl(a[1]));
+		json_t *x = json_array_get(a[0].j, i);
+
+		buf_add(b, json_string_value(x), json_string_length(x));
+	}
+	return buf_val(c, b);
+}
+
+static struct val f_match(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val r;
+	long limit = -1;
+	struct rmatch *ms;
+	int nm;
+
+	if (!a[0].j)
+		return UNDEF;
+	if (ARG(2).j) {
+		if (numv(a[2].j) < 0)
+			throw(c, "D3040", -1, "Third argument of match function must evaluate to a positive number");
+		limit = (long)floor(numv(a[2].j));
+	}
+	const pcre2_code *re = regex_of(c, a[1]);
+
+	r = seq_new(c);
+	if (limit == 0)
+		return r;
+	nm = re_all(c, re, a[1], sv(a[0]), sl(a[0]), limit, &ms);
+	for (int i = 0; i < nm; i++) {
+		json_t *o = own(c, json_object());
+
+		json_object_set_new(o, "match", json_stringn(sv(a[0]) + ms[i].start, ms[i].end - ms[i].start));
+		json_object_set_new(o, "index", json_integer((json_int_t)u8_count(sv(a[0]), ms[i].start)));
+		json_object_set(o, "groups", groups_json(c, sv(a[0]), &ms[i]));
+		push(c, r, o);
+	}
+	return r;
+}
+
+static void subst_dollars(struct buf *b, const char *rep, size_t rl, const char *s, struct rmatch *m)
+{
+	size_t i = 0;
+	int ng = (int)json_array_size(m->groups);
+
+	while (i < rl) {
+		if (rep[i] != '$') {
+			buf_putc(b, rep[i++]);
+			continue;
+		}
+		i++;
+		if (i < rl && rep[i] == '$') {
+			buf_putc(b, '$');
+			i++;
+		} else if (i < rl && rep[i] == '0') {
+			buf_add(b, s + m->start, m->end - m->start);
+			i++;
+		} else if (i < rl && isdigit((unsigned char)rep[i])) {
+			int maxd = ng == 0 ? 1 : (int)floor(log10((double)ng)) + 1;
+			int idx = 0, nd = 0;
+
+			while (nd < maxd && i + (size_t)nd < rl && isdigit((unsigned char)rep[i + (size_t)nd]))
+				idx = idx * 10 + (rep[i + (size_t)nd++] - '0');
+			if (maxd > 1 && idx > ng) {
+				idx /= 10;
+				nd--;
+			}
+			if (ng > 0 && idx >= 1 && idx <= ng) {
+				json_t *g = json_array_get(m->groups, (size_t)idx - 1);
+
+				buf_add(b, json_string_value(g), json_string_length(g));
+			}
+			i += (size_t)nd;
+		} else {
+			buf_putc(b, '$');
+		}
+	}
+}
+
+static struct val f_replace(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	long limit = -1;
+	struct buf *b;
+	const char *s;
+	size_t len;
+
+	if (!a[0].j)
+		return UNDEF;
+	if (json_is_string(a[1].j) && !sl(a[1]))
+		throw(c, "D3010", -1, "Second argument of replace function cannot be an empty string");
+	if (ARG(3).j) {
+		if (numv(a[3].j) < 0)
+			throw(c, "D3011", -1, "Fourth argument of replace function must evaluate to a positive number");
+		limit = (long)floor(numv(a[3].j));
+	}
+	s = sv(a[0]);
+	len = sl(a[0]);
+	b = cbuf(c);
+	if (json_is_string(a[1].j)) {
+		size_t pos = 0;
+		long cnt = 0;
+
+		if (!json_is_string(a[2].j))
+			throw(c, "T0410", -1, "Argument 3 of function replace does not match function signature");
+		while (limit < 0 || cnt < limit) {
+			const char *p = memfind(s + pos, len - pos, sv(a[1]), sl(a[1]));
+
+			if (!p)
+				break;
+			buf_add(b, s + pos, (size_t)(p - s) - pos);
+			buf_add(b, sv(a[2]), sl(a[2]));
+			pos = (size_t)(p - s) + sl(a[1]);
+			cnt++;
+		}
+		buf_add(b, s + pos, len - pos);
+		return buf_val(c, b);
+	}
+	const pcre2_code *re = regex_of(c, a[1]);
+	struct rmatch *ms;
+	int nm;
+	size_t pos = 0;
+
+	if (limit == 0)
+		return a[0];
+	nm = re_all(c, re, a[1], s, len, limit, &ms);
+	for (int i = 0; i < nm; i++) {
+		buf_add(b, s + pos, ms[i].start - pos);
+		if (json_is_string(a[2].j)) {
+			subst_dollars(b, sv(a[2]), sl(a[2]), s, &ms[i]);
+		} else {
+			json_t *o = own(c, json_object());
+			struct val arg, r;
+
+			json_object_set_new(o, "match", json_stringn(s + ms[i].start, ms[i].end - ms[i].start));
+			json_object_set_new(o, "index", json_integer((json_int_t)u8_count(s, ms[i].start)));
+			json_object_set(o, "groups", groups_json(c, s, &ms[i]));
+			arg = V(o);
+			r = call_hof(c, a[2], &arg, 1, in, name);
+			if (!json_is_string(r.j))
+				throw(c, "D3012", -1, "Attempted to replace a matched string with a non-string value");
+			buf_add(b, sv(r), sl(r));
+		}
+		pos = ms[i].end;
+	}
+	buf_add(b, s + pos, len - pos);
+	return buf_val(c, b);
+}
+
+static struct val f_number(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	const char *s;
+	char *end;
+	double d;
+
+	if (!a[0].j)
+		return UNDEF;
+	if (is_num(a[0].j))
+		return a[0];
+	if (json_is_boolean(a[0].j))
+		return num(c, json_is_true(a[0].j) ? 1 : 0);
+	if (!json_is_string(a[0].j))
+		throw(c, "D3030", -1, "Unable to cast value to a number");
+	s = sv(a[0]);
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X' || s[1] == 'o' || s[1] == 'O' || s[1] == 'b' || s[1] == 'B') && s[2]) {
+		int base = (s[1] | 32) == 'x' ? 16 : (s[1] | 32) == 'o' ? 8 : 2;
+
+		errno = 0;
+		unsigned long long v = strtoull(s + 2, &end, base);
+
+		if (*end || errno)
+			throw(c, "D3030", -1, "Unable to cast value to a number: \"%s\"", s);
+		return num(c, (double)v);
+	}
+	/* JSON number syntax only: -?digits(.digits)?(e[+-]?digits)? */
+	const char *q = s;
+
+	if (*q == '-')
+		q++;
+	if (!isdigit((unsigned char)*q))
+		throw(c, "D3030", -1, "Unable to cast value to a number: \"%s\"", s);
+	while (isdigit((unsigned char)*q))
+		q++;
+	if (*q == '.') {
+		q++;
+		if (!isdigit((unsigned char)*q))
+			throw(c, "D3030", -1, "Unable to cast value to a number: \"%s\"", s);
+		while (isdigit((unsigned char)*q))
+			q++;
+	}
+	if (*q == 'e' || *q == 'E') {
+		q++;
+		if (*q == '+' || *q == '-')
+			q++;
+		if (!isdigit((unsigned char)*q))
+			throw(c, "D3030", -1, "Unable to cast value to a number: \"%s\"", s);
+		while (isdigit((unsigned char)*q))
+			q++;
+	}
+	if (*q)
+		throw(c, "D3030", -1, "Unable to cast value to a number: \"%s\"", s);
+	d = strtod(s, NULL);
+	if (!isfinite(d))
+		throw(c, "D3030", -1, "Unable to cast value to a number: \"%s\"", s);
+	return num(c, d);
+}
+
+static struct val f_floor(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return a[0].j ? num(c, floor(numv(a[0].j))) : UNDEF;
+}
+
+static struct val f_ceil(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return a[0].j ? num(c, ceil(numv(a[0].j))) : UNDEF;
+}
+
+static struct val f_abs(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return a[0].j ? num(c, fabs(numv(a[0].j))) : UNDEF;
+}
+
+static struct val f_sqrt(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	if (!a[0].j)
+		return UNDEF;
+	if (numv(a[0].j) < 0)
+		throw(c, "D3060", -1, "The sqrt function cannot be applied to a negative number");
+	return num(c, sqrt(numv(a[0].j)));
+}
+
+static struct val f_power(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	double r;
+
+	if (!a[0].j)
+		return UNDEF;
+	r = pow(numv(a[0].j), numv(a[1].j));
+	if (!isfinite(r))
+		throw(c, "D3061", -1, "The power function has resulted in a value that cannot be represented as a JSON number");
+	return num(c, r);
+}
+
+/* shift the decimal point of x by k places through its decimal text, as JSONata does */
+static double dec_shift(double x, int k)
+{
+	char tmp[64], *e;
+	int ex = 0;
+
+	js_num(tmp, sizeof(tmp), x);
+	e = strchr(tmp, 'e');
+	if (e) {
+		ex = atoi(e + 1);
+		*e = 0;
+	}
+	snprintf(tmp + strlen(tmp), sizeof(tmp) - strlen(tmp), "e%d", ex + k);
+	return strtod(tmp, NULL);
+}
+
+static double round_half_even(double x, int prec)
+{
+	double r, diff;
+
+	if (prec)
+		x = dec_shift(x, prec);
+	r = floor(x + 0.5);
+	diff = r - x;
+	if (fabs(diff) == 0.5 && fabs(fmod(r, 2)) == 1)
+		r -= 1;
+	if (prec)
+		r = dec_shift(r, -prec);
+	if (r == 0)
+		r = 0;
+	return r;
+}
+
+static struct val f_round(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	if (!a[0].j)
+		return UNDEF;
+	return num(c, round_half_even(numv(a[0].j), ARG(1).j ? (int)numv(a[1].j) : 0));
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static double rng_next(struct ctx *c)
+{
+	uint64_t *s = c->rng, r, t;
+
+	if (!c->rng_seeded) {
+		if (getrandom(s, sizeof(c->rng), 0) != (ssize_t)sizeof(c->rng))
+			s[0] = (uint64_t)time(NULL) | 1;
+		c->rng_seeded = true;
+	}
+	r = rotl(s[1] * 5, 7) * 9;
+	t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return (double)(r >> 11) * 0x1.0p-53;
+}
+
+static struct val f_random(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	if (n && a[0].j) {
+		/* seeded (Step Functions): the same seed gives the same number */
+		uint64_t x = (uint64_t)(int64_t)numv(a[0].j) + 0x9E3779B97F4A7C15ull;
+
+		for (int i = 0; i < 4; i++) {
+			uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+
+			z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+			z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+			c->rng[i] = z ^ (z >> 31);
+		}
+		c->rng_seeded = true;
+	}
+	return num(c, rng_next(c));
+}
+
+static struct val f_boolean(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	if (!a[0].j)
+		return UNDEF;
+	return boolean_v(truthy(c, a[0].j));
+}
+
+static struct val f_not(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	if (!a[0].j)
+		return UNDEF;
+	return boolean_v(!truthy(c, a[0].j));
+}
+
+static struct val f_exists(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return boolean_v(a[0].j != NULL);
+}
+
+static struct val f_append(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val r = append(c, a[0], a[1]);
+
+	if (is_arr(r) && (r.j == a[0].j || r.j == a[1].j))
+		return V(r.j);
+	r.f &= ~(unsigned)F_SEQ;
+	return r;
+}
+
+static struct val f_keys(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val r = seq_new(c);
+	json_t *seen = own(c, json_object());
+	const char *k;
+	json_t *v;
+
+	if (is_arr(a[0])) {
+		for (size_t i = 0; i < alen(a[0]); i++) {
+			json_t *o = json_array_get(a[0].j, i);
+
+			if (!json_is_object(o) || fn_of(c, o))
+				continue;
+			json_object_foreach(o, k, v) {
+				if (!json_object_get(seen, k)) {
+					json_object_set(seen, k, json_true());
+					push(c, r, own(c, json_string(k)));
+				}
+			}
+		}
+	} else if (json_is_object(a[0].j) && !is_fn(c, a[0])) {
+		json_object_foreach(a[0].j, k, v)
+			push(c, r, own(c, json_string(k)));
+	}
+	return r;
+}
+
+static struct val f_lookup(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return lookup_field(c, a[0].j, sv(a[1]));
+}
+
+static struct val f_spread(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val r;
+	const char *k;
+	json_t *v;
+
+	if (is_arr(a[0])) {
+		r = seq_new(c);
+		for (size_t i = 0; i < alen(a[0]); i++) {
+			struct val x = f_spread(c, (struct val[]){ aget(a[0], i) }, 1, in, name);
+
+			r = append(c, r, x);
+		}
+		return r;
+	}
+	if (json_is_object(a[0].j) && !is_fn(c, a[0])) {
+		r = seq_new(c);
+		json_object_foreach(a[0].j, k, v) {
+			json_t *o = own(c, json_object());
+
+			json_object_set(o, k, v);
+			push(c, r, o);
+		}
+		return r;
+	}
+	return a[0];
+}
+
+static struct val f_merge(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	json_t *r;
+
+	if (!a[0].j)
+		return UNDEF;
+	r = own(c, json_object());
+	for (size_t i = 0; i < alen(a[0]); i++)
+		json_object_update(r, json_array_get(a[0].j, i));
+	return V(r);
+}
+
+static struct val f_each(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val r = seq_new(c);
+	const char *k;
+	json_t *v;
+
+	if (!a[0].j)
+		return UNDEF;
+	json_object_foreach(a[0].j, k, v) {
+		struct val args[3] = { V(v), str(c, k), a[0] };
+		struct val x = call_hof(c, a[1], args, 3, in, name);
+
+		if (x.j)
+			push(c, r, x.j);
+	}
+	return r;
+}
+
+static struct val f_sift(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	json_t *r;
+	const char *k;
+	json_t *v;
+
+	if (!a[0].j)
+		return UNDEF;
+	r = own(c, json_object());
+	json_object_foreach(a[0].j, k, v) {
+		struct val args[3] = { V(v), str(c, k), a[0] };
+
+		if (truthy(c, call_hof(c, a[1], args, 3, in, name).j))
+			json_object_set(r, k, v);
+	}
+	if (!json_object_size(r))
+		return UNDEF;
+	return V(r);
+}
+
+static struct val f_error(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	throw(c, "D3137", -1, "%s", n && a[0].j ? sv(a[0]) : "$error() function evaluated");
+}
+
+static struct val f_assert(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	if (!json_is_true(a[0].j))
+		throw(c, "D3141", -1, "%s", ARG(1).j ? sv(a[1]) : "$assert() statement failed");
+	return UNDEF;
+}
+
+static struct val f_type(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	json_t *j = a[0].j;
+
+	if (!j)
+		return UNDEF;
+	switch (json_typeof(j)) {
+	case JSON_NULL: return str(c, "null");
+	case JSON_INTEGER:
+	case JSON_REAL: return str(c, "number");
+	case JSON_STRING: return str(c, "string");
+	case JSON_TRUE:
+	case JSON_FALSE: return str(c, "boolean");
+	case JSON_ARRAY: return str(c, "array");
+	default: return str(c, fn_of(c, j) ? "function" : "object");
+	}
+}
+
+static struct val f_reverse(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val r;
+
+	if (!a[0].j)
+		return UNDEF;
+	if (alen(a[0]) <= 1)
+		return a[0];
+	r = V(own(c, json_array()));
+	for (size_t i = alen(a[0]); i-- > 0;)
+		push(c, r, json_array_get(a[0].j, i));
+	return r;
+}
+
+struct hof_sort {
+	struct ctx *c;
+	struct val arr, fn, in;
+	const char *name;
+};
+
+static int hof_sort_cmp(void *arg, size_t x, size_t y)
+{
+	struct hof_sort *s = arg;
+	struct val args[2] = { aget(s->arr, y), aget(s->arr, x) };
+
+	/* fn(a, b) true means a goes after b; msort asks "is idx[j] before idx[i]" */
+	if (s->fn.j)
+		return truthy(s->c, call_hof(s->c, s->fn, args, 2, s->in, s->name).j) ? -1 : 0;
+	json_t *a = json_array_get(s->arr.j, y), *b = json_array_get(s->arr.j, x);
+
+	if (is_num(a))
+		return numv(a) > numv(b) ? -1 : 0;
+	return strcmp(json_string_value(a), json_string_value(b)) > 0 ? -1 : 0;
+}
+
+static struct val f_sort(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	size_t cnt, *idx, *tmp;
+	struct hof_sort s = { c, a[0], ARG(1), in, name };
+	struct val r;
+
+	if (!a[0].j)
+		return UNDEF;
+	cnt = alen(a[0]);
+	if (cnt <= 1)
+		return a[0];
+	if (!s.fn.j) {
+		bool nums = all_numbers(a[0].j), strs = true;
+
+		for (size_t i = 0; i < cnt; i++)
+			strs = strs && json_is_string(json_array_get(a[0].j, i));
+		if (!nums && !strs)
+			throw(c, "D3070", -1, "The single argument form of the sort function can only be applied to an array of strings or an array of numbers");
+	}
+	idx = calloc_c(c, sizeof(*idx) * cnt);
+	tmp = calloc_c(c, sizeof(*tmp) * cnt);
+	for (size_t i = 0; i < cnt; i++)
+		idx[i] = i;
+	/* msort: cmp(j, i) < 0 moves j first; hof_sort_cmp(x=j... ) */
+	msort(idx, tmp, cnt, hof_sort_cmp, &s);
+	r = V(own(c, json_array()));
+	for (size_t i = 0; i < cnt; i++)
+		push(c, r, json_array_get(a[0].j, idx[i]));
+	return r;
+}
+
+static struct val f_shuffle(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val r;
+	size_t cnt;
+
+	if (!a[0].j)
+		return UNDEF;
+	cnt = alen(a[0]);
+	r = V(own(c, json_array()));
+	for (size_t i = 0; i < cnt; i++)
+		push(c, r, json_array_get(a[0].j, i));
+	for (size_t i = cnt; i > 1; i--) {
+		size_t k = (size_t)(rng_next(c) * (double)i);
+		json_t *x = json_incref(json_array_get(r.j, i - 1));
+
+		json_array_set(r.j, i - 1, json_array_get(r.j, k));
+		json_array_set_new(r.j, k, x);
+	}
+	return r;
+}
+
+static struct val f_distinct(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val r;
+
+	if (!a[0].j)
+		return UNDEF;
+	if (!is_arr(a[0]) || alen(a[0]) <= 1)
+		return a[0];
+	r = seq_new(c);
+	for (size_t i = 0; i < alen(a[0]); i++) {
+		json_t *x = json_array_get(a[0].j, i);
+		bool dup = false;
+
+		for (size_t k = 0; k < alen(r) && !dup; k++)
+			dup = deep_equal(json_array_get(r.j, k), x);
+		if (!dup)
+			push(c, r, x);
+	}
+	return r;
+}
+
+static struct val f_zip(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val r = V(own(c, json_array()));
+	size_t len = (size_t)-1;
+
+	for (int i = 0; i < n; i++) {
+		if (!a[i].j)
+			return r;
+		if (alen(a[i]) < len)
+			len = alen(a[i]);
+	}
+	if (!n)
+		return r;
+	for (size_t k = 0; k < len; k++) {
+		json_t *t = own(c, json_array());
+
+		for (int i = 0; i < n; i++)
+			json_array_append(t, json_array_get(a[i].j, k));
+		push(c, r, t);
+	}
+	return r;
+}
+
+static struct val f_map(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val r = seq_new(c);
+
+	if (!a[0].j)
+		return UNDEF;
+	for (size_t i = 0; i < alen(a[0]); i++) {
+		struct val args[3] = { aget(a[0], i), num(c, (double)i), a[0] };
+		struct val x = call_hof(c, a[1], args, 3, in, name);
+
+		if (x.j)
+			push(c, r, x.j);
+	}
+	return r;
+}
+
+static struct val f_filter(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val r = seq_new(c);
+
+	if (!a[0].j)
+		return UNDEF;
+	for (size_t i = 0; i < alen(a[0]); i++) {
+		struct val args[3] = { aget(a[0], i), num(c, (double)i), a[0] };
+
+		if (truthy(c, call_hof(c, a[1], args, 3, in, name).j))
+			push(c, r, json_array_get(a[0].j, i));
+	}
+	return r;
+}
+
+static struct val f_single(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val r = UNDEF;
+	bool found = false;
+
+	if (!a[0].j)
+		return UNDEF;
+	for (size_t i = 0; i < alen(a[0]); i++) {
+		struct val args[3] = { aget(a[0], i), num(c, (double)i), a[0] };
+		bool ok = true;
+
+		if (ARG(1).j)
+			ok = truthy(c, call_hof(c, a[1], args, 3, in, name).j);
+		if (ok) {
+			if (found)
+				throw(c, "D3138", -1, "The $single() function expected exactly 1 matching result.  Instead it matched more.");
+			found = true;
+			r = aget(a[0], i);
+		}
+	}
+	if (!found)
+		throw(c, "D3139", -1, "The $single() function expected exactly 1 matching result.  Instead it matched 0.");
+	return r;
+}
+
+static struct val f_reduce(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val acc;
+	size_t i = 0;
+
+	if (!a[0].j)
+		return UNDEF;
+	if (fn_arity(c, a[1]) < 2)
+		throw(c, "D3050", -1, "The second argument of reduce function must be a function with at least two arguments");
+	if (ARG(2).j) {
+		acc = a[2];
+	} else {
+		if (!alen(a[0]))
+			return UNDEF;
+		acc = aget(a[0], 0);
+		i = 1;
+	}
+	for (; i < alen(a[0]); i++) {
+		struct val args[4] = { acc, aget(a[0], i), num(c, (double)i), a[0] };
+		int ar = fn_arity(c, a[1]);
+
+		acc = apply(c, a[1], args, ar < 4 ? (ar < 2 ? 2 : ar) : 4, in, c->root_env, -1, name);
+	}
+	return acc;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static struct val f_base64encode(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	const unsigned char *s;
+	size_t len;
+	struct buf *b;
+
+	if (!a[0].j)
+		return UNDEF;
+	s = (const unsigned char *)sv(a[0]);
+	len = sl(a[0]);
+	b = cbuf(c);
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned)s[i] << 16 | (i + 1 < len ? (unsigned)s[i + 1] << 8 : 0) | (i + 2 < len ? s[i + 2] : 0);
+
+		buf_putc(b, b64[(v >> 18) & 63]);
+		buf_putc(b, b64[(v >> 12) & 63]);
+		buf_putc(b, i + 1 < len ? b64[(v >> 6) & 63] : '=');
+		buf_putc(b, i + 2 < len ? b64[v & 63] : '=');
+	}
+	return buf_val(c, b);
+}
+
+static struct val f_base64decode(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	const char *s;
+	size_t len;
+	struct buf *b;
+	unsigned v = 0;
+	int bits = 0;
+
+	if (!a[0].j)
+		return UNDEF;
+	s = sv(a[0]);
+	len = sl(a[0]);
+	b = cbuf(c);
+	for (size_t i = 0; i < len; i++) {
+		const char *p = strchr(b64, s[i]);
+
+		if (s[i] == '=' || !s[i] || !p)
+			continue;
+		v = (v << 6) | (unsigned)(p - b64);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			buf_putc(b, (char)((v >> bits) & 0xFF));
+		}
+	}
+	json_t *r = json_stringn(b->data, b->len);
+
+	if (!r)
+		throw(c, "D3137", -1, "base64 text does not decode to UTF-8 text");
+	return V(own(c, r));
+}
+
+static struct val url_encode(struct ctx *c, struct val s, const char *keep)
+{
+	struct buf *b;
+
+	if (!s.j)
+		return UNDEF;
+	b = cbuf(c);
+	for (size_t i = 0; i < sl(s); i++) {
+		unsigned char ch = (unsigned char)sv(s)[i];
+
+		if (isalnum(ch) || (ch && strchr(keep, ch)))
+			buf_putc(b, (char)ch);
+		else
+			buf_printf(b, "%%%02X", ch);
+	}
+	return buf_val(c, b);
+}
+
+static struct val f_encode_url_component(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return url_encode(c, a[0], "-_.!~*'()");
+}
+
+static struct val f_encode_url(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return url_encode(c, a[0], "-_.!~*'();/?:@&=+$,#");
+}
+
+static int hexv(char ch)
+{
+	if (isdigit((unsigned char)ch))
+		return ch - '0';
+	if (isxdigit((unsigned char)ch))
+		return (tolower((unsigned char)ch) - 'a') + 10;
+	return -1;
+}
+
+static struct val url_decode(struct ctx *c, struct val s, const char *reserved)
+{
+	struct buf *b;
+	const char *p;
+	size_t len;
+
+	if (!s.j)
+		return UNDEF;
+	p = sv(s);
+	len = sl(s);
+	b = cbuf(c);
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] != '%') {
+			buf_putc(b, p[i]);
+			continue;
+		}
+		if (i + 2 >= len || hexv(p[i + 1]) < 0 || hexv(p[i + 2]) < 0)
+			throw(c, "D3140", -1, "Malformed URL passed to decode function");
+		char ch = (char)(hexv(p[i + 1]) * 16 + hexv(p[i + 2]));
+
+		if ((unsigned char)ch < 0x80 && ch && strchr(reserved, ch))
+			buf_add(b, p + i, 3);
+		else
+			buf_putc(b, ch);
+		i += 2;
+	}
+	json_t *r = json_stringn(b->data, b->len);
+
+	if (!r)
+		throw(c, "D3140", -1, "Malformed URL passed to decode function");
+	return V(own(c, r));
+}
+
+static struct val f_decode_url_component(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return url_decode(c, a[0], "");
+}
+
+static struct val f_decode_url(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return url_decode(c, a[0], ";/?:@&=+$,#");
+}
+
+static struct val f_eval(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct jsonata_err e;
+	struct jsonata *x;
+	json_t *out = NULL;
+
+	if (!a[0].j)
+		return UNDEF;
+	x = jsonata_compile(sv(a[0]), c->expr->flags, &e);
+	if (!x)
+		throw(c, "D3120", -1, "Syntax error in expression passed to function eval: %s", e.message);
+	if (jsonata_eval(x, ARG(1).j ? a[1].j : in.j, NULL, &out, &e) < 0) {
+		jsonata_free(x);
+		throw(c, "D3121", -1, "Dynamic error evaluating the expression passed to function eval: %s", e.message);
+	}
+	jsonata_free(x);
+	if (!out)
+		return UNDEF;
+	return V(own(c, out));
+}
+
+static struct val f_clone(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	if (!a[0].j)
+		return UNDEF;
+	return V(own(c, json_deep_copy(a[0].j)));
+}
+
+/* ------------------------------------------------------------------ date/time */
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	const int64_t era = (y >= 0 ? y : y - 399) / 400;
+	const unsigned yoe = (unsigned)(y - era * 400);
+	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	const unsigned doe = (unsigned)(z - era * 146097);
+	const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	const unsigned mp = (5 * doy + 2) / 153;
+
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static void iso_from_ms(char *out, size_t len, int64_t ms)
+{
+	int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+	int64_t rem = ms - days * 86400000, y;
+	unsigned m, d;
+
+	civil_from_days(days, &y, &m, &d);
+	snprintf(out, len, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d, (int)(rem / 3600000),
+		 (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
+}
+
+static int64_t now_ms(struct ctx *c)
+{
+	if (!c->now_set) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		c->now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		c->now_set = true;
+	}
+	return c->now_ms;
+}
+
+static struct val f_millis(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return num(c, (double)now_ms(c));
+}
+
+static struct val f_now(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	char tmp[64];
+
+	iso_from_ms(tmp, sizeof(tmp), now_ms(c));
+	return str(c, tmp);
+}
+
+static struct val f_from_millis(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	char tmp[64];
+
+	if (!a[0].j)
+		return UNDEF;
+	if (ARG(1).j || ARG(2).j)
+		throw(c, "D3136", -1, "$fromMillis picture strings and time zones are not supported");
+	iso_from_ms(tmp, sizeof(tmp), (int64_t)floor(numv(a[0].j)));
+	return str(c, tmp);
+}
+
+/* ISO 8601: YYYY[-MM[-DD[THH:MM[:SS[.sss]][Z|+HH:MM|+HHMM]]]] */
+static bool parse_iso(const char *s, int64_t *ret)
+{
+	int64_t y = 0;
+	unsigned mo = 1, d = 1;
+	int h = 0, mi = 0, sec = 0, sign = 1;
+	double frac = 0;
+	int tz = 0;
+	const char *p = s;
+
+	if (*p == '-' || *p == '+')
+		sign = *p++ == '-' ? -1 : 1;
+	if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]) || !isdigit((unsigned char)p[3]))
+		return false;
+	while (isdigit((unsigned char)*p))
+		y = y * 10 + (*p++ - '0');
+	y *= sign;
+	if (*p == '-') {
+		if (sscanf(p, "-%2u", &mo) != 1)
+			return false;
+		p += 3;
+		if (*p == '-') {
+			if (sscanf(p, "-%2u", &d) != 1)
+				return false;
+			p += 3;
+		}
+	}
+	if (*p == 'T' || *p == ' ') {
+		p++;
+		if (sscanf(p, "%2d:%2d", &h, &mi) != 2)
+			return false;
+		p += 5;
+		if (*p == ':') {
+			if (sscanf(p, ":%2d", &sec) != 1)
+				return false;
+			p += 3;
+			if (*p == '.') {
+				double scale = 0.1;
+
+				p++;
+				while (isdigit((unsigned char)*p)) {
+					frac += (*p++ - '0') * scale;
+					scale /= 10;
+				}
+			}
+		}
+		if (*p == 'Z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			int sg = *p == '-' ? -1 : 1, th = 0, tm = 0;
+
+			p++;
+			if (sscanf(p, "%2d", &th) != 1)
+				return false;
+			p += 2;
+			if (*p == ':')
+				p++;
+			if (isdigit((unsigned char)*p)) {
+				tm = (p[0] - '0') * 10 + (p[1] - '0');
+				p += 2;
+			}
+			tz = sg * (th * 60 + tm);
+		}
+	}
+	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 24 || mi > 59 || sec > 60)
+		return false;
+	*ret = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - tz * 60) * 1000 +
+	       (int64_t)llround(frac * 1000);
+	return true;
+}
+
+static struct val f_to_millis(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	int64_t ms;
+
+	if (!a[0].j)
+		return UNDEF;
+	if (ARG(1).j)
+		throw(c, "D3136", -1, "$toMillis picture strings are not supported");
+	if (!parse_iso(sv(a[0]), &ms))
+		throw(c, "D3110", -1, "The timestamp '%s' cannot be parsed", sv(a[0]));
+	return num(c, (double)ms);
+}
+
+static struct val f_format_base(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	double v, radix = 10;
+	char tmp[80];
+	int k = 0;
+	bool neg;
+
+	if (!a[0].j)
+		return UNDEF;
+	v = round_half_even(numv(a[0].j), 0);
+	if (ARG(1).j)
+		radix = numv(a[1].j);
+	if (radix < 2 || radix > 36)
+		throw(c, "D3100", -1, "The radix of the formatBase function must be between 2 and 36");
+	neg = v < 0;
+	v = fabs(v);
+	do {
+		int dgt = (int)fmod(v, radix);
+
+		tmp[k++] = (char)(dgt < 10 ? '0' + dgt : 'a' + dgt - 10);
+		v = floor(v / radix);
+	} while (v > 0 && k < 70);
+	if (neg)
+		tmp[k++] = '-';
+	for (int i = 0; i < k / 2; i++) {
+		char t = tmp[i];
+
+		tmp[i] = tmp[k - 1 - i];
+		tmp[k - 1 - i] = t;
+	}
+	return strn(c, tmp, (size_t)k);
+}
+
+/* ------------------------------------------------------------------ Step Functions additions */
+
+static struct val f_partition(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	struct val r = V(own(c, json_array()));
+	double size = numv(a[1].j);
+	json_t *chunk = NULL;
+
+	if (!a[0].j)
+		return UNDEF;
+	if (size < 1 || size != floor(size))
+		throw(c, "D3137", -1, "$partition: the chunk size must be a positive integer");
+	for (size_t i = 0; i < alen(a[0]); i++) {
+		if (i % (size_t)size == 0) {
+			chunk = own(c, json_array());
+			push(c, r, chunk);
+		}
+		json_array_append(chunk, json_array_get(a[0].j, i));
+	}
+	return r;
+}
+
+static struct val f_range(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	double st = numv(a[0].j), en = numv(a[1].j), step = ARG(2).j ? numv(a[2].j) : 1;
+	struct val r = V(own(c, json_array()));
+
+	if (step == 0)
+		throw(c, "D3137", -1, "$range: the step must not be zero");
+	if (fabs((en - st) / step) > 1000)
+		throw(c, "D3137", -1, "$range: the result would have more than 1000 items");
+	for (double x = st; step > 0 ? x <= en : x >= en; x += step)
+		push(c, r, mknum(c, x));
+	return r;
+}
+
+static struct val f_hash(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	const char *alg = ARG(1).j ? sv(a[1]) : "SHA-256";
+	const EVP_MD *md = NULL;
+	unsigned char out[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	struct val s = a[0];
+
+	if (!s.j)
+		return UNDEF;
+	if (!json_is_string(s.j))
+		s = to_string(c, s, false);
+	if (!strcmp(alg, "MD5"))
+		md = EVP_md5();
+	else if (!strcmp(alg, "SHA-1"))
+		md = EVP_sha1();
+	else if (!strcmp(alg, "SHA-256"))
+		md = EVP_sha256();
+	else if (!strcmp(alg, "SHA-384"))
+		md = EVP_sha384();
+	else if (!strcmp(alg, "SHA-512"))
+		md = EVP_sha512();
+	if (!md)
+		throw(c, "D3137", -1, "$hash: unsupported algorithm '%s' (MD5, SHA-1, SHA-256, SHA-384, SHA-512)", alg);
+	if (!EVP_Digest(sv(s), sl(s), out, &len, md, NULL))
+		throw(c, "D3137", -1, "$hash: digest failed");
+	for (unsigned i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", out[i]);
+	return strn(c, hex, 2 * len);
+}
+
+static struct val f_uuid(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	unsigned char u[16];
+	char tmp[40];
+
+	if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u))
+		for (int i = 0; i < 16; i++)
+			u[i] = (unsigned char)(rng_next(c) * 256);
+	u[6] = (u[6] & 0x0F) | 0x40;
+	u[8] = (u[8] & 0x3F) | 0x80;
+	snprintf(tmp, sizeof(tmp), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+	return str(c, tmp);
+}
+
+static struct val f_parse(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	json_error_t je;
+	json_t *r;
+
+	if (!a[0].j)
+		return UNDEF;
+	r = json_loadb(sv(a[0]), sl(a[0]), JSON_DECODE_ANY, &je);
+	if (!r)
+		throw(c, "D3137", -1, "$parse: the string is not valid JSON: %s", je.text);
+	return V(own(c, r));
+}
+
+static struct val f_format_number(struct ctx *c, struct val *a, int n, struct val in, const char *name);
+static struct val f_format_integer(struct ctx *c, struct val *a, int n, struct val in, const char *name);
+static struct val f_parse_integer(struct ctx *c, struct val *a, int n, struct val in, const char *name);
+
+static const struct builtin builtins[] = {
+	{ "sum", "a<n>:n", f_sum, 0 },
+	{ "count", "a:n", f_count, 0 },
+	{ "max", "a<n>:n", f_max, 0 },
+	{ "min", "a<n>:n", f_min, 0 },
+	{ "average", "a<n>:n", f_average, 0 },
+	{ "string", "x-b?:s", f_string, 0 },
+	{ "substring", "s-nn?:s", f_substring, 0 },
+	{ "substringBefore", "s-s:s", f_substring_before, 0 },
+	{ "substringAfter", "s-s:s", f_substring_after, 0 },
+	{ "lowercase", "s-:s", f_lowercase, 0 },
+	{ "uppercase", "s-:s", f_uppercase, 0 },
+	{ "length", "s-:n", f_length, 0 },
+	{ "trim", "s-:s", f_trim, 0 },
+	{ "pad", "s-ns?:s", f_pad, 0 },
+	{ "match", "s-f<s:o>n?:a<o>", f_match, 0 },
+	{ "contains", "s-(sf):b", f_contains, 0 },
+	{ "replace", "s-(sf)(sf)n?:s", f_replace, 0 },
+	{ "split", "s-(sf)n?:a<s>", f_split, 0 },
+	{ "join", "a<s>s?:s", f_join, 0 },
+	{ "formatNumber", "n-so?:s", f_format_number, 0 },
+	{ "formatBase", "n-n?:s", f_format_base, 0 },
+	{ "formatInteger", "n-s:s", f_format_integer, 0 },
+	{ "parseInteger", "s-s:n", f_parse_integer, 0 },
+	{ "number", "(nsb)-:n", f_number, 0 },
+	{ "floor", "n-:n", f_floor, 0 },
+	{ "ceil", "n-:n", f_ceil, 0 },
+	{ "round", "n-n?:n", f_round, 0 },
+	{ "abs", "n-:n", f_abs, 0 },
+	{ "sqrt", "n-:n", f_sqrt, 0 },
+	{ "power", "n-n:n", f_power, 0 },
+	{ "random", ":n", f_random, 2 },
+	{ "random", "n?:n", f_random, 1 },
+	{ "boolean", "x-:b", f_boolean, 0 },
+	{ "not", "x-:b", f_not, 0 },
+	{ "map", "af", f_map, 0 },
+	{ "zip", "a+", f_zip, 0 },
+	{ "filter", "af", f_filter, 0 },
+	{ "single", "af?", f_single, 0 },
+	{ "reduce", "afj?:j", f_reduce, 0 },
+	{ "sift", "o-f?:o", f_sift, 0 },
+	{ "keys", "x-:a<s>", f_keys, 0 },
+	{ "lookup", "x-s:x", f_lookup, 0 },
+	{ "append", "xx:a", f_append, 0 },
+	{ "exists", "x:b", f_exists, 0 },
+	{ "spread", "x-:a<o>", f_spread, 0 },
+	{ "merge", "a<o>:o", f_merge, 0 },
+	{ "reverse", "a:a", f_reverse, 0 },
+	{ "each", "o-f:a", f_each, 0 },
+	{ "error", "s?:x", f_error, 0 },
+	{ "assert", "bs?:x", f_assert, 0 },
+	{ "type", "x:s", f_type, 0 },
+	{ "sort", "af?:a", f_sort, 0 },
+	{ "shuffle", "a:a", f_shuffle, 0 },
+	{ "distinct", "x:x", f_distinct, 0 },
+	{ "base64encode", "s-:s", f_base64encode, 0 },
+	{ "base64decode", "s-:s", f_base64decode, 0 },
+	{ "encodeUrlComponent", "s-:s", f_encode_url_component, 0 },
+	{ "encodeUrl", "s-:s", f_encode_url, 0 },
+	{ "decodeUrlComponent", "s-:s", f_decode_url_component, 0 },
+	{ "decodeUrl", "s-:s", f_decode_url, 0 },
+	{ "eval", "sx?:x", f_eval, 2 },
+	{ "toMillis", "s-s?:n", f_to_millis, 0 },
+	{ "fromMillis", "n-s?s?:s", f_from_millis, 0 },
+	{ "clone", "(oa)-:o", f_clone, 0 },
+	{ "now", "s?s?:s", f_now, 0 },
+	{ "millis", ":n", f_millis, 0 },
+	{ "partition", "an:a", f_partition, 1 },
+	{ "range", "nnn?:a", f_range, 1 },
+	{ "hash", "x-s?:s", f_hash, 1 },
+	{ "uuid", ":s", f_uuid, 1 },
+	{ "parse", "s-:j", f_parse, 1 },
+};
+
+static const int nbuiltins = (int)(sizeof(builtins) / sizeof(builtins[0]));
+
+static int builtin_find(const char *name, unsigned flags)
+{
+	bool asl = flags & JSONATA_ASL;
+
+	for (int i = 0; i < nbuiltins; i++) {
+		if (strcmp(builtins[i].name, name))
+			continue;
+		if ((builtins[i].flags & 1) && !asl)
+			continue;
+		if ((builtins[i].flags & 2) && asl)
+			continue;
+		return i;
+	}
+	return -1;
+}
+
+static struct val builtin_val(struct ctx *c, int idx)
+{
+	if (!c->builtin_marker[idx]) {
+		struct fn *f = fn_new(c, FK_BUILTIN);
+
+		f->builtin = idx;
+		c->builtin_marker[idx] = f->marker;
+	}
+	return V(c->builtin_marker[idx]);
+}
+
+/* ------------------------------------------------------------------ public API */
+
+struct jsonata *jsonata_compile(const char *src, unsigned flags, struct jsonata_err *err)
+{
+	struct jsonata *volatile j = calloc(1, sizeof(*j));
+	struct parser *volatile p = NULL;
+	struct cerr ce;
+
+	if (!j) {
+		if (err) {
+			snprintf(err->code, sizeof(err->code), "%s", "");
+			err->position = -1;
+			snprintf(err->message, sizeof(err->message), "out of memory");
+		}
+		return NULL;
+	}
+	j->flags = flags;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		goto oom;
+	ce.err = err;
+	p->j = j;
+	p->src = src;
+	p->len = strlen(src);
+	p->ce = &ce;
+	p->tok.start = -1;
+	if (setjmp(ce.jb)) {
+		free(p);
+		jsonata_free(j);
+		return NULL;
+	}
+	p->prev.type = T_END;
+	p->prev.start = -1;
+	lex(p);
+	p->prev.start = 0;
+	{
+		struct node *raw = expression(p, 0);
+
+		if (p->tok.type != T_END) {
+			char tmp[64];
+
+			perr(p, "S0201", p->tok.pos, "Syntax error: \"%s\"", tok_text(&p->tok, tmp, sizeof(tmp)));
+		}
+		j->root = process(p, raw);
+	}
+	free(p);
+	return j;
+oom:
+	free(p);
+	jsonata_free(j);
+	if (err) {
+		snprintf(err->code, sizeof(err->code), "%s", "");
+		err->position = -1;
+		snprintf(err->message, sizeof(err->message), "out of memory");
+	}
+	return NULL;
+}
+
+void jsonata_free(struct jsonata *expr)
+{
+	if (!expr)
+		return;
+	for (int i = 0; i < expr->nowned; i++) {
+		if (expr->owned_json[i])
+			json_decref(expr->owned[i]);
+		else
+			pcre2_code_free(expr->owned[i]);
+	}
+	free(expr->owned);
+	free(expr->owned_json);
+	arena_release(&expr->arena);
+	free(expr);
+}
+
+static bool has_fn(const struct ctx *c, json_t *j)
+{
+	const char *k;
+	json_t *v;
+
+	if (fn_of(c, j))
+		return true;
+	if (json_is_array(j)) {
+		for (size_t i = 0; i < json_array_size(j); i++)
+			if (has_fn(c, json_array_get(j, i)))
+				return true;
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, k, v)
+			if (has_fn(c, v))
+				return true;
+	}
+	return false;
+}
+
+/* A copy without functions (dropped from objects, null in arrays), as JSON.stringify does. */
+static json_t *strip_fns(const struct ctx *c, json_t *j)
+{
+	const char *k;
+	json_t *v, *r;
+
+	if (json_is_array(j)) {
+		r = json_array();
+		for (size_t i = 0; r && i < json_array_size(j); i++) {
+			json_t *x = json_array_get(j, i);
+
+			json_array_append_new(r, fn_of(c, x) ? json_null() : strip_fns(c, x));
+		}
+		return r;
+	}
+	if (json_is_object(j)) {
+		r = json_object();
+		json_object_foreach(j, k, v)
+			if (r && !fn_of(c, v))
+				json_object_set_new(r, k, strip_fns(c, v));
+		return r;
+	}
+	return json_incref(j);
+}
+
+int jsonata_eval(const struct jsonata *expr, json_t *input, json_t *bindings, json_t **out,
+		 struct jsonata_err *err)
+{
+	struct ctx *c = calloc(1, sizeof(*c));
+	volatile int rc = -1;
+	json_t *volatile result = NULL;
+	char base;
+
+	if (!c) {
+		if (err) {
+			snprintf(err->code, sizeof(err->code), "%s", "");
+			err->position = -1;
+			snprintf(err->message, sizeof(err->message), "out of memory");
+		}
+		return -1;
+	}
+	c->expr = expr;
+	c->err = err;
+	c->stack_base = &base;
+	c->time_ms = MAX_EVAL_MS;
+	clock_gettime(CLOCK_MONOTONIC, &c->start);
+	c->builtin_marker = calloc((size_t)nbuiltins, sizeof(*c->builtin_marker));
+	c->builtin_sig = calloc((size_t)nbuiltins, sizeof(*c->builtin_sig));
+	if (!c->builtin_marker || !c->builtin_sig) {
+		if (err) {
+			snprintf(err->code, sizeof(err->code), "%s", "");
+			err->position = -1;
+			snprintf(err->message, sizeof(err->message), "out of memory");
+		}
+		goto out;
+	}
+	if (setjmp(c->jb) == 0) {
+		struct val in = V(input), r;
+		struct frame *env = frame_new(c, NULL);
+		const char *k;
+		json_t *v;
+
+		c->root_env = env;
+		if (json_is_array(input)) {
+			in = seq_of(c, in);
+			in.f |= F_OUTER;
+		}
+		bind(c, env, "$", in);
+		if (json_is_object(bindings)) {
+			json_object_foreach(bindings, k, v)
+				bind(c, env, arena_strndup(&c->arena, k, strlen(k)), V(v));
+		}
+		r = eval(c, expr->root, in, env);
+		if (fn_of(c, r.j))
+			result = NULL;
+		else if (r.j && has_fn(c, r.j))
+			result = strip_fns(c, r.j);
+		else
+			result = json_incref(r.j);
+		rc = 0;
+	}
+out:
+	for (int i = 0; i < c->ndefers; i++)
+		c->defers[i].fn(c->defers[i].arg);
+	free(c->defers);
+	for (size_t i = 0; i < c->nowned; i++)
+		json_decref(c->owned[i]);
+	free(c->owned);
+	free(c->fns);
+	free(c->builtin_marker);
+	free(c->builtin_sig);
+	arena_release(&c->arena);
+	free(c);
+	if (rc == 0)
+		*out = result;
+	return rc;
+}
+
+/* ------------------------------------------------------------------ number pictures */
+
+static struct val f_format_number(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	throw(c, "D3136", -1, "$formatNumber is not implemented");
+}
+
+static struct val f_format_integer(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	throw(c, "D3136", -1, "$formatInteger is not implemented");
+}
+
+static struct val f_parse_integer(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	throw(c, "D3136", -1, "$parseInteger is not implemented");
+}
