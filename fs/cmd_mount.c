@@ -58,7 +58,7 @@ static void usage(FILE *f)
 		"  list_attrs                               ls -l uses the listing's size and time\n"
 		"                                           with uid/gid/umask (default otherwise)\n"
 		"  endpoint=URL region=R profile=P path_style ca_bundle=FILE   S3 connection\n"
-		"  payload_signing=signed|unsigned checksum=md5|none   S3 request integrity\n"
+		"  payload_signing=signed|unsigned checksum=auto|md5|none   S3 request integrity\n"
 		"  log=FILE                                 log file when running in the background\n"
 		"  events_file=FILE                         append one JSON line per commit (tests)\n"
 		"  config=FILE                              events: rules, state machines, journal\n"

@@ -56,6 +56,7 @@
 #include "fs/mcache.h"
 #include "fs/spool.h"
 #include "fs/store.h"
+#include "fs/wdig.h"
 
 #define NODE_BUCKETS 4096
 #define MIN_PART (5u << 20)
@@ -81,6 +82,7 @@ struct node {
 	int pending;          /* a commit failed; holds a ref; retried */
 	int manifest;         /* the spool has a manifest for it */
 	struct stream *st;    /* multipart upload started while writing, or NULL */
+	struct wdig *wd;      /* digests computed while written, or NULL */
 	uint64_t meta_gen;    /* bumped by chmod/chown/utimens on the node */
 	int retries;
 	int64_t retry_at;     /* monotonic ms */
@@ -157,6 +159,7 @@ struct handle {
 
 struct stepfs {
 	struct stepfs_opts o;
+	unsigned digests;     /* STORE_DIGEST_* the store uses if given (struct wdig) */
 	struct store *store;
 	const struct commit_sink *sink;
 	struct mcache *mc;
@@ -563,6 +566,7 @@ static void node_put(struct stepfs *fs, struct node *n)
 	if (n->st && n->st->upload_id) /* deleted or renamed while written */
 		(void)fs->store->ops->mpu_abort(fs->store, n->st->key, n->st->upload_id, NULL);
 	stream_free(n->st);
+	wdig_free(n->wd);
 	if (n->fd >= 0) {
 		close(n->fd);
 		spool_remove(fs->spool, n->spool_id);
@@ -784,8 +788,10 @@ static int node_load(struct stepfs *fs, struct node *n, int empty)
 		n->fd = fd;
 		n->spool_id = id;
 		n->size = 0;
+		wdig_reset(&n->wd, fs->digests);
 		return 0;
 	}
+	wdig_drop(&n->wd);
 	node_claim(n);
 	pthread_mutex_unlock(&n->lock);
 	key = node_key(fs, n);
@@ -847,6 +853,7 @@ struct mpu_job {
 	int fd;
 	uint64_t size, part;
 	struct store_part *parts;
+	const struct store_digests *pdig; /* per part of fs->o.part_size, or NULL */
 	int nparts;
 	pthread_mutex_t lock;
 	int next;           /* next part index to take; protected by lock */
@@ -875,6 +882,8 @@ static void *mpu_worker(void *arg)
 		off = (uint64_t)i * j->part;
 		len = off + j->part > j->size ? j->size - off : j->part;
 		b = (struct store_body)STORE_BODY_FD(j->fd, (off_t)off, len);
+		if (j->pdig && j->pdig[i].have)
+			b.dig = &j->pdig[i];
 		e = j->fs->store->ops->mpu_put_part(j->fs->store, j->key, j->upload_id, i + 1, &b,
 						    &j->parts[i], &err);
 		if (e != STORE_OK) {
@@ -891,12 +900,14 @@ static void *mpu_worker(void *arg)
 /*
  * Multipart upload of [0, size) of fd with up to fs->o.parallel parts in
  * flight. With @st (an upload started while writing, parts of
- * fs->o.part_size), parts it already holds are not sent again. The upload is
- * aborted on failure.
+ * fs->o.part_size), parts it already holds are not sent again. @pdig (may
+ * be NULL) has the digests of the parts of fs->o.part_size where known. The
+ * upload is aborted on failure.
  */
 static enum store_err upload_multipart(struct stepfs *fs, const char *key, int fd, uint64_t size,
 				       const struct store_put_opts *po, struct stream *st,
-				       struct store_obj *ret, struct store_error *err)
+				       const struct store_digests *pdig, struct store_obj *ret,
+				       struct store_error *err)
 {
 	struct mpu_job j;
 	pthread_t th[32];
@@ -925,6 +936,7 @@ static enum store_err upload_multipart(struct stepfs *fs, const char *key, int f
 		j.part = (j.part + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
 		j.nparts = (int)((size + j.part - 1) / j.part);
 	}
+	j.pdig = j.part == fs->o.part_size ? pdig : NULL;
 	j.parts = calloc((size_t)j.nparts, sizeof(*j.parts));
 	if (!j.parts) {
 		e = store_set_error(err, STORE_ENOMEM, 0, NULL, "out of memory");
@@ -989,6 +1001,8 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	uint64_t gen, size;
 	int fd, r = 0, add_ref = 0, drop_ref = 0, want_manifest, meta_changed = 0, multi;
 	struct stream *st = NULL;
+	struct store_digests dg, *pdig = NULL;
+	int have_dg = 0;
 	pid_t writer;
 
 	pthread_mutex_lock(&n->lock);
@@ -1056,6 +1070,18 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	}
 	po.meta = meta;
 	po.content_type = n->content_type;
+	/* digests computed while the file was written (fs/wdig.h) */
+	if (size <= fs->o.part_size) {
+		have_dg = wdig_part(n->wd, fs->o.part_size, 0, size, &dg);
+	} else if (n->wd && wdig_pos(n->wd) == size) {
+		uint64_t P = fs->o.part_size, np = (size + P - 1) / P, i;
+
+		pdig = np <= 10000 ? calloc(np, sizeof(*pdig)) : NULL;
+		for (i = 0; pdig && i < np; i++)
+			if (!wdig_part(n->wd, P, (int)i, size - i * P < P ? size - i * P : P,
+				       &pdig[i]))
+				pdig[i].have = 0;
+	}
 	pthread_mutex_unlock(&n->lock);
 
 	memset(&err, 0, sizeof(err));
@@ -1071,7 +1097,7 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	if (!meta) {
 		e = store_set_error(&err, STORE_ENOMEM, 0, NULL, "out of memory");
 	} else if (multi) {
-		e = upload_multipart(fs, key, fd, size, &po, st, &o, &err);
+		e = upload_multipart(fs, key, fd, size, &po, st, pdig, &o, &err);
 		if (e == STORE_OK && st && meta_changed) {
 			/* chmod/chown/utimens while it was written: set the metadata */
 			store_obj_release(&o);
@@ -1080,9 +1106,12 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	} else {
 		struct store_body body = STORE_BODY_FD(fd, 0, size);
 
+		if (have_dg)
+			body.dig = &dg;
 		e = store_put(fs->store, key, &body, &po, &o, &err);
 	}
 	stream_free(st);
+	free(pdig);
 	if (e == STORE_OK)
 		atomic_fetch_add(&fs->n_bytes_up, size);
 	else
@@ -1127,6 +1156,8 @@ static int node_commit(struct stepfs *fs, struct node *n)
 		}
 		goto out;
 	}
+	if (e == STORE_EDIGEST)
+		wdig_drop(&n->wd); /* the retries hash the spool file again */
 	if (e != STORE_OK)
 		log_err("cannot upload '%s' (%llu bytes): %s; the data stays in the spool '%s' "
 			"and is retried",
@@ -1258,6 +1289,7 @@ static int rescan_one(void *arg, uint64_t id, int fd, json_t *m)
 		spool_remove(fs->spool, n->spool_id);
 		spool_reserve(fs->spool, -(int64_t)n->size);
 	}
+	wdig_drop(&n->wd);
 	memset(&o, 0, sizeof(o));
 	o.meta = json_object_get(m, "meta");
 	snprintf(o.content_type, sizeof(o.content_type), "%s", ct ? ct : "");
@@ -1707,6 +1739,10 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		else
 			spool_reserve(fs->spool, -(int64_t)n->size);
 		n->size = 0;
+		if (r == 0)
+			wdig_reset(&n->wd, fs->digests);
+		else
+			wdig_drop(&n->wd);
 	}
 	if (r == 0) {
 		n->mode = S_IFREG | (mode & 07777);
@@ -1770,9 +1806,11 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 				r = node_load(fs, n, 1);
 			} else if (ftruncate(n->fd, 0) < 0) {
 				r = -errno;
+				wdig_drop(&n->wd);
 			} else {
 				spool_reserve(fs->spool, -(int64_t)n->size);
 				n->size = 0;
+				wdig_reset(&n->wd, fs->digests);
 			}
 		}
 		if (r == 0) {
@@ -1923,17 +1961,21 @@ static void *part_worker(void *arg)
 	struct stepfs *fs = j->fs;
 	struct node *n = j->n;
 	struct store_part part;
+	struct store_digests dg;
 	struct store_body b;
 	enum store_err e;
 	uint64_t gen;
-	int fd;
+	int fd, have_dg;
 
 	pthread_mutex_lock(&n->lock);
 	gen = n->st ? n->st->slot[j->index].gen : 0;
 	fd = n->fd;
+	have_dg = wdig_part(n->wd, fs->o.part_size, j->index, fs->o.part_size, &dg);
 	pthread_mutex_unlock(&n->lock);
 	b = (struct store_body)STORE_BODY_FD(fd, (off_t)((uint64_t)j->index * fs->o.part_size),
 					     fs->o.part_size);
+	if (have_dg)
+		b.dig = &dg;
 	memset(&part, 0, sizeof(part));
 	e = fs->store->ops->mpu_put_part(fs->store, j->key, j->upload_id, j->index + 1, &b, &part,
 					 NULL);
@@ -2053,6 +2095,41 @@ static void stream_start(struct stepfs *fs, struct node *n, const int *jobs, int
 	free(key);
 }
 
+/*
+ * Hash @len bytes just written at @off into the node's running digests:
+ * from @buf if the data was in memory, else (spliced into the spool file)
+ * read back from the spool file, which the page cache still holds. Caller
+ * holds n->lock.
+ */
+static void wdig_written(struct stepfs *fs, struct node *n, const char *buf, uint64_t off,
+			 size_t len)
+{
+	char tmp[64 << 10];
+	size_t done = 0;
+
+	if (!n->wd || wdig_pos(n->wd) != off) {
+		wdig_drop(&n->wd);
+		return;
+	}
+	if (buf) {
+		wdig_update(&n->wd, fs->o.part_size, off, buf, len);
+		return;
+	}
+	while (n->wd && done < len) {
+		size_t want = len - done < sizeof(tmp) ? len - done : sizeof(tmp);
+		ssize_t k = pread(n->fd, tmp, want, (off_t)(off + done));
+
+		if (k <= 0) {
+			if (k < 0 && errno == EINTR)
+				continue;
+			wdig_drop(&n->wd);
+			return;
+		}
+		wdig_update(&n->wd, fs->o.part_size, off + done, tmp, (size_t)k);
+		done += (size_t)k;
+	}
+}
+
 /* A write from memory (@buf) or from libfuse's buffer vector (@bv, spliced). */
 static int write_common(const char *buf, struct fuse_bufvec *bv, size_t size, off_t off,
 			struct fuse_file_info *fi)
@@ -2060,9 +2137,15 @@ static int write_common(const char *buf, struct fuse_bufvec *bv, size_t size, of
 	struct stepfs *fs = get_fs();
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	struct node *n = h->n;
+	const char *mem = buf;
 	size_t done = 0;
 	uint64_t end;
 	int r = 0, jobs[32], nj = 0;
+
+	/* fuse_buf_copy() moves bv's position: note where memory data is first */
+	if (bv && bv->count == 1 && bv->idx == 0 && bv->off == 0 &&
+	    !(bv->buf[0].flags & FUSE_BUF_IS_FD) && bv->buf[0].size >= size)
+		mem = bv->buf[0].mem;
 
 	pthread_mutex_lock(&n->lock);
 	while (n->busy)
@@ -2119,6 +2202,8 @@ static int write_common(const char *buf, struct fuse_bufvec *bv, size_t size, of
 		n->mtime = n->ctime = now_rt();
 		n->writer = fuse_get_context()->pid;
 		h->dirtied = h->wrote = 1;
+		if (done > 0)
+			wdig_written(fs, n, mem, (uint64_t)off, done);
 		stream_touch(fs, n, (uint64_t)off, (uint64_t)off + done);
 		nj = stream_pick(fs, n, (uint64_t)off + done, jobs, 32);
 	}
@@ -2217,6 +2302,10 @@ static int node_truncate(struct stepfs *fs, struct node *n, uint64_t size)
 		if (size < n->size)
 			spool_reserve(fs->spool, -(int64_t)(n->size - size));
 		stream_touch(fs, n, size < n->size ? size : n->size, UINT64_MAX);
+		if (size == 0)
+			wdig_reset(&n->wd, fs->digests);
+		else if (size != n->size)
+			wdig_drop(&n->wd);
 		n->size = size;
 		n->dirty = 1;
 		n->wgen++;
@@ -3456,6 +3545,12 @@ struct stepfs *stepfs_new(const struct stepfs_opts *opts, struct store *store,
 		fs->o.part_size = MIN_PART;
 	fs->store = store;
 	fs->sink = sink;
+	if (store->ops->xfer_defaults) {
+		struct store_xfer_opts xo = STORE_XFER_OPTS_INIT;
+
+		store->ops->xfer_defaults(store, &xo);
+		fs->digests = xo.digests;
+	}
 	clock_gettime(CLOCK_REALTIME, &fs->started);
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->wake, NULL);
@@ -3501,6 +3596,7 @@ void stepfs_free(struct stepfs *fs)
 			next = n->hnext;
 			if (n->fd >= 0)
 				close(n->fd); /* the spool files stay for the next mount */
+			wdig_free(n->wd);
 			json_decref(n->extra);
 			pthread_mutex_destroy(&n->lock);
 			pthread_cond_destroy(&n->cond);

@@ -67,7 +67,7 @@ struct s3 {
 	int https;
 	int path_style;
 	int sign_payload;   /* 1: SHA-256 of the body, 0: UNSIGNED-PAYLOAD */
-	int md5;            /* Content-MD5 on uploads */
+	int md5;            /* enum s3_md5: Content-MD5 on uploads */
 	uint64_t part_size;
 	int parallel;
 	int retries;
@@ -92,6 +92,18 @@ struct s3 {
 };
 
 static const struct store_ops s3_ops;
+
+/*
+ * Content-MD5 (option checksum). A signed payload already makes the server
+ * check every byte (it rejects a body whose SHA-256 differs from the signed
+ * x-amz-content-sha256), so by default ("auto") MD5 goes along only with an
+ * UNSIGNED-PAYLOAD body: as Content-MD5 when the caller knows it in advance
+ * (store_body.dig), else computed while the body is sent and compared with
+ * the ETag the server returns when that is a plain MD5 (as the AWS SDKs do).
+ * "md5" always sends Content-MD5 (reading the body once more if need be),
+ * "none" never checks.
+ */
+enum s3_md5 { S3_MD5_AUTO, S3_MD5_ALWAYS, S3_MD5_NONE };
 
 /* ---- small helpers ---- */
 
@@ -219,6 +231,7 @@ struct s3_hdrs { /* what a response's headers said */
 	char content_type[128];
 	char last_modified[64];
 	char content_range[96];
+	int sse_kms;  /* SSE-KMS or SSE-C: the ETag is not the MD5 of the body */
 	json_t *meta;
 };
 
@@ -235,6 +248,7 @@ struct s3_req {
 	size_t nhown;
 	const struct store_body *body; /* NULL: no body */
 	int if_none_match_star;
+	int etag_is_md5;         /* PUT object / part: a plain-MD5 ETag may be checked */
 
 	/* response sinks */
 	struct buf resp;         /* XML / error body */
@@ -370,6 +384,10 @@ static size_t on_header(char *line, size_t size, size_t n, void *userp)
 		COPYVAL(r->rh.last_modified);
 	} else if (strcasecmp(name, "content-range") == 0) {
 		COPYVAL(r->rh.content_range);
+	} else if ((strcasecmp(name, "x-amz-server-side-encryption") == 0 &&
+		    nl >= 3 && memmem(val, nl, "kms", 3)) ||
+		   strcasecmp(name, "x-amz-server-side-encryption-customer-algorithm") == 0) {
+		r->rh.sse_kms = 1;
 	} else if (strncasecmp(name, "x-amz-meta-", 11) == 0 && name[11]) {
 		char *k = name + 11, *v;
 		size_t i;
@@ -451,6 +469,8 @@ struct body_reader {
 	const struct store_body *b;
 	uint64_t pos;
 	int err;
+	EVP_MD_CTX *md5; /* MD5 of what was sent, or NULL */
+	int md5_ok;      /* md5 covers [0, pos) */
 };
 
 static size_t on_read(char *dst, size_t size, size_t n, void *userp)
@@ -466,16 +486,18 @@ static size_t on_read(char *dst, size_t size, size_t n, void *userp)
 		return 0;
 	if (br->b->data) {
 		memcpy(dst, (const char *)br->b->data + br->pos, want);
-		br->pos += want;
-		return want;
+		got = (ssize_t)want;
+	} else {
+		do
+			got = pread(br->b->fd, dst, want, br->b->off + (off_t)br->pos);
+		while (got < 0 && errno == EINTR);
+		if (got <= 0) {
+			br->err = got < 0 ? -errno : -EIO; /* file shrank under us */
+			return CURL_READFUNC_ABORT;
+		}
 	}
-	do
-		got = pread(br->b->fd, dst, want, br->b->off + (off_t)br->pos);
-	while (got < 0 && errno == EINTR);
-	if (got <= 0) {
-		br->err = got < 0 ? -errno : -EIO; /* file shrank under us */
-		return CURL_READFUNC_ABORT;
-	}
+	if (br->md5 && br->md5_ok && !EVP_DigestUpdate(br->md5, dst, (size_t)got))
+		br->md5_ok = 0;
 	br->pos += (uint64_t)got;
 	return (size_t)got;
 }
@@ -487,7 +509,33 @@ static int on_seek(void *userp, curl_off_t offset, int origin)
 	if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > br->b->len)
 		return CURL_SEEKFUNC_CANTSEEK;
 	br->pos = (uint64_t)offset;
+	if (br->md5) /* a rewind starts the digest over; anything else loses it */
+		br->md5_ok = offset == 0 && EVP_DigestInit_ex(br->md5, EVP_md5(), NULL);
 	return CURL_SEEKFUNC_OK;
+}
+
+static void hex_of(const unsigned char *md, unsigned n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hx[md[i] >> 4];
+		out[2 * i + 1] = hx[md[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* 1 if @etag is a plain MD5 (32 hex digits), as S3 returns for a PUT without SSE-KMS. */
+static int etag_plain_md5(const char *etag)
+{
+	size_t i;
+
+	for (i = 0; etag[i]; i++)
+		if (!((etag[i] >= '0' && etag[i] <= '9') || (etag[i] >= 'a' && etag[i] <= 'f') ||
+		      (etag[i] >= 'A' && etag[i] <= 'F')))
+			return 0;
+	return i == 32;
 }
 
 /* SHA-256 (hex) and/or MD5 (base64) of a body, reading an fd body once. */
@@ -499,8 +547,6 @@ static enum store_err body_hashes(const struct store_body *b, char sha_hex[65], 
 	unsigned int mdlen;
 	uint64_t pos = 0;
 	enum store_err rc = STORE_OK;
-	static const char hx[] = "0123456789abcdef";
-	unsigned i;
 
 	if (sha_hex) {
 		sha = EVP_MD_CTX_new();
@@ -542,11 +588,7 @@ static enum store_err body_hashes(const struct store_body *b, char sha_hex[65], 
 	}
 	if (sha) {
 		EVP_DigestFinal_ex(sha, md, &mdlen);
-		for (i = 0; i < mdlen; i++) {
-			sha_hex[2 * i] = hx[md[i] >> 4];
-			sha_hex[2 * i + 1] = hx[md[i] & 15];
-		}
-		sha_hex[2 * mdlen] = '\0';
+		hex_of(md, mdlen, sha_hex);
 	}
 	if (md5) {
 		EVP_DigestFinal_ex(md5, md, &mdlen);
@@ -713,15 +755,15 @@ static enum store_err creds_fresh(struct s3 *s3, struct store_error *err)
 
 /* One attempt. Returns the outcome; *retry says whether another may help. */
 static enum store_err perform_once(struct s3 *s3, CURL *h, struct s3_req *r,
-				   const char *payload_hash, const char *md5_b64, int *retry,
-				   struct store_error *err)
+				   const char *payload_hash, const char *md5_b64, int verify_md5,
+				   int *retry, struct store_error *err)
 {
 	struct curl_slist *sl = NULL, *t;
 	struct buf url = BUF_INIT_CAP(1 << 17), line = BUF_INIT_CAP(1 << 17);
 	struct sigv4_kv *sh = NULL;
 	struct sigv4_result sres;
 	struct sigv4_req sreq;
-	struct body_reader br = { r->body, 0, 0 };
+	struct body_reader br = { r->body, 0, 0, NULL, 0 };
 	char errbuf[CURL_ERROR_SIZE] = "", obj[1200], *path = NULL;
 	enum store_err rc = STORE_OK;
 	CURLcode cc;
@@ -816,7 +858,7 @@ static enum store_err perform_once(struct s3 *s3, CURL *h, struct s3_req *r,
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	} else if (strcmp(r->method, "GET") != 0) {
 		if (r->body || strcmp(r->method, "DELETE") != 0) {
-			static const struct store_body empty = { "", -1, 0, 0 };
+			static const struct store_body empty = { "", -1, 0, 0, NULL };
 
 			if (!r->body)
 				br.b = &empty;
@@ -826,6 +868,10 @@ static enum store_err perform_once(struct s3 *s3, CURL *h, struct s3_req *r,
 			curl_easy_setopt(h, CURLOPT_READDATA, &br);
 			curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
 			curl_easy_setopt(h, CURLOPT_SEEKDATA, &br);
+			if (verify_md5 && r->body) {
+				br.md5 = EVP_MD_CTX_new();
+				br.md5_ok = br.md5 && EVP_DigestInit_ex(br.md5, EVP_md5(), NULL);
+			}
 		}
 		if (strcmp(r->method, "PUT") != 0)
 			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
@@ -866,8 +912,26 @@ static enum store_err perform_once(struct s3 *s3, CURL *h, struct s3_req *r,
 		goto out;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->rh.status);
-	if (r->rh.status >= 200 && r->rh.status < 300)
+	if (r->rh.status >= 200 && r->rh.status < 300) {
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int mdlen = 0;
+		char hex[2 * EVP_MAX_MD_SIZE + 1];
+
+		/* what was sent, hashed on the way, against what the server stored */
+		if (br.md5 && br.md5_ok && br.pos == r->body->len && r->etag_is_md5 &&
+		    !r->rh.sse_kms && etag_plain_md5(r->rh.etag) &&
+		    EVP_DigestFinal_ex(br.md5, md, &mdlen)) {
+			hex_of(md, mdlen, hex);
+			if (strcasecmp(hex, r->rh.etag) != 0) {
+				*retry = 1;
+				rc = store_set_error(err, STORE_EDIGEST, (int)r->rh.status, "BadDigest",
+						     "%s '%s': the server's ETag %s is not the MD5 "
+						     "of the data sent (%s): corrupted on the way",
+						     r->op, obj, r->rh.etag, hex);
+			}
+		}
 		goto out;
+	}
 	{
 		char code[64] = "", msg[300] = "";
 		const char *hint = "";
@@ -899,6 +963,7 @@ nomem:
 out:
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	EVP_MD_CTX_free(br.md5);
 	curl_slist_free_all(sl);
 	sigv4_result_release(&sres);
 	buf_release(&url);
@@ -909,29 +974,62 @@ out:
 }
 
 /*
- * Run a request with retries. @r->body's hashes are computed here once.
+ * The body digests a request sends: x-amz-content-sha256 (@sha: hex, or
+ * UNSIGNED-PAYLOAD) and Content-MD5 (@md5: base64, or "" for none), taken
+ * from b->dig where known (unless @recompute) and computed in one pass
+ * otherwise. *ret_verify: check the ETag against an MD5 computed while
+ * sending (unsigned payload, no Content-MD5; see enum s3_md5).
+ */
+static enum store_err request_digests(struct s3 *s3, const struct store_body *b, int recompute,
+				      char sha[65], char md5[32], int *ret_verify,
+				      struct store_error *err, const char *what)
+{
+	const struct store_digests *d = recompute ? NULL : b->dig;
+	unsigned have = d ? d->have : 0;
+	int want_sha = s3->sign_payload, want_md5;
+	enum store_err rc;
+
+	want_md5 = s3->md5 == S3_MD5_ALWAYS ||
+		   (s3->md5 == S3_MD5_AUTO && !want_sha && (have & STORE_DIGEST_MD5));
+	*ret_verify = s3->md5 == S3_MD5_AUTO && !want_sha && !want_md5;
+	md5[0] = '\0';
+	snprintf(sha, 65, "%s", want_sha ? "" : SIGV4_UNSIGNED_PAYLOAD);
+	if (want_sha && (have & STORE_DIGEST_SHA256)) {
+		hex_of(d->sha256, 32, sha);
+		want_sha = 0;
+	}
+	if (want_md5 && (have & STORE_DIGEST_MD5)) {
+		base64(d->md5, 16, md5, 32);
+		want_md5 = 0;
+	}
+	if (!want_sha && !want_md5)
+		return STORE_OK;
+	rc = body_hashes(b, want_sha ? sha : NULL, want_md5 ? md5 : NULL, err, what);
+	return rc;
+}
+
+/*
+ * Run a request with retries. @r->body's hashes are computed here once
+ * (again only if the server found digests the caller supplied wrong).
  * On success the response is in r->rh / r->resp / the sinks.
  */
 static enum store_err s3_request(struct s3 *s3, struct s3_req *r, struct store_error *err)
 {
-	char sha[65] = SIGV4_EMPTY_SHA256, md5[32] = "", obj[1200];
+	char sha[65] = SIGV4_EMPTY_SHA256, md5[32] = "";
 	const char *payload = SIGV4_EMPTY_SHA256;
 	long start = now_ms(), delay, cap;
+	struct store_error local;
 	enum store_err rc;
-	int retry, attempt;
+	int retry, attempt, verify = 0;
 	CURL *h;
 
+	if (!err)
+		err = &local;
 	if (r->body) {
-		int want_sha = s3->sign_payload, want_md5 = s3->md5;
-
-		name_obj(s3, r, obj, sizeof(obj));
-		if (want_sha || want_md5) {
-			rc = body_hashes(r->body, want_sha ? sha : NULL, want_md5 ? md5 : NULL, err,
-					 r->op);
-			if (rc != STORE_OK)
-				return rc;
-		}
-		payload = want_sha ? sha : SIGV4_UNSIGNED_PAYLOAD;
+		rc = request_digests(s3, r->body, 0, sha, md5, &verify, err, r->op);
+		if (rc != STORE_OK)
+			return rc;
+		payload = sha;
 	}
 	for (attempt = 0;; attempt++) {
 		int fresh;
@@ -939,12 +1037,22 @@ static enum store_err s3_request(struct s3 *s3, struct s3_req *r, struct store_e
 		h = pool_get(s3, &fresh);
 		if (!h)
 			return store_set_error(err, STORE_ENOMEM, 0, NULL, "cannot create a curl handle");
-		rc = perform_once(s3, h, r, payload, md5[0] ? md5 : NULL, &retry, err);
+		rc = perform_once(s3, h, r, payload, md5[0] ? md5 : NULL, verify, &retry, err);
 		if (fresh)
 			cloexec_sockets();
 		pool_put(s3, h);
 		if (rc == STORE_OK || !retry || attempt >= s3->retries)
 			break;
+		if (rc == STORE_EDIGEST && r->body && r->body->dig && r->body->dig->have) {
+			/* the digests we were given may be the wrong ones: hash the body */
+			enum store_err e2 = request_digests(s3, r->body, 1, sha, md5, &verify,
+							    err, r->op);
+
+			if (e2 != STORE_OK)
+				return e2;
+			log_warn("s3: %s: the server rejected the supplied digests; computed "
+				 "them again from the data", r->op);
+		}
 		cap = s3->retry_base_ms << (attempt < 20 ? attempt : 20);
 		if (cap > s3->retry_max_ms || cap <= 0)
 			cap = s3->retry_max_ms;
@@ -1235,6 +1343,7 @@ static enum store_err s3_put(struct store *s, const char *key, const struct stor
 		return store_set_error(err, STORE_ENOMEM, 0, NULL, "out of memory");
 	req_init(&r, "put", "PUT", k, key);
 	r.body = body;
+	r.etag_is_md5 = 1;
 	rc = put_headers(&r, opts, 1, err);
 	if (rc == STORE_OK)
 		rc = s3_request(s3, &r, err);
@@ -1304,6 +1413,7 @@ static enum store_err s3_mpu_put_part(struct store *s, const char *key, const ch
 	req_query(&r, "partNumber", num);
 	req_query(&r, "uploadId", upload_id);
 	r.body = body;
+	r.etag_is_md5 = 1;
 	rc = s3_request(s3, &r, err);
 	if (rc == STORE_OK && !r.rh.etag[0])
 		rc = store_set_error(err, STORE_EPROTO, (int)r.rh.status, NULL,
@@ -1737,7 +1847,7 @@ static enum store_err s3_del_many(struct store *s, const char *const *keys, size
 	req_query(&r, "delete", NULL);
 	r.body = &body;
 	rc = req_header(&r, "Content-Type", "application/xml") < 0 ? STORE_ENOMEM : STORE_OK;
-	if (rc == STORE_OK && !s3->md5) {
+	if (rc == STORE_OK && s3->md5 != S3_MD5_ALWAYS) {
 		/* DeleteObjects requires Content-MD5 even when uploads go without */
 		unsigned char md[16];
 		char b64[32];
@@ -1802,6 +1912,11 @@ static void s3_xfer_defaults(struct store *s, struct store_xfer_opts *ret)
 
 	ret->part_size = s3->part_size;
 	ret->parallel = s3->parallel;
+	ret->digests = 0;
+	if (s3->sign_payload)
+		ret->digests |= STORE_DIGEST_SHA256;
+	if (s3->md5 == S3_MD5_ALWAYS || (s3->md5 == S3_MD5_AUTO && !s3->sign_payload))
+		ret->digests |= STORE_DIGEST_MD5;
 }
 
 static void s3_free(struct store *s)
@@ -2132,13 +2247,15 @@ struct store *s3_store_open(const char *bucket, const char *prefix, json_t *opti
 		goto fail;
 	}
 	v = opt_str(options, "checksum");
-	if (!v || strcmp(v, "md5") == 0)
-		s3->md5 = 1;
+	if (!v || strcmp(v, "auto") == 0)
+		s3->md5 = S3_MD5_AUTO;
+	else if (strcmp(v, "md5") == 0)
+		s3->md5 = S3_MD5_ALWAYS;
 	else if (strcmp(v, "none") == 0)
-		s3->md5 = 0;
+		s3->md5 = S3_MD5_NONE;
 	else {
 		store_set_error(err, STORE_EINVAL, 0, NULL,
-				"option 'checksum' must be \"md5\" or \"none\"");
+				"option 'checksum' must be \"auto\", \"md5\" or \"none\"");
 		goto fail;
 	}
 #define INTOPT(name, def, min, max, field)                                  \

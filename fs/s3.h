@@ -13,7 +13,13 @@
  *   access_key, secret_key, session_token   explicit credentials
  *   payload_signing  "signed" | "unsigned" | "auto" (default: signed over http,
  *                    UNSIGNED-PAYLOAD over https where TLS protects the body)
- *   checksum         "md5" (default: Content-MD5 on every upload) | "none"
+ *   checksum         "auto" (default) | "md5" | "none": "auto" adds MD5 only to
+ *                    UNSIGNED-PAYLOAD uploads (a signed payload's SHA-256 is
+ *                    already checked by the server): Content-MD5 when the
+ *                    caller knows it (store_body.dig), else computed while
+ *                    sending and compared with a plain-MD5 ETag (mismatch:
+ *                    STORE_EDIGEST, retried). "md5": Content-MD5 on every
+ *                    upload; "none": no MD5 at all.
  *   part_size        bytes per multipart part for store_put_file (default 8 MiB)
  *   parallel         parts / ranges in flight per transfer (default 4)
  *   connections      keep-alive handles in the pool (default 16)

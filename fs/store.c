@@ -40,6 +40,7 @@ static const struct {
 	[STORE_EPROTO] = { "unparseable server response", EPROTO },
 	[STORE_ENOTEMPTY] = { "directory not empty", ENOTEMPTY },
 	[STORE_EEXIST] = { "object already exists", EEXIST },
+	[STORE_EDIGEST] = { "checksum mismatch: the data was corrupted on the way", EIO },
 };
 
 const char *store_strerror(enum store_err e)

@@ -50,6 +50,9 @@ enum store_err {
 	STORE_EPROTO,        /* unparseable response */
 	STORE_ENOTEMPTY,     /* (local backend) directory not empty */
 	STORE_EEXIST,        /* object exists (If-None-Match: *) */
+	STORE_EDIGEST,       /* BadDigest, XAmzContentSHA256Mismatch, or an ETag that is
+			      * not the MD5 of what was sent: the data was corrupted on
+			      * the way (after retries) */
 };
 
 /* Detail for the last failed call; caller-owned, may be NULL when not wanted. */
@@ -77,12 +80,27 @@ struct store_obj {
 };
 void store_obj_release(struct store_obj *o);
 
+/*
+ * Digests of a body known before it is sent (the filesystem computes them
+ * while the data is written). A backend that needs them (the S3 backend: the
+ * signed payload hash, Content-MD5) uses these instead of reading the body
+ * an extra time; the server still checks them against what it receives.
+ */
+#define STORE_DIGEST_SHA256 1u
+#define STORE_DIGEST_MD5 2u
+struct store_digests {
+	unsigned have;            /* STORE_DIGEST_* bits of the fields that are set */
+	unsigned char sha256[32];
+	unsigned char md5[16];
+};
+
 /* A request body: either memory or a byte range of a file descriptor (not closed). */
 struct store_body {
 	const void *data; /* if non-NULL, the body is data[0..len) */
 	int fd;           /* else bytes [off, off+len) of fd, read with pread() */
 	off_t off;
 	uint64_t len;
+	const struct store_digests *dig; /* borrowed; may be NULL: not known */
 };
 #define STORE_BODY_MEM(p, n) ((struct store_body){ .data = (p), .fd = -1, .off = 0, .len = (n) })
 #define STORE_BODY_FD(f, o, n) ((struct store_body){ .data = NULL, .fd = (f), .off = (o), .len = (n) })
@@ -200,8 +218,10 @@ struct store {
 struct store_xfer_opts {
 	uint64_t part_size; /* default 8 MiB; S3 needs >= 5 MiB except the last */
 	int parallel;       /* default 4 */
+	unsigned digests;   /* out of xfer_defaults: the STORE_DIGEST_* a body's
+			     * ->dig saves the backend from computing (0: none) */
 };
-#define STORE_XFER_OPTS_INIT { 8u << 20, 4 }
+#define STORE_XFER_OPTS_INIT { 8u << 20, 4, 0 }
 
 /* Thin wrappers over s->ops (same contracts as the ops above). */
 enum store_err store_head(struct store *s, const char *key, struct store_obj *ret,

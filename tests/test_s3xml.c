@@ -6,6 +6,7 @@
  */
 #include "fs/s3_i.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,13 @@ static void test_map(void)
 	CHECK_INT_EQ(s3_error_retryable("NotImplemented", 501), 0);
 	CHECK_INT_EQ(s3_error_retryable("", 501), 0);
 	CHECK_INT_EQ(s3_error_retryable("InternalError", 500), 1);
+	/* a body corrupted on the way: its own error, sent again */
+	CHECK_INT_EQ(s3_map_error("BadDigest", 400), STORE_EDIGEST);
+	CHECK_INT_EQ(s3_map_error("XAmzContentSHA256Mismatch", 400), STORE_EDIGEST);
+	CHECK_INT_EQ(s3_error_retryable("BadDigest", 400), 1);
+	CHECK_INT_EQ(s3_error_retryable("XAmzContentSHA256Mismatch", 400), 1);
+	CHECK_INT_EQ(s3_error_retryable("InvalidDigest", 400), 0);
+	CHECK_INT_EQ(store_err_to_errno(STORE_EDIGEST), EIO);
 }
 
 static void test_list(void)

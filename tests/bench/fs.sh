@@ -82,9 +82,13 @@ mount_tool() { # tool prefix mnt [extra stepfs -o]
 	local t=$1 p=$2 m=$3 x=${4:-}
 	mkdir -p "$m"
 	case $t in
-	stepfs)
+	stepfs | stepfs-def)
+		# stepfs: the same work as curl (UNSIGNED-PAYLOAD, no checksum);
+		# stepfs-def: the defaults (over http: SHA-256-signed payload)
+		local integ=payload_signing=unsigned,checksum=none,
+		[ "$t" = stepfs-def ] && integ=
 		AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK "$BIN" mount "s3://$B/$p" "$m" -f \
-			-o "endpoint=$EP,region=$REGION,payload_signing=unsigned,checksum=none,spool=$W/spool,spool_max=$(((RSS_N + 1) * RSS_MB))M${STEPFS_OPTS:+,$STEPFS_OPTS}$x" \
+			-o "endpoint=$EP,region=$REGION,${integ}spool=$W/spool,spool_max=$(((RSS_N + 1) * RSS_MB))M${STEPFS_OPTS:+,$STEPFS_OPTS}$x" \
 			>>"$W/stepfs.log" 2>&1 &
 		echo $! >"$W/stepfs.pid" ;;
 	s3fs)
@@ -112,7 +116,7 @@ umount_tool() { fusermount3 -u "$1" 2>/dev/null || { sleep 1; fusermount3 -uz "$
 
 head -c $((SIZE_MB << 20)) /dev/urandom >"$W/big"
 head -c 4096 /dev/urandom >"$W/4k"
-TOOLS=(curl stepfs)
+TOOLS=(curl stepfs stepfs-def)
 for t in $PEERS; do
 	if command -v "$t" >/dev/null; then TOOLS+=("$t"); else echo "# $t not installed: skipped" >&2; fi
 done
@@ -165,7 +169,7 @@ done
 [ "$NLS" = 0 ] || "${CURL[@]}" -K "$W/ls.cfg"
 for ((run = 1; run <= RUNS && NLS > 0; run++)); do
 	for t in "${TOOLS[@]}"; do
-		[ "$t" = curl ] && continue
+		[ "$t" = curl ] || [ "$t" = stepfs-def ] && continue # integrity settings do not touch ls
 		m=$W/mnt-$t
 		mount_tool "$t" "$lp" "$m"
 		s=$(now); n=$(ls -l "$m/d" | wc -l); RES[$t,ls]+="$(since "$s") "
@@ -203,16 +207,17 @@ rate() { awk -v n="$1" -v t="$2" 'BEGIN {if (t == "n/a" || t <= 0) print "n/a"; 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "n/a" || b == "n/a" || b <= 0) print "n/a"; else printf "%.2f", a / b}'; }
 echo "== stepfs file-system bench: $(date -u +%FT%TZ), $RUNS runs, medians"
 echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "server: $EP ($( [ -n "$own" ] && echo started here || echo given)); stepfs -o payload_signing=unsigned,checksum=none${STEPFS_OPTS:+,$STEPFS_OPTS}; s3fs $(s3fs --version 2>/dev/null | grep -o 'V[0-9.]*' | head -1); rclone $(rclone version 2>/dev/null | head -1 | awk '{print $2}') --vfs-cache-mode writes"
-printf '%-8s %14s %14s %16s %12s\n' tool "write MiB/s" "read MiB/s" "create files/s" "ls -l s"
+echo "server: $EP ($( [ -n "$own" ] && echo started here || echo given)); stepfs -o payload_signing=unsigned,checksum=none${STEPFS_OPTS:+,$STEPFS_OPTS}; stepfs-def: default integrity settings${STEPFS_OPTS:+, -o $STEPFS_OPTS}; s3fs $(s3fs --version 2>/dev/null | grep -o 'V[0-9.]*' | head -1); rclone $(rclone version 2>/dev/null | head -1 | awk '{print $2}') --vfs-cache-mode writes"
+printf '%-10s %14s %14s %16s %12s\n' tool "write MiB/s" "read MiB/s" "create files/s" "ls -l s"
 echo "(stepfs ls -l with -o exact_attrs: $(med stepfs lsla) s)"
 for t in "${TOOLS[@]}"; do
 	wr=$(rate "$SIZE_MB" "$(med "$t" write)") rd=$(rate "$SIZE_MB" "$(med "$t" read)")
 	cr=$(rate "$NCREATE" "$(med "$t" create)") ls=$(med "$t" ls)
-	printf '%-8s %14s %14s %16s %12s\n' "$t" "$wr" "$rd" "$cr" "${ls:-n/a}"
-	eval "W_$t=$wr R_$t=$rd C_$t=$cr L_$t=${ls:-n/a}"
+	printf '%-10s %14s %14s %16s %12s\n' "$t" "$wr" "$rd" "$cr" "${ls:-n/a}"
+	eval "W_${t//-/_}=$wr R_${t//-/_}=$rd C_${t//-/_}=$cr L_${t//-/_}=${ls:-n/a}"
 done
 echo "stepfs / curl:  write $(ratio "$W_stepfs" "$W_curl") (goal >= 0.9), read $(ratio "$R_stepfs" "$R_curl") (goal >= 0.9), create $(ratio "$C_stepfs" "$C_curl") (goal >= 0.8)"
+echo "stepfs-def / curl (default integrity settings): write $(ratio "$W_stepfs_def" "$W_curl"), read $(ratio "$R_stepfs_def" "$R_curl"), create $(ratio "$C_stepfs_def" "$C_curl")"
 if [ -n "${C_s3fs:-}" ]; then
 	echo "stepfs / s3fs:  create $(ratio "$C_stepfs" "$C_s3fs") (goal >= 10), ls -l speed-up $(ratio "$L_s3fs" "$L_stepfs") (goal >= 10); with -o exact_attrs $(ratio "$L_s3fs" "$(med stepfs lsla)")"
 fi
