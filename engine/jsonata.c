@@ -354,6 +354,8 @@ again:
 		}
 	}
 	(void)ops3;
+	if (c == '!' || c == '~')
+		perr(p, "S0204", (long)p->i + 1, "Unknown operator: \"%c\"", c);
 	if (is_opchar(c)) {
 		t->type = T_OP;
 		t->op[0] = c;
@@ -510,7 +512,7 @@ static int lbp_of(const struct token *t)
 		{ ".", 75 }, { "[", 80 }, { "]", 0 }, { "{", 70 }, { "}", 0 }, { "(", 80 },
 		{ ")", 0 }, { ",", 0 }, { "@", 80 }, { "#", 80 }, { ";", 0 }, { ":", 0 },
 		{ "?", 20 }, { "+", 50 }, { "-", 50 }, { "*", 60 }, { "/", 60 }, { "%", 60 },
-		{ "|", 20 }, { "=", 40 }, { "<", 40 }, { ">", 40 }, { "^", 40 }, { "**", 60 },
+		{ "|", 0 }, { "=", 40 }, { "<", 40 }, { ">", 40 }, { "^", 40 }, { "**", 0 },
 		{ "..", 0 }, { ":=", 10 }, { "!=", 40 }, { "<=", 40 }, { ">=", 40 },
 		{ "~>", 40 }, { "?:", 40 }, { "??", 40 }, { "and", 30 }, { "or", 25 },
 		{ "in", 40 }, { "&", 50 }, { "!", 0 }, { "~", 0 },
@@ -931,7 +933,6 @@ static struct node *led(struct parser *p, struct node *left)
 static struct node *expression(struct parser *p, int rbp)
 {
 	struct node *left;
-	char tmp[64];
 
 	if (++p->depth > 1000)
 		perr(p, "S0207", p->tok.pos, "Expression nested too deeply");
@@ -939,12 +940,6 @@ static struct node *expression(struct parser *p, int rbp)
 	for (;;) {
 		int bp = lbp_of(&p->tok);
 
-		if (p->tok.type != T_OP) {
-			if (p->tok.type == T_END || rbp >= 80)
-				break;
-			/* a value where an operator must be */
-			perr(p, "S0201", p->tok.start, "Syntax error: \"%s\"", tok_text(&p->tok, tmp, sizeof(tmp)));
-		}
 		if (rbp >= bp)
 			break;
 		left = led(p, left);
@@ -1004,6 +999,10 @@ static int sig_parse(struct sig *sig, const char *text, long *ret_off)
 
 			if (!e || (size_t)(e - s) >= sizeof(pp->types) - 1)
 				goto bad;
+			if (memchr(s, '<', (size_t)(e - s))) {
+				*ret_off = s - text;
+				return -2;
+			}
 			memcpy(pp->types, s + 1, (size_t)(e - s - 1));
 			strcat(pp->types, "m");
 			pp->type = '(';
@@ -1034,7 +1033,11 @@ static void parse_sig(struct parser *p, struct sig *sig, const char *text, long 
 {
 	long off = 0;
 
-	if (sig_parse(sig, text, &off) < 0)
+	int r = sig_parse(sig, text, &off);
+
+	if (r == -2)
+		perr(p, "S0402", pos + off, "Choice groups containing parameterized types are not supported");
+	if (r < 0)
 		perr(p, "S0401", pos + off, "Type parameters can only be applied to functions and arrays");
 }
 
@@ -1239,6 +1242,8 @@ static struct node *process(struct parser *p, struct node *n)
 	case N_APPLY:
 		n->lhs = process(p, n->lhs);
 		n->rhs = process(p, n->rhs);
+		if (n->type == N_APPLY)
+			n->keep_array |= n->lhs->keep_array || n->rhs->keep_array;
 		return n;
 	case N_LAMBDA:
 		n->lhs = tail_call(process(p, n->lhs));
@@ -1654,6 +1659,10 @@ static void js_num15(char *out, size_t len, double d)
 {
 	char tmp[40];
 
+	if (d == floor(d) && fabs(d) < 1e17) {
+		js_num(out, len, d);
+		return;
+	}
 	snprintf(tmp, sizeof(tmp), "%.14e", d);
 	js_num(out, len, strtod(tmp, NULL));
 }
@@ -2150,24 +2159,22 @@ static struct val eval_stages(struct ctx *c, struct node *step, struct val in, s
 	return r;
 }
 
-static struct val eval_step(struct ctx *c, struct node *step, struct val in, struct frame *env, bool last)
+/* @single: @in is the one item of the input sequence (kept with its flags, maybe undefined) */
+static struct val eval_step(struct ctx *c, struct node *step, struct val in, struct frame *env, bool last,
+			    bool single)
 {
 	struct val *res, r;
-	size_t n = alen(in), nres = 0;
-	bool undef_ctx = !in.j;	/* createSequence(undefined): one undefined item */
-
-	if (undef_ctx)
-		n = 1;
+	size_t n = single ? 1 : alen(in), nres = 0;
 
 	if (step->type == N_SORT) {
-		r = eval_sort(c, step, in, env);
+		r = eval_sort(c, step, single ? seq_of(c, in) : in, env);
 		if (step->nstages)
 			r = eval_stages(c, step, r, env);
 		return r;
 	}
 	res = calloc_c(c, sizeof(*res) * (n ? n : 1));
 	for (size_t i = 0; i < n; i++) {
-		struct val x = eval(c, step, undef_ctx ? UNDEF : aget(in, i), env);
+		struct val x = eval(c, step, single ? in : aget(in, i), env);
 
 		for (int s = 0; s < step->nstages; s++)
 			if (step->stages[s]->type == N_FILTER)
@@ -2265,14 +2272,16 @@ static struct val eval_tuple_step(struct ctx *c, struct node *step, struct val i
 static struct val eval_path(struct ctx *c, struct node *n, struct val in, struct frame *env)
 {
 	struct val inseq, res = UNDEF, tuples = UNDEF;
-	bool tuple = false;
+	bool tuple = false, single = false;
 
-	if (is_arr(in) && n->items[0]->type != N_VAR)
+	if (is_arr(in) && n->items[0]->type != N_VAR) {
 		inseq = in;
-	else if (!in.j && !n->items[0]->tuple && !n->items[0]->consarray)
-		inseq = UNDEF;	/* eval_step runs the first step once, without context */
-	else
+	} else if (!n->items[0]->tuple && !n->items[0]->consarray) {
+		inseq = in;	/* createSequence(in): eval_step runs the first step on it once */
+		single = true;
+	} else {
 		inseq = seq_of(c, in);
+	}
 	for (int k = 0; k < n->nitems; k++) {
 		struct node *step = n->items[k];
 
@@ -2283,7 +2292,7 @@ static struct val eval_path(struct ctx *c, struct node *n, struct val in, struct
 		else if (tuple)
 			tuples = eval_tuple_step(c, step, inseq, tuples, env);
 		else
-			res = eval_step(c, step, inseq, env, k == n->nitems - 1);
+			res = eval_step(c, step, inseq, env, k == n->nitems - 1, single && k == 0);
 		if (!tuple && (!res.j || (is_arr(res) && alen(res) == 0)))
 			break;
 		if (!step->focus)
@@ -2502,7 +2511,7 @@ static struct val eval_group(struct ctx *c, struct node *obj, struct val in, str
 	const char *k;
 	json_t *iv;
 
-	ents = calloc_c(c, sizeof(*ents) * (n * (size_t)(obj->nitems / 2) + 1));
+	ents = calloc_c(c, sizeof(*ents) * ((n ? n : 1) * (size_t)(obj->nitems / 2) + 1));
 	for (size_t i = 0; i < (n ? n : 1); i++) {
 		json_t *item = n ? json_array_get(arr.j, i) : NULL;
 		struct frame *e = reduce ? frame_from_tuple(c, env, item) : env;
@@ -3212,12 +3221,15 @@ static bool custom_match(struct ctx *c, struct val *state, struct val fnv, const
 			return false;
 		r = apply(c, V(next), NULL, 0, UNDEF, c->root_env, -1, "next");
 	}
-	if (!json_is_object(r.j))
+	if (!r.j)
 		return false;
-	*state = r;
 	mt = json_object_get(r.j, "match");
+	if (!json_is_object(r.j) || !json_is_string(mt) || !is_num(json_object_get(r.j, "start")) ||
+	    !is_num(json_object_get(r.j, "end")))
+		throw(c, "T1010", -1, "The matcher function argument passed to function %s does not return the correct object structure", "split");
+	*state = r;
 	st = numv(json_object_get(r.j, "start"));
-	if (!json_is_string(mt) || st < 0)
+	if (st < 0)
 		return false;
 	m->start = u8_offset(s, len, (size_t)st);
 	m->end = m->start + json_string_length(mt);
@@ -3511,7 +3523,7 @@ static struct val f_pad(struct ctx *c, struct val *a, int n, struct val in, cons
 	if (!a[0].j)
 		return UNDEF;
 	w = numv(a[1].j);
-	ch = ARG(2).j ? a[2] : str(c, " ");
+	ch = ARG(2).j && sl(a[2]) ? a[2] : str(c, " ");
 	padn = fabs(trunc(w)) - (double)u8_count(sv(a[0]), sl(a[0]));
 	if (padn <= 0 || !sl(ch))
 		return a[0];
@@ -3552,7 +3564,7 @@ static struct val f_contains(struct ctx *c, struct val *a, int n, struct val in,
 	const pcre2_code *re;
 	struct rmatch m;
 
-	if (!a[0].j)
+	if (!a[0].j || !a[1].j)
 		return UNDEF;
 	if (json_is_string(a[1].j))
 		return boolean_v(memfind(sv(a[0]), sl(a[0]), sv(a[1]), sl(a[1])) != NULL);
@@ -4603,7 +4615,7 @@ static bool parse_iso(const char *s, int64_t *ret)
 			p += 3;
 		}
 	}
-	if (*p == 'T' || *p == ' ') {
+	if (*p == 'T') {
 		p++;
 		if (sscanf(p, "%2d:%2d", &h, &mi) != 2)
 			return false;
@@ -4671,7 +4683,7 @@ static struct val f_format_base(struct ctx *c, struct val *a, int n, struct val 
 		return UNDEF;
 	v = round_half_even(numv(a[0].j), 0);
 	if (ARG(1).j)
-		radix = numv(a[1].j);
+		radix = trunc(numv(a[1].j));
 	if (radix < 2 || radix > 36)
 		throw(c, "D3100", -1, "The radix of the formatBase function must be between 2 and 36");
 	neg = v < 0;
@@ -5089,9 +5101,442 @@ out:
 
 /* ------------------------------------------------------------------ number pictures */
 
+/* code point strings for the picture machinery */
+struct ustr {
+	uint32_t *c;
+	size_t n;
+};
+
+static struct ustr u_from(struct ctx *c, const char *s, size_t len)
+{
+	struct ustr u;
+	size_t i = 0;
+
+	u.c = calloc_c(c, sizeof(uint32_t) * (len + 1));
+	u.n = 0;
+	while (i < len)
+		u.c[u.n++] = utf8_get(s, len, &i);
+	return u;
+}
+
+static struct ustr u_sub(struct ustr u, size_t from, size_t to)
+{
+	struct ustr r;
+
+	if (to > u.n)
+		to = u.n;
+	if (from > to)
+		from = to;
+	r.c = u.c + from;
+	r.n = to - from;
+	return r;
+}
+
+static long u_index(struct ustr u, uint32_t ch, size_t from)
+{
+	for (size_t i = from; i < u.n; i++)
+		if (u.c[i] == ch)
+			return (long)i;
+	return -1;
+}
+
+static long u_last(struct ustr u, uint32_t ch)
+{
+	for (size_t i = u.n; i-- > 0;)
+		if (u.c[i] == ch)
+			return (long)i;
+	return -1;
+}
+
+static void u_put(struct buf *b, struct ustr u)
+{
+	for (size_t i = 0; i < u.n; i++)
+		utf8_put(b, u.c[i]);
+}
+
+enum { P_DEC, P_GRP, P_EXP, P_MINUS, P_PCT, P_PERMILLE, P_ZERO, P_DIGIT, P_PATSEP, P_N };
+
+struct fmt_props {
+	uint32_t ch[P_N];
+	const char *text[P_N];	/* the full strings (minus-sign etc. may be longer) */
+};
+
+struct pic {
+	struct ustr prefix, suffix, active, mantissa, exponent, integer, fraction, sub;
+	bool has_exp;
+	int igrp[64], nigrp, fgrp[64], nfgrp, regular, min_int, scaling, min_frac, max_frac, min_exp;
+};
+
+static bool is_digit_fam(const struct fmt_props *p, uint32_t ch)
+{
+	return ch >= p->ch[P_ZERO] && ch < p->ch[P_ZERO] + 10;
+}
+
+static bool is_active(const struct fmt_props *p, uint32_t ch)
+{
+	return is_digit_fam(p, ch) || ch == p->ch[P_DEC] || ch == p->ch[P_EXP] || ch == p->ch[P_GRP] ||
+	       ch == p->ch[P_DIGIT] || ch == p->ch[P_PATSEP];
+}
+
+static void pic_split(const struct fmt_props *p, struct ustr sub, struct pic *x)
+{
+	size_t i, pre = sub.n, suf = 0;
+	long ep, dp;
+
+	memset(x, 0, sizeof(*x));
+	x->sub = sub;
+	for (i = 0; i < sub.n; i++) {
+		if (is_active(p, sub.c[i]) && sub.c[i] != p->ch[P_EXP]) {
+			pre = i;
+			break;
+		}
+	}
+	for (i = sub.n; i-- > 0;) {
+		if (is_active(p, sub.c[i]) && sub.c[i] != p->ch[P_EXP]) {
+			suf = sub.n - i - 1;
+			break;
+		}
+	}
+	if (pre == sub.n)
+		suf = 0;
+	x->prefix = u_sub(sub, 0, pre);
+	x->suffix = u_sub(sub, sub.n - suf, sub.n);
+	x->active = u_sub(sub, pre, sub.n - suf);
+	ep = u_index(sub, p->ch[P_EXP], pre);
+	if (ep == -1 || (size_t)ep > sub.n - suf) {
+		x->mantissa = x->active;
+		x->has_exp = false;
+	} else {
+		x->mantissa = u_sub(x->active, 0, (size_t)ep - pre);
+		x->exponent = u_sub(x->active, (size_t)ep - pre + 1, x->active.n);
+		x->has_exp = true;
+	}
+	dp = u_index(x->mantissa, p->ch[P_DEC], 0);
+	if (dp == -1) {
+		x->integer = x->mantissa;
+		x->fraction = x->suffix;
+	} else {
+		x->integer = u_sub(x->mantissa, 0, (size_t)dp);
+		x->fraction = u_sub(x->mantissa, (size_t)dp + 1, x->mantissa.n);
+	}
+}
+
+static const char *pic_validate(const struct fmt_props *p, struct pic *x)
+{
+	struct ustr s = x->sub;
+	const char *err = NULL;
+	long dp = u_index(s, p->ch[P_DEC], 0);
+	bool valid = false;
+
+	if (dp != u_last(s, p->ch[P_DEC]))
+		err = "D3081";
+	if (u_index(s, p->ch[P_PCT], 0) != u_last(s, p->ch[P_PCT]))
+		err = "D3082";
+	if (u_index(s, p->ch[P_PERMILLE], 0) != u_last(s, p->ch[P_PERMILLE]))
+		err = "D3083";
+	if (u_index(s, p->ch[P_PCT], 0) != -1 && u_index(s, p->ch[P_PERMILLE], 0) != -1)
+		err = "D3084";
+	for (size_t i = 0; i < x->mantissa.n; i++)
+		if (is_digit_fam(p, x->mantissa.c[i]) || x->mantissa.c[i] == p->ch[P_DIGIT])
+			valid = true;
+	if (!valid)
+		err = "D3085";
+	for (size_t i = 0; i < x->active.n; i++)
+		if (!is_active(p, x->active.c[i]))
+			err = "D3086";
+	if (dp != -1) {
+		if ((dp > 0 && s.c[dp - 1] == p->ch[P_GRP]) || ((size_t)dp + 1 < s.n && s.c[dp + 1] == p->ch[P_GRP]))
+			err = "D3087";
+	} else if (x->integer.n && x->integer.c[x->integer.n - 1] == p->ch[P_GRP]) {
+		err = "D3088";
+	}
+	for (size_t i = 0; i + 1 < s.n; i++)
+		if (s.c[i] == p->ch[P_GRP] && s.c[i + 1] == p->ch[P_GRP])
+			err = "D3089";
+	long od = u_index(x->integer, p->ch[P_DIGIT], 0);
+
+	if (od != -1)
+		for (long i = 0; i < od; i++)
+			if (is_digit_fam(p, x->integer.c[i]))
+				err = "D3090";
+	od = u_last(x->fraction, p->ch[P_DIGIT]);
+	if (od != -1)
+		for (size_t i = (size_t)od; i < x->fraction.n; i++)
+			if (is_digit_fam(p, x->fraction.c[i]))
+				err = "D3091";
+	if (x->has_exp && x->exponent.n > 0 && (u_index(s, p->ch[P_PCT], 0) != -1 || u_index(s, p->ch[P_PERMILLE], 0) != -1))
+		err = "D3092";
+	if (x->has_exp) {
+		bool bad = x->exponent.n == 0;
+
+		for (size_t i = 0; i < x->exponent.n; i++)
+			if (!is_digit_fam(p, x->exponent.c[i]))
+				bad = true;
+		if (bad)
+			err = "D3093";
+	}
+	return err;
+}
+
+static int gcd_i(int a, int b)
+{
+	return b == 0 ? a : gcd_i(b, a % b);
+}
+
+static void pic_grouping(const struct fmt_props *p, struct pic *x, struct ustr part, bool to_left, int *pos, int *npos)
+{
+	long g = u_index(part, p->ch[P_GRP], 0);
+
+	*npos = 0;
+	while (g != -1 && *npos < 64) {
+		int cnt = 0;
+		size_t from = to_left ? 0 : (size_t)g, to = to_left ? (size_t)g : part.n;
+
+		for (size_t i = from; i < to; i++)
+			if (is_digit_fam(p, part.c[i]) || part.c[i] == p->ch[P_DIGIT])
+				cnt++;
+		pos[(*npos)++] = cnt;
+		/* JSONata looks for the next separator in the integer part, even for the fraction */
+		g = u_index(x->integer, p->ch[P_GRP], (size_t)g + 1);
+	}
+}
+
+static void pic_analyse(const struct fmt_props *p, struct pic *x)
+{
+	pic_grouping(p, x, x->integer, false, x->igrp, &x->nigrp);
+	x->regular = 0;
+	if (x->nigrp) {
+		int f = x->igrp[0];
+
+		for (int i = 1; i < x->nigrp; i++)
+			f = gcd_i(f, x->igrp[i]);
+		x->regular = f;
+		for (int k = 1; k <= x->nigrp && f; k++) {
+			bool found = false;
+
+			for (int i = 0; i < x->nigrp; i++)
+				found |= x->igrp[i] == k * f;
+			if (!found)
+				x->regular = 0;
+		}
+	}
+	pic_grouping(p, x, x->fraction, true, x->fgrp, &x->nfgrp);
+	x->min_int = 0;
+	for (size_t i = 0; i < x->integer.n; i++)
+		x->min_int += is_digit_fam(p, x->integer.c[i]);
+	x->scaling = x->min_int;
+	x->min_frac = x->max_frac = 0;
+	for (size_t i = 0; i < x->fraction.n; i++) {
+		x->min_frac += is_digit_fam(p, x->fraction.c[i]);
+		x->max_frac += is_digit_fam(p, x->fraction.c[i]) || x->fraction.c[i] == p->ch[P_DIGIT];
+	}
+	if (x->min_int == 0 && x->max_frac == 0) {
+		if (x->has_exp)
+			x->min_frac = x->max_frac = 1;
+		else
+			x->min_int = 1;
+	}
+	if (x->has_exp && x->min_int == 0 && u_index(x->integer, p->ch[P_DIGIT], 0) != -1)
+		x->min_int = 1;
+	if (x->min_int == 0 && x->min_frac == 0)
+		x->min_frac = 1;
+	x->min_exp = 0;
+	if (x->has_exp)
+		for (size_t i = 0; i < x->exponent.n; i++)
+			x->min_exp += is_digit_fam(p, x->exponent.c[i]);
+}
+
+/* insert @ch at code point @at of the array (capacity is the caller's) */
+static void u_insert(uint32_t *v, size_t *n, size_t at, uint32_t ch)
+{
+	memmove(v + at + 1, v + at, (*n - at) * sizeof(*v));
+	v[at] = ch;
+	(*n)++;
+}
+
 static struct val f_format_number(struct ctx *c, struct val *a, int n, struct val in, const char *name)
 {
-	throw(c, "D3136", -1, "$formatNumber is not implemented");
+	static const char *const keys[P_N] = { "decimal-separator", "grouping-separator", "exponent-separator",
+		"minus-sign", "percent", "per-mille", "zero-digit", "digit", "pattern-separator" };
+	static const char *const defs[P_N] = { ".", ",", "e", "-", "%", "\xe2\x80\xb0", "0", "#", ";" };
+	struct fmt_props p;
+	struct ustr pict, subs[3];
+	int nsub = 0;
+	struct pic pics[2], *x;
+	double value, adj, mant;
+	int exponent = 0;
+	bool has_exponent = false;
+	char tmp[512];
+
+	if (!a[0].j)
+		return UNDEF;
+	for (int i = 0; i < P_N; i++) {
+		json_t *o = ARG(2).j ? json_object_get(a[2].j, keys[i]) : NULL;
+		const char *t = json_is_string(o) && json_string_length(o) ? json_string_value(o) : defs[i];
+		size_t k = 0;
+
+		p.text[i] = t;
+		p.ch[i] = utf8_get(t, strlen(t), &k);
+	}
+	pict = u_from(c, sv(a[1]), sl(a[1]));
+	{
+		size_t st = 0;
+
+		for (size_t i = 0; i <= pict.n; i++) {
+			if (i == pict.n || pict.c[i] == p.ch[P_PATSEP]) {
+				if (nsub == 2)
+					throw(c, "D3080", -1, "The format-number picture string must not contain more than one instance of the pattern-separator character");
+				subs[nsub++] = u_sub(pict, st, i);
+				st = i + 1;
+			}
+		}
+	}
+	for (int i = 0; i < nsub; i++) {
+		const char *e;
+
+		pic_split(&p, subs[i], &pics[i]);
+		e = pic_validate(&p, &pics[i]);
+		if (e)
+			throw(c, e, -1, "Invalid picture string for $formatNumber (%s)", e);
+		pic_analyse(&p, &pics[i]);
+	}
+	value = numv(a[0].j);
+	x = &pics[0];
+	struct ustr minus_prefix = { NULL, 0 };
+
+	if (value < 0) {
+		if (nsub == 2) {
+			x = &pics[1];
+		} else {
+			/* the negative picture is the positive one with the minus sign before its prefix */
+			struct ustr ms = u_from(c, p.text[P_MINUS], strlen(p.text[P_MINUS]));
+
+			minus_prefix = ms;
+		}
+	}
+	if (u_index(x->sub, p.ch[P_PCT], 0) != -1)
+		adj = value * 100;
+	else if (u_index(x->sub, p.ch[P_PERMILLE], 0) != -1)
+		adj = value * 1000;
+	else
+		adj = value;
+	if (x->min_exp == 0) {
+		mant = adj;
+	} else {
+		double maxm = pow(10, x->scaling), minm = pow(10, x->scaling - 1);
+
+		mant = adj;
+		has_exponent = true;
+		if (mant != 0) {
+			while (fabs(mant) < minm) {
+				mant *= 10;
+				exponent--;
+			}
+			while (fabs(mant) > maxm) {
+				mant /= 10;
+				exponent++;
+			}
+		}
+	}
+	mant = round_half_even(mant, x->max_frac);
+	snprintf(tmp, sizeof(tmp), "%.*f", x->max_frac, fabs(mant));
+	/* digits in the zero-digit family, '.' as the decimal separator */
+	size_t cap = 2 * (strlen(tmp) + (size_t)x->min_int + (size_t)x->min_frac) + 16;
+	uint32_t *v = calloc_c(c, sizeof(uint32_t) * cap);
+	size_t vn = 0;
+	bool had_dot = false;
+
+	for (char *q = tmp; *q; q++) {
+		if (*q >= '0' && *q <= '9') {
+			v[vn++] = p.ch[P_ZERO] + (uint32_t)(*q - '0');
+		} else if (*q == '.') {
+			v[vn++] = p.ch[P_DEC];
+			had_dot = true;
+		}
+	}
+	if (!had_dot)
+		v[vn++] = p.ch[P_DEC];
+	{
+		size_t st = 0;
+
+		while (st < vn && v[st] == p.ch[P_ZERO])
+			st++;
+		memmove(v, v + st, (vn - st) * sizeof(*v));
+		vn -= st;
+		while (vn && v[vn - 1] == p.ch[P_ZERO])
+			vn--;
+	}
+	long dpos = -1;
+
+	for (size_t i = 0; i < vn; i++)
+		if (v[i] == p.ch[P_DEC]) {
+			dpos = (long)i;
+			break;
+		}
+	int padl = x->min_int - (int)dpos, padr = x->min_frac - (int)((long)vn - dpos - 1);
+
+	for (int i = 0; i < padl; i++)
+		u_insert(v, &vn, 0, p.ch[P_ZERO]);
+	for (int i = 0; i < padr; i++)
+		v[vn++] = p.ch[P_ZERO];
+	dpos += padl > 0 ? padl : 0;
+	if (x->regular > 0) {
+		int groups = (int)((dpos - 1) / x->regular);
+
+		for (int g = 1; g <= groups; g++) {
+			if (vn + 2 >= cap)
+				break;
+			u_insert(v, &vn, (size_t)(dpos - g * x->regular), p.ch[P_GRP]);
+		}
+	} else {
+		for (int i = 0; i < x->nigrp; i++) {
+			long at = dpos - x->igrp[i];
+
+			if (at < 0 || vn + 2 >= cap)
+				continue;
+			u_insert(v, &vn, (size_t)at, p.ch[P_GRP]);
+			dpos++;
+		}
+	}
+	for (size_t i = 0; i < vn; i++)
+		if (v[i] == p.ch[P_DEC]) {
+			dpos = (long)i;
+			break;
+		}
+	for (int i = 0; i < x->nfgrp; i++) {
+		size_t at = (size_t)(x->fgrp[i] + dpos + 1);
+
+		if (at <= vn && vn + 2 < cap)
+			u_insert(v, &vn, at, p.ch[P_GRP]);
+	}
+	for (size_t i = 0; i < vn; i++)
+		if (v[i] == p.ch[P_DEC]) {
+			dpos = (long)i;
+			break;
+		}
+	if (x->max_frac == 0 || dpos == (long)vn - 1)
+		vn--;
+	struct buf *b = cbuf(c);
+	struct ustr vs = { v, vn };
+
+	u_put(b, minus_prefix);
+	u_put(b, x->prefix);
+	u_put(b, vs);
+	if (has_exponent) {
+		char et[32];
+		int k, len;
+
+		len = snprintf(et, sizeof(et), "%d", abs(exponent));
+		buf_puts(b, p.text[P_EXP]);
+		if (exponent < 0)
+			buf_puts(b, p.text[P_MINUS]);
+		for (k = len; k < x->min_exp; k++)
+			utf8_put(b, p.ch[P_ZERO]);
+		for (k = 0; k < len; k++)
+			utf8_put(b, p.ch[P_ZERO] + (uint32_t)(et[k] - '0'));
+	}
+	u_put(b, x->suffix);
+	return buf_val(c, b);
 }
 
 static struct val f_format_integer(struct ctx *c, struct val *a, int n, struct val in, const char *name)

@@ -286,9 +286,11 @@ static int run_case(struct suite *s, const char *group_dir, json_t *tc, const ch
 	j = jsonata_compile(expr, 0, &err);
 	if (j)
 		rc = jsonata_eval(j, data, bindings, &out, &err);
-	if (json_object_get(tc, "code")) {
+	if (json_object_get(tc, "code") || json_object_get(tc, "error")) {
 		const char *want = json_string_value(json_object_get(tc, "code"));
 
+		if (!want)
+			want = json_string_value(json_object_get(json_object_get(tc, "error"), "code"));
 		ok = (!j || rc != 0) && want && !strcmp(err.code, want);
 	} else if (!j || rc != 0) {
 		ok = 0;
