@@ -133,6 +133,7 @@ static void stream_free(struct stream *st)
 }
 
 struct dirlist;
+struct raslot;
 
 struct handle {
 	struct node *n;       /* NULL for a directory handle */
@@ -144,17 +145,12 @@ struct handle {
 	int wrote;            /* ... by writing bytes or truncating, not only creating */
 	pthread_mutex_t lock; /* read-ahead state below */
 	uint64_t size;        /* object size at open (clean reads) */
-	char *ra;
-	uint64_t ra_off;
-	size_t ra_len, ra_cap;
-	uint64_t next_off;
-	uint64_t window;
-	/* the next window, fetched in the background while ra is consumed */
-	char *nx;
-	uint64_t nx_off;
-	size_t nx_len, nx_cap;
-	int nx_state;         /* 0 none, 1 fetching, 2 ready, 3 failed */
-	pthread_cond_t nx_cond;
+	struct raslot *ra;    /* read-ahead chunks (see read_clean()) */
+	int nslots;
+	uint64_t ra_end;      /* end of the furthest chunk requested */
+	uint64_t next_off;    /* where the last read ended */
+	uint64_t window;      /* bytes kept requested ahead; 0: random reads */
+	pthread_cond_t nx_cond; /* a chunk fetch finished */
 };
 
 struct stepfs {
@@ -1381,139 +1377,183 @@ static int fetch(struct stepfs *fs, const char *key, uint64_t off, uint64_t len,
 	return r;
 }
 
-static void ra_release(struct stepfs *fs, struct handle *h)
-{
-	pthread_mutex_lock(&h->lock);
-	while (h->nx_state == 1)
-		pthread_cond_wait(&h->nx_cond, &h->lock);
-	pthread_mutex_unlock(&h->lock);
-	if (h->ra) {
-		free(h->ra);
-		atomic_fetch_sub(&fs->read_mem, h->ra_cap);
-	}
-	if (h->nx) {
-		free(h->nx);
-		atomic_fetch_sub(&fs->read_mem, h->nx_cap);
-	}
-	h->ra = h->nx = NULL;
-	h->ra_cap = h->ra_len = h->nx_cap = h->nx_len = 0;
-	h->nx_state = 0;
-}
+/*
+ * Read-ahead of a handle: chunks of the object in slots, each fetched by
+ * one ranged GET on a thread of its own. A sequential reader keeps
+ * h->window bytes requested ahead of it (1 MiB doubling to readahead_max
+ * each time it enters a new chunk) in chunks of window / parallel (at least
+ * 1 MiB), so up to `parallel` GETs run at once and a new one starts as soon
+ * as the reader leaves a chunk: the connection never waits for the slowest
+ * range of a window. A slot is reused once the reader is past it.
+ */
+enum { RA_EMPTY = 0, RA_FETCHING, RA_READY, RA_FAILED };
 
-struct prefetch_job {
-	struct stepfs *fs;
-	struct handle *h;
-	char *key;
-	uint64_t off, len;
+struct raslot {
+	char *buf;
+	size_t cap;    /* bytes allocated, counted in fs->read_mem */
+	uint64_t off;  /* the chunk: [off, off + len) of the object */
+	size_t len;
+	int state;     /* RA_*; buf, off and len stay put while RA_FETCHING */
+	int err;       /* RA_FAILED: -errno */
 };
 
-static void *prefetch_worker(void *arg)
-{
-	struct prefetch_job *j = arg;
-	struct handle *h = j->h;
-	int r = fetch(j->fs, j->key, j->off, j->len, h->nx); /* nx is ours while fetching */
+struct chunk_job {
+	struct stepfs *fs;
+	struct handle *h;
+	struct raslot *s;
+	char *key;
+};
 
+static void *chunk_worker(void *arg)
+{
+	struct chunk_job *j = arg;
+	struct raslot *s = j->s;
+	size_t got = 0;
+	enum store_err e;
+
+	e = store_get_range(j->fs->store, j->key, s->off, s->len, s->buf, &got, NULL);
+	if (e == STORE_OK)
+		atomic_fetch_add(&j->fs->n_bytes_down, got);
+	pthread_mutex_lock(&j->h->lock);
+	s->state = e == STORE_OK && got == s->len ? RA_READY : RA_FAILED;
+	/* a short chunk: the object changed under us */
+	s->err = e != STORE_OK ? -store_err_to_errno(e) : -EIO;
+	pthread_cond_broadcast(&j->h->nx_cond);
+	pthread_mutex_unlock(&j->h->lock);
 	free(j->key);
-	pthread_mutex_lock(&h->lock);
-	h->nx_state = r == 0 ? 2 : 3;
-	pthread_cond_broadcast(&h->nx_cond);
-	pthread_mutex_unlock(&h->lock);
 	free(j);
 	return NULL;
 }
 
-/* Sequential and past half of the buffer: fetch the next window now. Caller holds h->lock. */
-static void maybe_prefetch(struct stepfs *fs, struct handle *h, const char *key, uint64_t pos)
+static void ra_release(struct stepfs *fs, struct handle *h)
 {
-	uint64_t off = h->ra_off + h->ra_len, len = h->window;
-	struct prefetch_job *j;
-	pthread_t t;
+	int i, busy;
 
-	if (h->nx_state != 0 || !h->window || off >= h->size || pos < h->ra_off + h->ra_len / 2)
+	if (!h->ra)
 		return;
-	if (off + len > h->size)
-		len = h->size - off;
-	if (len > h->nx_cap) {
-		uint64_t extra = len - h->nx_cap;
+	pthread_mutex_lock(&h->lock);
+	do { /* the fetch threads write into the slots */
+		busy = 0;
+		for (i = 0; i < h->nslots; i++)
+			busy |= h->ra[i].state == RA_FETCHING;
+		if (busy)
+			pthread_cond_wait(&h->nx_cond, &h->lock);
+	} while (busy);
+	pthread_mutex_unlock(&h->lock);
+	for (i = 0; i < h->nslots; i++) {
+		free(h->ra[i].buf);
+		atomic_fetch_sub(&fs->read_mem, h->ra[i].cap);
+	}
+	free(h->ra);
+	h->ra = NULL;
+	h->nslots = 0;
+}
+
+/*
+ * Start fetching [off, off + len) into a free slot: empty, or wholly before
+ * @pos (consumed) by more than 1 MiB. Returns 0, or -1 if no slot is free, the read-ahead
+ * budget is spent or no thread can start. Caller holds h->lock.
+ */
+static int ra_start(struct stepfs *fs, struct handle *h, const char *key, uint64_t off,
+		    size_t len, uint64_t pos)
+{
+	struct raslot *s = NULL;
+	struct chunk_job *j;
+	pthread_t t;
+	int i;
+
+	for (i = 0; i < h->nslots; i++) {
+		struct raslot *x = &h->ra[i];
+
+		/* kept for 1 MiB after its end: the kernel's reads come out of order */
+		if (x->state == RA_FETCHING ||
+		    (x->state != RA_EMPTY && x->off + x->len + (1u << 20) > pos))
+			continue;
+		if (!s || x->cap >= len) /* prefer a buffer that is large enough */
+			s = x;
+		if (x->cap >= len)
+			break;
+	}
+	if (!s)
+		return -1;
+	if (s->cap < len) {
+		uint64_t extra = len - s->cap;
 		char *nb;
 
 		if (atomic_fetch_add(&fs->read_mem, extra) + extra > fs->o.read_mem) {
 			atomic_fetch_sub(&fs->read_mem, extra);
-			return; /* over the read-ahead budget */
+			return -1; /* over the read-ahead budget */
 		}
-		nb = realloc(h->nx, (size_t)len);
+		nb = realloc(s->buf, len);
 		if (!nb) {
 			atomic_fetch_sub(&fs->read_mem, extra);
-			return;
+			return -1;
 		}
-		h->nx = nb;
-		h->nx_cap = (size_t)len;
+		s->buf = nb;
+		s->cap = len;
 	}
 	j = calloc(1, sizeof(*j));
 	if (!j)
-		return;
+		return -1;
 	j->fs = fs;
 	j->h = h;
+	j->s = s;
 	j->key = strdup(key);
-	j->off = off;
-	j->len = len;
-	h->nx_off = off;
-	h->nx_len = (size_t)len;
-	h->nx_state = 1;
-	if (!j->key || spawn_thread(&t, prefetch_worker, j) != 0) {
+	s->off = off;
+	s->len = len;
+	s->state = RA_FETCHING;
+	if (!j->key || spawn_thread(&t, chunk_worker, j) != 0) {
 		free(j->key);
 		free(j);
-		h->nx_state = 0;
-		return;
+		s->state = RA_EMPTY;
+		return -1;
 	}
 	pthread_detach(t);
-}
-
-/* Make h->ra hold [want_off, want_off + want_len) (synchronous). Caller holds h->lock. */
-static int ra_fill(struct stepfs *fs, struct handle *h, const char *key, uint64_t want_off,
-		   uint64_t want_len, uint64_t need)
-{
-	int r;
-
-	if (want_len > h->ra_cap) {
-		uint64_t extra = want_len - h->ra_cap;
-		char *nb;
-
-		if (atomic_fetch_add(&fs->read_mem, extra) + extra > fs->o.read_mem &&
-		    want_len > need) {
-			/* over the read-ahead budget: fetch only what is needed */
-			atomic_fetch_sub(&fs->read_mem, extra);
-			want_len = need;
-			h->window = 0;
-			extra = want_len > h->ra_cap ? want_len - h->ra_cap : 0;
-			if (extra)
-				atomic_fetch_add(&fs->read_mem, extra);
-		}
-		if (extra) {
-			nb = realloc(h->ra, (size_t)want_len);
-			if (!nb) {
-				atomic_fetch_sub(&fs->read_mem, extra);
-				return -ENOMEM;
-			}
-			h->ra = nb;
-			h->ra_cap = (size_t)want_len;
-		}
-	}
-	h->ra_len = 0;
-	r = fetch(fs, key, want_off, want_len, h->ra);
-	if (r < 0)
-		return r;
-	h->ra_off = want_off;
-	h->ra_len = (size_t)want_len;
 	return 0;
 }
 
+/* Keep h->window bytes requested ahead of @pos. Caller holds h->lock. */
+static void ra_refill(struct stepfs *fs, struct handle *h, const char *key, uint64_t pos)
+{
+	uint64_t chunk;
+
+	if (!h->window)
+		return;
+	if (h->ra_end < pos)
+		h->ra_end = pos;
+	chunk = h->window / (uint64_t)(fs->o.parallel < 1 ? 1 : fs->o.parallel);
+	if (chunk < (1u << 20))
+		chunk = 1u << 20;
+	while (h->ra_end < h->size && h->ra_end < pos + h->window) {
+		uint64_t c = chunk;
+
+		if (c > h->size - h->ra_end)
+			c = h->size - h->ra_end;
+		if (ra_start(fs, h, key, h->ra_end, (size_t)c, pos) < 0)
+			break;
+		h->ra_end += c;
+	}
+}
+
+/* The slot holding @pos (fetched, being fetched or failed), or NULL. Caller holds h->lock. */
+static struct raslot *ra_find(struct handle *h, uint64_t pos)
+{
+	int i;
+
+	for (i = 0; i < h->nslots; i++) {
+		struct raslot *x = &h->ra[i];
+
+		if (x->state != RA_EMPTY && pos >= x->off && pos < x->off + x->len)
+			return x;
+	}
+	return NULL;
+}
+
 /*
- * A read of an object without local data: served from the handle's buffer
- * (h->ra) and the next window fetched in the background (h->nx). Sequential
- * reads (the kernel's read-ahead sends several, possibly out of order) grow
- * the window from 1 MiB to readahead_max; random reads fetch only what is
- * asked; small objects are fetched whole.
+ * A read of an object without local data: served from the read-ahead
+ * slots. Sequential reads (the kernel's read-ahead sends several, possibly
+ * out of order) keep chunks requested ahead; random reads fetch only what
+ * is asked; small objects are fetched whole.
  */
 static int read_clean(struct stepfs *fs, struct handle *h, const char *key, char *buf,
 		      size_t size, uint64_t off)
@@ -1528,67 +1568,71 @@ static int read_clean(struct stepfs *fs, struct handle *h, const char *key, char
 	}
 	if (size > h->size - off)
 		size = (size_t)(h->size - off);
+	if (!h->ra) {
+		int n = (fs->o.parallel < 1 ? 1 : fs->o.parallel) + 2;
+
+		h->ra = calloc((size_t)n, sizeof(*h->ra));
+		if (!h->ra) {
+			pthread_mutex_unlock(&h->lock);
+			return -ENOMEM;
+		}
+		h->nslots = n;
+	}
 	while (done < size) {
-		uint64_t pos = off + done, want_off, want_len;
+		uint64_t pos = off + done;
+		struct raslot *s = ra_find(h, pos);
 		int seq;
 
-		if (h->ra && pos >= h->ra_off && pos < h->ra_off + h->ra_len) {
-			size_t k = (size_t)(h->ra_off + h->ra_len - pos);
-
-			if (k > size - done)
-				k = size - done;
-			memcpy(buf + done, h->ra + (pos - h->ra_off), k);
-			done += k;
-			continue;
-		}
-		if (h->nx_state == 1) { /* a background fetch runs: wait for it */
+		if (s && s->state == RA_FETCHING) {
 			pthread_cond_wait(&h->nx_cond, &h->lock);
 			continue;
 		}
-		if (h->nx_state == 2 && pos >= h->nx_off && pos < h->nx_off + h->nx_len) {
-			char *tb = h->ra;
-			size_t tc = h->ra_cap;
+		if (s && s->state == RA_FAILED) {
+			r = s->err;
+			s->state = RA_EMPTY; /* a later read tries again */
+			break;
+		}
+		if (s) {
+			size_t k = (size_t)(s->off + s->len - pos);
 
-			h->ra = h->nx;
-			h->ra_cap = h->nx_cap;
-			h->ra_off = h->nx_off;
-			h->ra_len = h->nx_len;
-			h->nx = tb;
-			h->nx_cap = tc;
-			h->nx_len = 0;
-			h->nx_state = 0;
-			if (h->window && h->window < fs->o.readahead_max)
-				h->window = h->window * 2 > fs->o.readahead_max
-						    ? fs->o.readahead_max
-						    : h->window * 2;
+			if (k > size - done)
+				k = size - done;
+			if (pos == s->off && h->window && h->window < fs->o.readahead_max)
+				h->window = h->window * 2 > fs->o.readahead_max ? fs->o.readahead_max
+										: h->window * 2;
+			memcpy(buf + done, s->buf + (pos - s->off), k);
+			done += k;
 			continue;
 		}
-		h->nx_state = 0; /* a prefetch that missed, or failed: dropped */
-		seq = pos == h->next_off ||
-		      (h->ra && pos >= h->ra_off && pos <= h->ra_off + h->ra_len + (1u << 20));
-		if (h->size <= fs->o.small_file) {
-			want_off = 0;
-			want_len = h->size;
-		} else if (seq) {
-			h->window = h->window ? h->window * 2 : (1u << 20);
-			if (h->window > fs->o.readahead_max)
-				h->window = fs->o.readahead_max;
-			want_off = pos;
-			want_len = h->window > size - done ? h->window : size - done;
-		} else {
+		/* a miss */
+		seq = pos == h->next_off || (h->window && pos >= h->ra_end &&
+					     pos <= h->ra_end + (1u << 20));
+		if (h->size <= fs->o.small_file && h->ra_end == 0) {
 			h->window = 0;
-			want_off = pos;
-			want_len = size - done; /* random: only what is asked */
+			h->ra_end = h->size;
+			if (ra_start(fs, h, key, 0, (size_t)h->size, pos) == 0)
+				continue;
+		} else if (seq && pos >= h->ra_end) {
+			if (!h->window)
+				h->window = 1u << 20;
+			h->ra_end = pos;
+			ra_refill(fs, h, key, pos);
+			if (ra_find(h, pos))
+				continue;
+		} else if (!seq) {
+			h->window = 0; /* random: only what is asked */
 		}
-		if (want_off + want_len > h->size)
-			want_len = h->size - want_off;
-		r = ra_fill(fs, h, key, want_off, want_len, size - done);
+		/* fetch only what is asked, straight into the caller's buffer */
+		pthread_mutex_unlock(&h->lock);
+		r = fetch(fs, key, pos, size - done, buf + done);
+		pthread_mutex_lock(&h->lock);
 		if (r < 0)
 			break;
+		done = size;
 	}
 	if (r == 0) {
 		h->next_off = off + size;
-		maybe_prefetch(fs, h, key, off + size);
+		ra_refill(fs, h, key, off + size);
 	}
 	pthread_mutex_unlock(&h->lock);
 	return r < 0 ? r : (int)size;

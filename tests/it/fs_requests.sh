@@ -91,5 +91,24 @@ it_check_eq "...readdir (ls -f) too" "$(ls -f big | grep '^e' | sort)" "$(ls -f 
 it_check_eq "...sizes and regular files from the listing" "1500 regular empty file" \
 	"$(stat -c %F "$M"/big/* | sort | uniq -c | sed 's/^ *//')"
 it_umount "$M"
+
+# read path: a sequential read is served by ranged GETs of growing chunks
+# (1 MiB doubling to 8 MiB, up to 4 in flight), a random read by one GET of
+# what is asked, a small object by one GET of all of it
+head -c $((40 << 20)) /dev/urandom >r40
+aws_s3 cp --only-show-errors r40 "s3://$IT_BUCKET/${K}r40"
+mnt
+c=$(cost cat "$M/r40")
+it_check "sequential read of 40 MiB: ranged GETs of growing chunks ($c requests)" \
+	test "$c" -ge 8 -a "$c" -le 24
+it_check "...byte-exact" cmp r40 "$M/r40"
+it_umount "$M"
+mnt
+c=$(cost "$(it_need_helper helper_fsops)" readat "$M/r40" 30000001 100)
+it_check "random read of 100 bytes: the HEAD of the open and one GET ($c requests)" test "$c" -le 2
+it_check_eq "...the right bytes" "$(tail -c +30000002 r40 | head -c 100 | od -An -tx1)" \
+	"$("$(it_need_helper helper_fsops)" readat "$M/r40" 30000001 100 | od -An -tx1)"
+it_check "...then a sequential read from the start is byte-exact" cmp r40 "$M/r40"
+it_umount "$M"
 aws_s3 rm --only-show-errors --recursive "s3://$IT_BUCKET/$K" || true
 it_done
