@@ -12,17 +12,18 @@
 #   ls -l   of a 10,000-entry directory on a fresh mount (objects put with curl);
 #           stepfs also with -o exact_attrs (a HEAD per entry, like s3fs)
 #   rss     peak RSS (VmHWM) of the stepfs daemon while RSS_N programs each
-#           write an RSS_MB file at once. The default 10 x 1 GiB needs more
-#           than the 10 GiB OSD of tests/servers/up.sh holds after the other
-#           phases (the uploads then fail with EIO at close, as they should,
-#           and the RSS figure is still the peak while writing): run it alone
-#           (PHASES=rss) on a fresh server, or lower RSS_MB.
+#           write an RSS_MB file at once, against a server of its own whose
+#           OSD holds them (tests/servers/up.sh with STEPFS_SERVERS_OSD_GB;
+#           RSS_OWN_SERVER=0 uses the shared one, whose 10 GiB OSD fills at
+#           10 x 1 GiB: the closes then fail with EIO, as they should), set
+#           against the configured memory budget (README "Mounting").
 #
 # Prints the median of RUNS runs per cell, ratios against curl and s3fs, and
 # the machine. A peer that is not installed is reported as such.
 #
 # Environment: STEPFS_TEST_S3_* (else tests/servers/up.sh is run here), RUNS
 # (3), SIZE_MB (256), NCREATE (500), NLS (10000), RSS_N (10), RSS_MB (1024),
+# RSS_OWN_SERVER (1),
 # PEERS ("s3fs rclone"), STEPFS_OPTS (extra -o for stepfs), PHASES ("io ls rss"),
 # O (build dir).
 set -euo pipefail
@@ -59,6 +60,7 @@ cleanup() {
 	sleep 0.5
 	rm -rf "$W"
 	[ -n "$own" ] && tests/servers/down.sh "$own" >/dev/null 2>&1 || true
+	[ -n "${rss_own:-}" ] && tests/servers/down.sh "$rss_own" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 CURL=(curl -sS -f -u "$AK:$SK" --aws-sigv4 "aws:amz:$REGION:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD')
@@ -184,8 +186,19 @@ for ((run = 1; run <= RUNS && NLS > 0; run++)); do
 done
 
 # ---- peak RSS of stepfs with RSS_N concurrent 1 GiB writers -----------------------------------
-rss_time=n/a hwm=0 rss_fail=0
+rss_time=n/a hwm=0 rss_fail=0 rss_own= rss_srv=shared
 if [[ " $PHASES " == *" rss "* ]]; then
+	if [ "${RSS_OWN_SERVER:-1}" = 1 ]; then
+		# data + 25 % (the OSD refuses writes at 95 % full) + 4 GiB
+		rss_gb=$(((RSS_N * RSS_MB + 1023) / 1024 * 5 / 4 + 4))
+		rss_own=$(mktemp -d "${TMPDIR:-/tmp}/stepfs-ceph-rss-XXXX")
+		STEPFS_SERVERS_DIR=$rss_own STEPFS_NO_S3RVER=1 STEPFS_SERVERS_OSD_GB=$rss_gb \
+			tests/servers/up.sh >"$W/rss.env"
+		# shellcheck disable=SC1091
+		EP=$(. "$W/rss.env" && echo "$STEPFS_TEST_S3_ENDPOINT")
+		B=$(. "$W/rss.env" && echo "$STEPFS_TEST_S3_BUCKET")
+		rss_srv="own, $rss_gb GiB OSD"
+	fi
 	m=$W/mnt-stepfs
 	mount_tool stepfs "$PFX/rss" "$m"
 	pid=$(cat "$W/stepfs.pid")
@@ -199,6 +212,11 @@ if [[ " $PHASES " == *" rss "* ]]; then
 	rss_time=$(since "$s")
 	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 	umount_tool "$m"
+	if [ -n "$rss_own" ]; then
+		tests/servers/down.sh "$rss_own" >/dev/null 2>&1 || true
+		rss_own=
+		EP=$STEPFS_TEST_S3_ENDPOINT B=$STEPFS_TEST_S3_BUCKET
+	fi
 fi
 
 # ---- report -----------------------------------------------------------------------------------
@@ -224,4 +242,10 @@ fi
 if [ -n "${C_rclone:-}" ]; then
 	echo "stepfs / rclone: write $(ratio "$W_stepfs" "$W_rclone"), read $(ratio "$R_stepfs" "$R_rclone"), create $(ratio "$C_stepfs" "$C_rclone"), ls -l speed-up $(ratio "$L_rclone" "$L_stepfs")"
 fi
-echo "rss: $RSS_N writers x $RSS_MB MiB through stepfs in ${rss_time}s ($rss_fail close() failed): peak RSS $((hwm / 1024)) MiB; bound: read_mem (256 MiB, unused by writes) + metadata cache + threads (see README \"Mounting\")"
+# the configured budget (README "Mounting"): read_mem (256 MiB), the
+# metadata cache (100000 entries of ~300 B), 1.3 MiB of curl buffers per
+# transfer in flight (parallel=4 per file) and 16 MiB for the rest (code,
+# libraries, thread stacks)
+xfer_mb=$(((RSS_N * 4 * 13 + 9) / 10))
+budget=$((256 + 100000 * 300 / 1048576 + xfer_mb + 16))
+echo "rss: $RSS_N writers x $RSS_MB MiB through stepfs ($rss_srv server) in ${rss_time}s ($rss_fail close() failed): peak RSS $((hwm / 1024)) MiB; configured budget $budget MiB (read_mem 256 + metadata cache 28 + $((RSS_N * 4)) transfers $xfer_mb + 16)"

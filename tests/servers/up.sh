@@ -18,7 +18,10 @@
 # ${TMPDIR:-/tmp}/stepfs-ceph-XXXX), STEPFS_SERVERS_KEEP=1 (keep the dir and
 # daemons when start-up fails; otherwise a failed start is retried once on
 # other ports), STEPFS_NO_S3RVER=1 (skip s3rver),
-# STEPFS_TEST_S3_BUCKET (bucket name, default stepfs-test).
+# STEPFS_TEST_S3_BUCKET (bucket name, default stepfs-test),
+# STEPFS_SERVERS_OSD_GB (size of the OSD's sparse block file in GiB, default
+# 10; it fills at about that much data: the benchmark's 10 x 1 GiB writers
+# ask for more).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -45,6 +48,11 @@ else
 	DIR=$(mktemp -d "${TMPDIR:-/tmp}/stepfs-ceph-XXXX")
 fi
 DIR=$(cd "$DIR" && pwd)
+OSD_GB=${STEPFS_SERVERS_OSD_GB:-10}
+case $OSD_GB in
+'' | *[!0-9]*) srv_say "STEPFS_SERVERS_OSD_GB='$OSD_GB': a whole number of GiB expected"; exit 1 ;;
+esac
+[ "$OSD_GB" -ge 2 ] || { srv_say "STEPFS_SERVERS_OSD_GB=$OSD_GB: at least 2 expected"; exit 1; }
 # down.sh only removes a directory carrying this marker
 echo "stepfs test servers; stop with: STEPFS_SERVERS_DIR=$DIR $here/down.sh" >"$DIR/.stepfs-servers"
 mkdir -p "$DIR/log" "$DIR/run" "$DIR/mon.a" "$DIR/osd.0" "$DIR/rgw.a"
@@ -131,7 +139,7 @@ osd data = $DIR/\$name
 osd objectstore = bluestore
 bluestore block path = $DIR/\$name/block.file
 bluestore block create = true
-bluestore block size = 10737418240
+bluestore block size = $((OSD_GB << 30))
 bluestore block db create = false
 bluestore block wal create = false
 osd op num shards = 1
