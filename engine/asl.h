@@ -1,5 +1,8 @@
 /*
- * The Amazon States Language interpreter (JSONPath query language): load a
+ * The Amazon States Language interpreter (JSONPath and JSONata query
+ * languages, per machine or per state; JSONata expressions are compiled once
+ * at load, engine/jsonata.h, and fail at run time as
+ * States.QueryEvaluationError with an EvaluationFailed event): load a
  * definition once into an immutable, shareable struct asl_machine, then run
  * any number of executions of it on one struct asl_engine, which is bound to
  * one struct loop (engine/loop.h) and one struct asl_task_ops

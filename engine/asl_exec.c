@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "engine/jpath.h"
+#include "engine/jsonata.h"
 #include "engine/loop.h"
 
 /* step results: enter the next state, suspended, activity ended, re-run the current state */
@@ -53,6 +54,7 @@ struct act {
 	json_t *vars;             /* own variable scope (object) or NULL */
 	unsigned cursor;          /* previousEventId for the next event */
 	unsigned entered_id;      /* id of the current state's Entered event */
+	unsigned entered_prev;    /* its previousEventId */
 	struct timespec entered;  /* when the current state was entered */
 	long retry_counts[8];     /* attempts per retrier for this visit */
 	long *retry_more;         /* when a state has more than 8 retriers */
@@ -479,6 +481,7 @@ static void emit_entered(struct act *a)
 		if (d)
 			json_object_set_new(d, "name", json_string(s->name));
 	}
+	a->entered_prev = a->cursor;
 	a->entered_id = emit(a, type, "stateEnteredEventDetails", d, true);
 }
 
@@ -526,6 +529,131 @@ static json_t *err_details(const char *error, const char *cause)
 	if (cause)
 		json_object_set_new(d, "cause", json_string(cause));
 	return d;
+}
+
+/* ---------------------------------------------------------------- JSONata */
+
+static void add_vars(json_t *b, struct act *a)
+{
+	if (!a)
+		return;
+	add_vars(b, a->scope_parent);
+	if (a->vars)
+		json_object_update(b, a->vars);
+}
+
+/*
+ * The bindings of a JSONata evaluation in the current state of @a: every
+ * variable in scope, and "states" with @input, @result and @error_output
+ * (each may be NULL) and the context object when the state reads it (with
+ * Map.Item from @map_index/@map_value if set). New reference; NULL on ENOMEM.
+ */
+static json_t *ja_bindings(struct act *a, json_t *input, json_t *result, json_t *error_output,
+			   json_t *map_index, json_t *map_value)
+{
+	json_t *b = json_object(), *st = json_object();
+
+	if (!b || !st) {
+		json_decref(b);
+		json_decref(st);
+		return NULL;
+	}
+	add_vars(b, a);
+	if (input)
+		json_object_set(st, "input", input);
+	if (result)
+		json_object_set(st, "result", result);
+	if (error_output)
+		json_object_set(st, "errorOutput", error_output);
+	if (cur_state(a)->needs_ctx)
+		json_object_set_new(st, "context", ctx_build(a, map_index, map_value));
+	json_object_set_new(b, "states", st);
+	return b;
+}
+
+/*
+ * A JSONata evaluation failed: States.QueryEvaluationError with AWS's
+ * cause, and the EvaluationFailed event AWS records (pointing, as AWS's
+ * does, at the event before the state's Entered when it is the state's first).
+ */
+static int ja_err(struct act *a, struct asl_err *err, const char *field, const char *cause)
+{
+	json_t *d = NULL;
+
+	rt_err(a, err, ASL_E_QUERYEVAL, "%s", cause);
+	if (a->x->want_events) {
+		d = json_pack("{s:s,s:s,s:s}", "cause", err->cause, "error", err->error, "state",
+			      cur_state(a)->name);
+		if (d && field)
+			json_object_set_new(d, "location", json_string(field));
+	}
+	if (a->cursor == a->entered_id)
+		a->cursor = a->entered_prev;
+	emit(a, "EvaluationFailed", "evaluationFailedEventDetails", d, true);
+	return -1;
+}
+
+static int ja_value(struct act *a, const struct asl_ja *t, json_t *b, json_t **ret,
+		    struct asl_err *err)
+{
+	struct asl_ja_fail f;
+
+	if (asl_ja_eval(t, b, ret, &f) < 0)
+		return ja_err(a, err, f.field, f.cause);
+	return 0;
+}
+
+/* A number field given as an expression (@integer: whole numbers only). */
+static int ja_number(struct act *a, const struct asl_ja *t, json_t *b, bool integer,
+		     double *ret, struct asl_err *err)
+{
+	struct asl_ja_fail f;
+	json_t *v;
+
+	if (ja_value(a, t, b, &v, err) < 0)
+		return -1;
+	if (!json_is_number(v) ||
+	    (integer && floor(json_number_value(v)) != json_number_value(v))) {
+		asl_ja_type_fail(t, integer ? "integer" : "number", v, &f);
+		json_decref(v);
+		return ja_err(a, err, f.field, f.cause);
+	}
+	*ret = json_number_value(v);
+	json_decref(v);
+	return 0;
+}
+
+/*
+ * Assign, then Output, both with the values at state entry (@b). Without
+ * Output the output is @dflt. Returns 0 with new references in *ret_out
+ * and *ret_assigned (NULL without Assign), or -1 with @err.
+ */
+static int ja_out_assign(struct act *a, const struct asl_ja *output, const struct asl_ja *assign,
+			 json_t *b, json_t *dflt, json_t **ret_out, json_t **ret_assigned,
+			 struct asl_err *err)
+{
+	struct asl_ja_fail f;
+	json_t *assigned = NULL;
+
+	if (assign) {
+		if (ja_value(a, assign, b, &assigned, err) < 0)
+			return -1;
+		if (!json_is_object(assigned)) {
+			asl_ja_type_fail(assign, "object", assigned, &f);
+			json_decref(assigned);
+			return ja_err(a, err, f.field, f.cause);
+		}
+	}
+	if (output) {
+		if (ja_value(a, output, b, ret_out, err) < 0) {
+			json_decref(assigned);
+			return -1;
+		}
+	} else {
+		*ret_out = json_incref(dflt);
+	}
+	*ret_assigned = assigned;
+	return 0;
 }
 
 /* ----------------------------------------------------------- transitions */
@@ -704,6 +832,18 @@ static int state_error(struct act *a, const struct asl_err *err, bool terminal)
 		json_object_set_new(eo, "Error", json_string(err->error));
 		if (err->cause[0])
 			json_object_set_new(eo, "Cause", json_string(err->cause));
+		if (s->jsonata) {
+			json_t *b = ja_bindings(a, a->input, NULL, eo, NULL, NULL);
+			int r = b ? ja_out_assign(a, ct->ja_output, ct->ja_assign, b, eo, &out,
+						  &assigned, &e2)
+				  : asl_err_set(&e2, ASL_E_RUNTIME, "out of memory");
+
+			json_decref(b);
+			json_decref(eo);
+			if (r < 0)
+				return act_fail(a, e2.error, e2.cause);
+			return leave(a, out, assigned, ct->next, false);
+		}
 		if (eval_assign(a, &ct->assign, eo, &assigned, &e2) < 0) {
 			json_decref(eo);
 			return act_fail(a, e2.error, e2.cause);
@@ -732,12 +872,31 @@ static int state_error(struct act *a, const struct asl_err *err, bool terminal)
  * The current Task/Map/Parallel/Pass state produced @result (stolen):
  * ResultSelector, Assign, ResultPath, OutputPath, then leave.
  */
+static int ja_result(struct act *a, json_t *result)
+{
+	const struct asl_state *s = cur_state(a);
+	json_t *b, *out = NULL, *assigned = NULL;
+	struct asl_err err;
+	int r;
+
+	b = ja_bindings(a, a->input, result, NULL, NULL, NULL);
+	r = b ? ja_out_assign(a, s->ja_output, s->ja_assign, b, result, &out, &assigned, &err)
+	      : asl_err_set(&err, ASL_E_RUNTIME, "out of memory");
+	json_decref(b);
+	json_decref(result);
+	if (r < 0)
+		return state_error(a, &err, false);
+	return leave(a, out, assigned, s->next, s->end);
+}
+
 static int state_result(struct act *a, json_t *result)
 {
 	const struct asl_state *s = cur_state(a);
 	json_t *sel = NULL, *assigned = NULL, *placed = NULL, *out = NULL;
 	struct asl_err err;
 
+	if (s->jsonata)
+		return ja_result(a, result);
 	if (s->result_selector.c) {
 		if (eval_template(a, &s->result_selector, result, "ResultSelector", &sel, &err) < 0)
 			goto fail;
@@ -822,6 +981,18 @@ static int task_start(struct act *a, json_t *eff)
 	bool lambda = s->task_kind == ASL_TK_LAMBDA_ARN;
 	int r;
 
+	if (s->ja_timeout || s->ja_heartbeat) {
+		json_t *b = ja_bindings(a, a->input, NULL, NULL, NULL, NULL);
+
+		r = !b ? asl_err_set(&err, ASL_E_RUNTIME, "out of memory") : 0;
+		if (r == 0 && s->ja_timeout)
+			r = ja_number(a, s->ja_timeout, b, true, &timeout, &err);
+		if (r == 0 && s->ja_heartbeat)
+			r = ja_number(a, s->ja_heartbeat, b, true, &heartbeat, &err);
+		json_decref(b);
+		if (r < 0)
+			goto fail_rt;
+	}
 	if (s->timeout_path.c && resolve_seconds(a, a->input, &s->timeout_path, &timeout,
 						 "TimeoutSecondsPath", &err) < 0)
 		goto fail_rt;
@@ -1036,6 +1207,29 @@ static void value_text(json_t *v, char *buf, size_t len)
 	free(t);
 }
 
+/* Leave a Wait state with @out and @assigned (stolen) after @delay seconds. */
+static int wait_leave(struct act *a, double delay, bool absolute, json_t *out, json_t *assigned)
+{
+	const struct asl_state *s = cur_state(a);
+	struct timespec now;
+
+	if (a->resumed_visit && !absolute) {
+		/* resumed: the wait started when the state was first entered */
+		asl_now(&now);
+		delay -= (double)(now.tv_sec - a->entered.tv_sec) +
+			 (double)(now.tv_nsec - a->entered.tv_nsec) / 1e9;
+	}
+	delay *= a->x->opts.wait_scale;
+	if (delay <= 0)
+		return leave(a, out, assigned, s->next, s->end);
+	a->wait_out = out;
+	a->wait_assigned = assigned;
+	a->timer = loop_timer_add(a->x->e->loop, secs_to_ms(delay), wait_timer_fn, a);
+	if (!a->timer)
+		return act_fail(a, ASL_E_RUNTIME, "out of memory");
+	return R_WAIT;
+}
+
 static int exec_wait(struct act *a, json_t *eff)
 {
 	const struct asl_state *s = cur_state(a);
@@ -1101,21 +1295,7 @@ static int exec_wait(struct act *a, json_t *eff)
 		goto fail;
 	if (eval_path(a, &s->output_path, eff, &out, &err) < 0)
 		goto fail;
-	if (a->resumed_visit && !s->has_timestamp && !s->timestamp_path.c) {
-		/* resumed: the wait started when the state was first entered */
-		asl_now(&now);
-		delay -= (double)(now.tv_sec - a->entered.tv_sec) +
-			 (double)(now.tv_nsec - a->entered.tv_nsec) / 1e9;
-	}
-	delay *= a->x->opts.wait_scale;
-	if (delay <= 0)
-		return leave(a, out, assigned, s->next, s->end);
-	a->wait_out = out;
-	a->wait_assigned = assigned;
-	a->timer = loop_timer_add(a->x->e->loop, secs_to_ms(delay), wait_timer_fn, a);
-	if (!a->timer)
-		return act_fail(a, ASL_E_RUNTIME, "out of memory");
-	return R_WAIT;
+	return wait_leave(a, delay, s->has_timestamp || s->timestamp_path.c, out, assigned);
 fail:
 	json_decref(v);
 	json_decref(out);
@@ -1210,6 +1390,178 @@ static int exec_fail(struct act *a)
 		       &err) < 0)
 		return act_fail(a, err.error, err.cause);
 	return act_fail(a, has_error ? error : NULL, has_cause ? cause : NULL);
+}
+
+/* ------------------------------------------------------- JSONata states */
+
+static int ja_wait(struct act *a, json_t *b)
+{
+	const struct asl_state *s = cur_state(a);
+	struct asl_err err;
+	struct asl_ja_fail f;
+	json_t *out = NULL, *assigned = NULL, *v = NULL;
+	struct timespec ts, now;
+	const char *t = s->timestamp;
+	double delay = s->seconds;
+
+	if (s->ja_seconds && ja_number(a, s->ja_seconds, b, true, &delay, &err) < 0)
+		goto fail;
+	if (s->ja_timestamp) {
+		if (ja_value(a, s->ja_timestamp, b, &v, &err) < 0)
+			goto fail;
+		if (!json_is_string(v)) {
+			asl_ja_type_fail(s->ja_timestamp, "string", v, &f);
+			ja_err(a, &err, f.field, f.cause);
+			goto fail;
+		}
+		t = json_string_value(v);
+	}
+	if (t) {
+		if (asl_timestamp_parse(t, &ts) < 0) {
+			rt_err(a, &err, ASL_E_RUNTIME,
+			       "The Timestamp field cannot be parsed as an ISO-8601 extended offset "
+			       "date-time format string: %s", t);
+			goto fail;
+		}
+		asl_now(&now);
+		delay = (double)(ts.tv_sec - now.tv_sec) + (double)(ts.tv_nsec - now.tv_nsec) / 1e9;
+	}
+	json_decref(v);
+	v = NULL;
+	if (ja_out_assign(a, s->ja_output, s->ja_assign, b, a->input, &out, &assigned, &err) < 0)
+		goto fail;
+	return wait_leave(a, delay, t != NULL, out, assigned);
+fail:
+	json_decref(v);
+	return state_error(a, &err, false);
+}
+
+static int ja_choice(struct act *a, json_t *b)
+{
+	const struct asl_state *s = cur_state(a);
+	const struct asl_ja *output = s->ja_output, *assign = s->ja_assign;
+	json_t *out = NULL, *assigned = NULL, *v;
+	int next = s->default_next;
+	struct asl_ja_fail f;
+	struct asl_err err;
+	size_t i;
+
+	for (i = 0; i < s->nchoices; i++) {
+		const struct asl_choice *ch = &s->choices[i];
+		bool match;
+
+		if (ja_value(a, ch->ja_cond, b, &v, &err) < 0)
+			return state_error(a, &err, false);
+		if (!json_is_boolean(v)) {
+			asl_ja_type_fail(ch->ja_cond, "boolean", v, &f);
+			json_decref(v);
+			ja_err(a, &err, f.field, f.cause);
+			return state_error(a, &err, false);
+		}
+		match = json_is_true(v);
+		json_decref(v);
+		if (match) {
+			next = ch->next;
+			/* the rule's Assign replaces the state's; its Output too, if it has one */
+			assign = ch->ja_assign;
+			if (ch->ja_output)
+				output = ch->ja_output;
+			break;
+		}
+	}
+	if (next < 0) {
+		rt_err(a, &err, ASL_E_RUNTIME, "No Choice Rules matched and no Default was specified");
+		return state_error(a, &err, false);
+	}
+	if (ja_out_assign(a, output, assign, b, a->input, &out, &assigned, &err) < 0)
+		return state_error(a, &err, false);
+	return leave(a, out, assigned, next, false);
+}
+
+/* Error or Cause of a JSONata Fail state: a string, literal or computed. */
+static int ja_fail_field(struct act *a, const struct asl_ja *t, json_t *b, char *buf, size_t len,
+			 bool *present, struct asl_err *err)
+{
+	struct asl_ja_fail f;
+	json_t *v;
+
+	*present = false;
+	if (!t)
+		return 0;
+	if (ja_value(a, t, b, &v, err) < 0)
+		return -1;
+	if (!json_is_string(v)) {
+		asl_ja_type_fail(t, "string", v, &f);
+		json_decref(v);
+		return ja_err(a, err, f.field, f.cause);
+	}
+	snprintf(buf, len, "%s", json_string_value(v));
+	json_decref(v);
+	*present = true;
+	return 0;
+}
+
+static int ja_fail(struct act *a, json_t *b)
+{
+	const struct asl_state *s = cur_state(a);
+	char error[ASL_ERROR_MAX], cause[ASL_CAUSE_MAX];
+	bool has_error, has_cause;
+	struct asl_err err;
+
+	if (ja_fail_field(a, s->ja_error, b, error, sizeof(error), &has_error, &err) < 0 ||
+	    ja_fail_field(a, s->ja_cause, b, cause, sizeof(cause), &has_cause, &err) < 0)
+		return act_fail(a, err.error, err.cause);
+	return act_fail(a, has_error ? error : NULL, has_cause ? cause : NULL);
+}
+
+static int frame_start(struct act *a, json_t *eff);
+
+/* One attempt of the current state in JSONata mode. */
+static int ja_attempt(struct act *a)
+{
+	const struct asl_state *s = cur_state(a);
+	json_t *b = ja_bindings(a, a->input, NULL, NULL, NULL, NULL), *eff = NULL, *out, *assigned;
+	struct asl_err err;
+	int rc;
+
+	if (!b)
+		return act_fail(a, ASL_E_RUNTIME, "out of memory");
+	switch (s->type) {
+	case ASL_ST_FAIL:
+		rc = ja_fail(a, b);
+		break;
+	case ASL_ST_CHOICE:
+		rc = ja_choice(a, b);
+		break;
+	case ASL_ST_WAIT:
+		rc = ja_wait(a, b);
+		break;
+	case ASL_ST_PASS:
+	case ASL_ST_SUCCEED:
+		if (ja_out_assign(a, s->ja_output, s->type == ASL_ST_PASS ? s->ja_assign : NULL, b,
+				  a->input, &out, &assigned, &err) < 0)
+			rc = state_error(a, &err, false);
+		else
+			rc = leave(a, out, assigned, s->type == ASL_ST_PASS ? s->next : -1,
+				   s->type == ASL_ST_PASS ? s->end : true);
+		break;
+	default: /* Task, Parallel, Map */
+		if (s->ja_args) {
+			if (ja_value(a, s->ja_args, b, &eff, &err) < 0) {
+				rc = state_error(a, &err, false);
+				break;
+			}
+		} else {
+			eff = json_incref(a->input);
+		}
+		json_decref(b);
+		b = NULL;
+		rc = s->type == ASL_ST_TASK ? task_start(a, eff) : frame_start(a, eff);
+		json_decref(eff);
+		break;
+	}
+	json_decref(b);
+	return rc;
 }
 
 /* ---------------------------------------------------------- Map / Parallel */
@@ -1335,7 +1687,19 @@ static int frame_launch(struct frame *f, size_t i)
 		for (j = lo; j < hi; j++) {
 			json_t *item = json_array_get(f->items, j), *sel;
 
-			if (s->item_selector.c) {
+			if (s->ja_item_selector) {
+				json_t *idx = json_integer((json_int_t)j);
+				json_t *b = ja_bindings(o, o->input, NULL, NULL, idx, item);
+				int r = b ? ja_value(o, s->ja_item_selector, b, &sel, &err)
+					  : asl_err_set(&err, ASL_E_RUNTIME, "out of memory");
+
+				json_decref(b);
+				json_decref(idx);
+				if (r < 0) {
+					json_decref(batch);
+					goto fail;
+				}
+			} else if (s->item_selector.c) {
 				struct jpath_env env;
 				json_t *ctx = NULL, *idx = json_integer((json_int_t)j);
 
@@ -1533,7 +1897,7 @@ static int path_number(struct act *a, json_t *in, const struct asl_path *p, cons
  * MaxInputBytesPerBatch bytes of {"BatchInput":...,"Items":[...]}.
  */
 static int make_batches(struct frame *f, const struct asl_state *s, struct act *a,
-			struct asl_err *err)
+			double ja_bytes, struct asl_err *err)
 {
 	json_t *mb = json_object_get(s->batcher, "MaxInputBytesPerBatch");
 	const char *mbp = json_string_value(json_object_get(s->batcher,
@@ -1543,6 +1907,8 @@ static int make_batches(struct frame *f, const struct asl_state *s, struct act *
 
 	if (json_is_integer(mb))
 		maxb = (size_t)json_integer_value(mb);
+	if (ja_bytes > 0)
+		maxb = (size_t)ja_bytes;
 	if (mbp) {
 		struct asl_path p = { ASL_P_EXPR, mbp, NULL };
 		struct asl_err e2;
@@ -1578,6 +1944,86 @@ static int make_batches(struct frame *f, const struct asl_state *s, struct act *
 	return 0;
 }
 
+/* Map in JSONata: the items are Items (evaluated) or the state input; an array. */
+static int ja_map_items(struct act *a, struct frame *f, json_t *eff, struct asl_err *err)
+{
+	const struct asl_state *s = cur_state(a);
+	struct asl_ja_fail jf;
+	json_t *b;
+	char *t;
+	int r;
+
+	a->fail_event = "MapStateFailed"; /* after EvaluationFailed, as AWS records it */
+	if (!s->ja_items) {
+		f->items = json_incref(eff);
+		if (json_is_array(f->items)) {
+			a->fail_event = NULL;
+			return 0;
+		}
+		t = asl_json_dumps(f->items);
+		snprintf(jf.cause, sizeof(jf.cause), "Map state input must be an array but was: %s",
+			 t ? t : "");
+		free(t);
+		return ja_err(a, err, NULL, jf.cause);
+	}
+	b = ja_bindings(a, a->input, NULL, NULL, NULL, NULL);
+	r = b ? ja_value(a, s->ja_items, b, &f->items, err)
+	      : asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+	json_decref(b);
+	if (r < 0)
+		return -1;
+	if (!json_is_array(f->items)) {
+		asl_ja_type_fail(s->ja_items, "array", f->items, &jf);
+		return ja_err(a, err, jf.field, jf.cause);
+	}
+	a->fail_event = NULL;
+	return 0;
+}
+
+/* Map in JSONata: MaxConcurrency and the tolerated failures given as expressions. */
+static int ja_map_limits(struct act *a, struct frame *f, struct asl_err *err)
+{
+	const struct asl_state *s = cur_state(a);
+	json_t *b = ja_bindings(a, a->input, NULL, NULL, NULL, NULL);
+	double d;
+	int r = b ? 0 : asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+
+	if (r == 0 && s->ja_max_conc && (r = ja_number(a, s->ja_max_conc, b, true, &d, err)) == 0)
+		f->max_conc = (long)d;
+	if (r == 0 && s->ja_tol_count &&
+	    (r = ja_number(a, s->ja_tol_count, b, true, &d, err)) == 0) {
+		f->tol_count = (long)d;
+		f->has_tol_count = true;
+	}
+	if (r == 0 && s->ja_tol_pct && (r = ja_number(a, s->ja_tol_pct, b, false, &d, err)) == 0) {
+		f->tol_pct = d;
+		f->has_tol_pct = true;
+	}
+	json_decref(b);
+	if (r < 0)
+		a->fail_event = "MapStateFailed";
+	return r;
+}
+
+/* Map in JSONata: the ItemBatcher fields given as expressions. */
+static int ja_batcher(struct act *a, struct frame *f, long *max_items, double *max_bytes,
+		      struct asl_err *err)
+{
+	const struct asl_state *s = cur_state(a);
+	json_t *b = ja_bindings(a, a->input, NULL, NULL, NULL, NULL);
+	double d;
+	int r = b ? 0 : asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+
+	if (r == 0 && s->ja_max_items && (r = ja_number(a, s->ja_max_items, b, true, &d, err)) == 0)
+		*max_items = (long)d;
+	if (r == 0 && s->ja_max_bytes)
+		r = ja_number(a, s->ja_max_bytes, b, true, max_bytes, err);
+	if (r == 0 && s->ja_batch_input)
+		r = ja_value(a, s->ja_batch_input, b, &f->batch_input, err);
+	json_decref(b);
+	return r;
+}
+
 static int frame_start(struct act *a, json_t *eff)
 {
 	const struct asl_state *s = cur_state(a);
@@ -1598,8 +2044,12 @@ static int frame_start(struct act *a, json_t *eff)
 				    "ItemReader is not supported by this engine yet");
 			goto fail_rt;
 		}
-		if (eval_path(a, &s->items_path, eff, &f->items, &err) < 0)
+		if (s->jsonata) {
+			if (ja_map_items(a, f, eff, &err) < 0)
+				goto fail_rt;
+		} else if (eval_path(a, &s->items_path, eff, &f->items, &err) < 0) {
 			goto fail_rt;
+		}
 		if (!json_is_array(f->items)) {
 			char *t = asl_json_dumps(f->items);
 
@@ -1621,6 +2071,9 @@ static int frame_start(struct act *a, json_t *eff)
 	if (map && s->max_concurrency_path.c &&
 	    path_number(a, a->input, &s->max_concurrency_path, "MaxConcurrencyPath", true,
 			&f->max_conc, NULL, &err) < 0)
+		goto fail_rt;
+	if (map && (s->ja_max_conc || s->ja_tol_count || s->ja_tol_pct) &&
+	    ja_map_limits(a, f, &err) < 0)
 		goto fail_rt;
 	if (a->x->want_events && map)
 		emit(a, "MapStateStarted", "mapStateStartedEventDetails",
@@ -1656,10 +2109,14 @@ static int frame_start(struct act *a, json_t *eff)
 		}
 		if (s->batcher) {
 			long n = s->max_items_per_batch;
+			double ja_bytes = 0;
 
 			if (s->max_items_path.c &&
 			    path_number(a, a->input, &s->max_items_path, "MaxItemsPerBatchPath", true,
 					&n, NULL, &err) < 0)
+				goto fail_rt;
+			if ((s->ja_max_items || s->ja_max_bytes || s->ja_batch_input) &&
+			    ja_batcher(a, f, &n, &ja_bytes, &err) < 0)
 				goto fail_rt;
 			if (n <= 0)
 				n = (long)(f->n ? f->n : 1);
@@ -1668,7 +2125,7 @@ static int frame_start(struct act *a, json_t *eff)
 			    eval_template(a, &s->batch_input, eff, "BatchInput", &f->batch_input,
 					  &err) < 0)
 				goto fail_rt;
-			if (make_batches(f, s, a, &err) < 0)
+			if (make_batches(f, s, a, ja_bytes, &err) < 0)
 				goto fail_rt;
 		}
 	}
@@ -1726,6 +2183,8 @@ static int exec_attempt(struct act *a)
 	struct asl_err err;
 	int rc;
 
+	if (s->jsonata)
+		return ja_attempt(a);
 	if (s->type == ASL_ST_FAIL)
 		return exec_fail(a);
 	if (eval_path(a, &s->input_path, a->input, &eff, &err) < 0)

@@ -46,6 +46,31 @@ struct jpath_tmpl;
 struct jpath_expr;
 struct choice_rule;
 
+/*
+ * A compiled field value of a JSONata state (asl_jsonata.c): constants are
+ * borrowed from the definition, "{% ... %}" strings are compiled once.
+ */
+enum asl_ja_kind { ASL_JA_CONST = 0, ASL_JA_EXPR, ASL_JA_OBJ, ASL_JA_ARR };
+
+struct jsonata;
+
+struct asl_ja {
+	enum asl_ja_kind kind;
+	json_t *json;          /* borrowed: the value in the definition */
+	struct jsonata *expr;  /* EXPR */
+	char *src;             /* EXPR: the expression's text, trimmed (owned) */
+	char *field;           /* its path for causes, "Output/result" (owned; NULL in constants) */
+	size_t n;              /* OBJ/ARR: children */
+	const char **keys;     /* OBJ: borrowed keys */
+	struct asl_ja *kids;
+};
+
+/* Why an evaluation failed: the cause (no state prefix), the field (borrowed; may be NULL). */
+struct asl_ja_fail {
+	const char *field;
+	char cause[ASL_CAUSE_MAX];
+};
+
 struct asl_retrier {
 	const char **errors; /* borrowed strings */
 	size_t nerrors;
@@ -62,6 +87,7 @@ struct asl_catcher {
 	int next;              /* state index */
 	struct asl_path result_path;
 	struct asl_tmpl assign;
+	struct asl_ja *ja_output, *ja_assign; /* JSONata */
 };
 
 struct asl_graph;
@@ -71,6 +97,7 @@ struct asl_choice {
 	struct choice_rule *c; /* compiled */
 	int next;
 	struct asl_tmpl assign;
+	struct asl_ja *ja_cond, *ja_output, *ja_assign; /* JSONata */
 };
 
 /* One compiled state. All json_t pointers are borrowed from the machine's definition. */
@@ -132,6 +159,13 @@ struct asl_state {
 	struct asl_tmpl batch_input;
 	json_t *item_reader;   /* ItemReader or NULL (not supported: States.ItemReaderFailed) */
 	bool distributed;      /* ProcessorConfig.Mode DISTRIBUTED */
+
+	/* JSONata query language (QueryLanguage of the state, else of the machine) */
+	bool jsonata;
+	struct asl_ja *ja_args, *ja_output, *ja_assign, *ja_items, *ja_item_selector;
+	struct asl_ja *ja_seconds, *ja_timestamp, *ja_timeout, *ja_heartbeat;
+	struct asl_ja *ja_max_conc, *ja_tol_count, *ja_tol_pct, *ja_error, *ja_cause;
+	struct asl_ja *ja_batch_input, *ja_max_items, *ja_max_bytes; /* ItemBatcher */
 };
 
 enum { ASL_TK_OTHER = 0, ASL_TK_LAMBDA_ARN, ASL_TK_SERVICE };
@@ -152,6 +186,31 @@ struct asl_machine {
 	struct asl_graph **graphs;
 	size_t ngraphs, agraphs;
 };
+
+/* asl_jsonata.c */
+/*
+ * Is @s exactly "{% ... %}"? The trimmed text inside goes to *ret_start and
+ * *ret_len (each may be NULL).
+ */
+bool asl_ja_is_expr(const char *s, const char **ret_start, size_t *ret_len);
+/*
+ * Compile the field value @v (borrowed; NULL: absent, *ret = NULL) whose path
+ * is @field. 0, -ENOMEM, or -1 with a message naming the field in @msg.
+ */
+int asl_ja_compile(json_t *v, const char *field, struct asl_ja **ret, char *msg, size_t len);
+void asl_ja_free(struct asl_ja *t);
+/* May some expression in @t read $states.context? (NULL: false) */
+bool asl_ja_needs_context(const struct asl_ja *t);
+/*
+ * Evaluate @t with @bindings (variables and "states"; borrowed). 0 and a new
+ * reference in *ret, or -1 with @f filled (an undefined result is a failure).
+ */
+int asl_ja_eval(const struct asl_ja *t, json_t *bindings, json_t **ret, struct asl_ja_fail *f);
+/* AWS's name of a JSON type: object, array, string, number, boolean, null. */
+const char *asl_ja_type_name(const json_t *v);
+/* Fill @f with "returned an unexpected result type. Expected '@expected' ..."; returns -1. */
+int asl_ja_type_fail(const struct asl_ja *t, const char *expected, json_t *v,
+		     struct asl_ja_fail *f);
 
 /* asl_util.c */
 /* Exact length of the compact JSON text of @v, stopping early once above @limit. */

@@ -22,6 +22,7 @@
 
 struct compile {
 	struct asl_machine *m;
+	bool top_jsonata; /* the machine's QueryLanguage is JSONata */
 	char msg[512];
 };
 
@@ -177,6 +178,59 @@ static int errors_list(struct compile *c, json_t *o, const char ***ret, size_t *
 
 static int compile_graph(struct compile *c, json_t *g, struct asl_graph **ret);
 
+/* A field of a JSONata state; @path names it in causes (NULL: @k). */
+static int ja_field(struct compile *c, json_t *o, const char *k, const char *path,
+		    struct asl_ja **ret, const char *state)
+{
+	char msg[400];
+	int r;
+
+	r = asl_ja_compile(json_object_get(o, k), path ? path : k, ret, msg, sizeof(msg));
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return cfail(c, "state '%s': %s", state, msg);
+	return 0;
+}
+
+/* A number field that a JSONata state (@jsonata) may give as an expression instead. */
+static int ja_num_field(struct compile *c, bool jsonata, json_t *o, const char *k, double *ret,
+			bool *present, struct asl_ja **ja, const char *state)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (jsonata && json_is_string(v)) {
+		if (present)
+			*present = true;
+		return ja_field(c, o, k, NULL, ja, state);
+	}
+	return num_field(c, o, k, ret, present, state);
+}
+
+static bool state_needs_context(const struct asl_state *s)
+{
+	const struct asl_ja *const f[] = { s->ja_args, s->ja_output, s->ja_assign, s->ja_items,
+					   s->ja_item_selector, s->ja_seconds, s->ja_timestamp,
+					   s->ja_timeout, s->ja_heartbeat, s->ja_max_conc,
+					   s->ja_tol_count, s->ja_tol_pct, s->ja_error, s->ja_cause,
+					   s->ja_batch_input, s->ja_max_items, s->ja_max_bytes };
+	size_t i;
+
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (asl_ja_needs_context(f[i]))
+			return true;
+	for (i = 0; i < s->nchoices; i++)
+		if (asl_ja_needs_context(s->choices[i].ja_cond) ||
+		    asl_ja_needs_context(s->choices[i].ja_output) ||
+		    asl_ja_needs_context(s->choices[i].ja_assign))
+			return true;
+	for (i = 0; i < s->ncatchers; i++)
+		if (asl_ja_needs_context(s->catchers[i].ja_output) ||
+		    asl_ja_needs_context(s->catchers[i].ja_assign))
+			return true;
+	return false;
+}
+
 static int resolve(struct compile *c, json_t *index, const char *name, const char *state,
 		   int *ret)
 {
@@ -260,22 +314,31 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 	else
 		return cfail(c, "state '%s': unknown Type '%s'", name, type);
 	s->type_name = asl_stype_name(s->type);
-	if (json_is_string(json_object_get(o, "QueryLanguage")) &&
-	    !strcmp(sfield(o, "QueryLanguage"), "JSONata"))
-		return cfail(c, "state '%s': the JSONata query language is not supported", name);
+	v = json_object_get(o, "QueryLanguage");
+	s->jsonata = json_is_string(v) ? !strcmp(json_string_value(v), "JSONata") : c->top_jsonata;
 	s->end = json_is_true(json_object_get(o, "End"));
 	if (next && resolve(c, index, next, name, &s->next) < 0)
 		return -1;
-	s->needs_ctx = refs_context(o);
-	if (path_field(c, o, "InputPath", &s->input_path, name) < 0 ||
-	    path_field(c, o, "OutputPath", &s->output_path, name) < 0 ||
-	    path_field(c, o, "ResultPath", &s->result_path, name) < 0)
-		return -1;
-	if (tmpl_field(c, o, "Parameters", &s->parameters, name) < 0 ||
-	    tmpl_field(c, o, "ResultSelector", &s->result_selector, name) < 0 ||
-	    tmpl_field(c, o, "Assign", &s->assign, name) < 0)
-		return -1;
-	s->result = json_object_get(o, "Result");
+	if (s->jsonata) {
+		/* JSONata: no paths, templates or Result; Arguments, Output and Assign instead */
+		if (((s->type == ASL_ST_TASK || s->type == ASL_ST_PARALLEL) &&
+		     ja_field(c, o, "Arguments", NULL, &s->ja_args, name) < 0) ||
+		    (s->type != ASL_ST_FAIL &&
+		     ja_field(c, o, "Output", NULL, &s->ja_output, name) < 0) ||
+		    ja_field(c, o, "Assign", NULL, &s->ja_assign, name) < 0)
+			return -1;
+	} else {
+		s->needs_ctx = refs_context(o);
+		if (path_field(c, o, "InputPath", &s->input_path, name) < 0 ||
+		    path_field(c, o, "OutputPath", &s->output_path, name) < 0 ||
+		    path_field(c, o, "ResultPath", &s->result_path, name) < 0)
+			return -1;
+		if (tmpl_field(c, o, "Parameters", &s->parameters, name) < 0 ||
+		    tmpl_field(c, o, "ResultSelector", &s->result_selector, name) < 0 ||
+		    tmpl_field(c, o, "Assign", &s->assign, name) < 0)
+			return -1;
+		s->result = json_object_get(o, "Result");
+	}
 
 	v = json_object_get(o, "Retry");
 	if (json_is_array(v) && json_array_size(v)) {
@@ -320,10 +383,20 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 			r = errors_list(c, co, &ct->errors, &ct->nerrors, name);
 			if (r < 0)
 				return r;
-			if (resolve(c, index, sfield(co, "Next"), name, &ct->next) < 0 ||
-			    path_field(c, co, "ResultPath", &ct->result_path, name) < 0 ||
-			    tmpl_field(c, co, "Assign", &ct->assign, name) < 0)
+			if (resolve(c, index, sfield(co, "Next"), name, &ct->next) < 0)
 				return -1;
+			if (s->jsonata) {
+				char po[64], pa[64];
+
+				snprintf(po, sizeof(po), "Catch[%zu]/Output", i);
+				snprintf(pa, sizeof(pa), "Catch[%zu]/Assign", i);
+				if (ja_field(c, co, "Output", po, &ct->ja_output, name) < 0 ||
+				    ja_field(c, co, "Assign", pa, &ct->ja_assign, name) < 0)
+					return -1;
+			} else if (path_field(c, co, "ResultPath", &ct->result_path, name) < 0 ||
+				   tmpl_field(c, co, "Assign", &ct->assign, name) < 0) {
+				return -1;
+			}
 		}
 	}
 
@@ -335,8 +408,10 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 		task_kind(s);
 		if (s->task_kind != ASL_TK_LAMBDA_ARN && (!s->res_type || !s->res_name))
 			return -ENOMEM;
-		if (num_field(c, o, "TimeoutSeconds", &s->timeout_s, NULL, name) < 0 ||
-		    num_field(c, o, "HeartbeatSeconds", &s->heartbeat_s, NULL, name) < 0)
+		if (ja_num_field(c, s->jsonata, o, "TimeoutSeconds", &s->timeout_s, NULL,
+				 &s->ja_timeout, name) < 0 ||
+		    ja_num_field(c, s->jsonata, o, "HeartbeatSeconds", &s->heartbeat_s, NULL,
+				 &s->ja_heartbeat, name) < 0)
 			return -1;
 		if (spath_field(c, o, "TimeoutSecondsPath", &s->timeout_path, name) < 0 ||
 		    spath_field(c, o, "HeartbeatSecondsPath", &s->heartbeat_path, name) < 0 ||
@@ -356,8 +431,25 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 			struct asl_err err;
 
 			s->choices[i].rule = rule;
-			if (tmpl_field(c, rule, "Assign", &s->choices[i].assign, name) < 0 ||
-			    resolve(c, index, sfield(rule, "Next"), name, &s->choices[i].next) < 0)
+			if (resolve(c, index, sfield(rule, "Next"), name, &s->choices[i].next) < 0)
+				return -1;
+			if (s->jsonata) {
+				char pc[64], po[64], pa[64];
+				struct asl_choice *ch = &s->choices[i];
+
+				snprintf(pc, sizeof(pc), "Choices[%zu]/Condition", i);
+				snprintf(po, sizeof(po), "Choices[%zu]/Output", i);
+				snprintf(pa, sizeof(pa), "Choices[%zu]/Assign", i);
+				if (!json_object_get(rule, "Condition"))
+					return cfail(c, "state '%s': Choices[%zu] has no Condition",
+						     name, i);
+				if (ja_field(c, rule, "Condition", pc, &ch->ja_cond, name) < 0 ||
+				    ja_field(c, rule, "Output", po, &ch->ja_output, name) < 0 ||
+				    ja_field(c, rule, "Assign", pa, &ch->ja_assign, name) < 0)
+					return -1;
+				continue;
+			}
+			if (tmpl_field(c, rule, "Assign", &s->choices[i].assign, name) < 0)
 				return -1;
 			r = choice_compile(rule, &s->choices[i].c, &err);
 			if (r == -ENOMEM)
@@ -370,6 +462,22 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 			return -1;
 		break;
 	case ASL_ST_WAIT:
+		if (s->jsonata) {
+			if (ja_num_field(c, s->jsonata, o, "Seconds", &s->seconds, &s->has_seconds,
+					 &s->ja_seconds, name) < 0)
+				return -1;
+			s->timestamp = sfield(o, "Timestamp");
+			if (s->timestamp && asl_ja_is_expr(s->timestamp, NULL, NULL)) {
+				if (ja_field(c, o, "Timestamp", NULL, &s->ja_timestamp, name) < 0)
+					return -1;
+				s->timestamp = NULL;
+			}
+			s->has_timestamp = s->timestamp != NULL || s->ja_timestamp != NULL;
+			if (!s->has_seconds && !s->has_timestamp)
+				return cfail(c, "state '%s': Wait needs Seconds or Timestamp",
+					     name);
+			break;
+		}
 		if (num_field(c, o, "Seconds", &s->seconds, &s->has_seconds, name) < 0)
 			return -1;
 		s->timestamp = sfield(o, "Timestamp");
@@ -383,6 +491,12 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 				     "TimestampPath", name);
 		break;
 	case ASL_ST_FAIL:
+		if (s->jsonata) {
+			if (ja_field(c, o, "Error", NULL, &s->ja_error, name) < 0 ||
+			    ja_field(c, o, "Cause", NULL, &s->ja_cause, name) < 0)
+				return -1;
+			break;
+		}
 		s->error = sfield(o, "Error");
 		s->error_path = sfield(o, "ErrorPath");
 		s->cause = sfield(o, "Cause");
@@ -428,9 +542,14 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 		r = compile_graph(c, p, &s->processor);
 		if (r < 0)
 			return r;
-		if (path_field(c, o, "ItemsPath", &s->items_path, name) < 0)
+		if (s->jsonata) {
+			if (ja_field(c, o, "Items", NULL, &s->ja_items, name) < 0 ||
+			    ja_field(c, o, "ItemSelector", NULL, &s->ja_item_selector, name) < 0)
+				return -1;
+		} else if (path_field(c, o, "ItemsPath", &s->items_path, name) < 0) {
 			return -1;
-		if (json_object_get(o, "ItemSelector")) {
+		}
+		if (!s->jsonata && json_object_get(o, "ItemSelector")) {
 			if (tmpl_field(c, o, "ItemSelector", &s->item_selector, name) < 0)
 				return -1;
 		} else {
@@ -439,19 +558,23 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 		s->parameters.json = NULL;
 		s->parameters.c = NULL;
 		d = 0;
-		if (num_field(c, o, "MaxConcurrency", &d, NULL, name) < 0)
+		if (ja_num_field(c, s->jsonata, o, "MaxConcurrency", &d, NULL, &s->ja_max_conc,
+				 name) < 0)
 			return -1;
 		s->max_concurrency = (long)d;
 		if (spath_field(c, o, "MaxConcurrencyPath", &s->max_concurrency_path, name) < 0)
 			return -1;
 		d = 0;
-		if (num_field(c, o, "ToleratedFailureCount", &d, &has, name) < 0)
+		if (ja_num_field(c, s->jsonata, o, "ToleratedFailureCount", &d, &has,
+				 &s->ja_tol_count, name) < 0)
 			return -1;
 		s->tol_count = (long)d;
-		s->has_tol_count = has;
-		if (num_field(c, o, "ToleratedFailurePercentage", &s->tol_pct, &s->has_tol_pct,
-			      name) < 0)
+		s->has_tol_count = has && !s->ja_tol_count;
+		if (ja_num_field(c, s->jsonata, o, "ToleratedFailurePercentage", &s->tol_pct,
+				 &s->has_tol_pct, &s->ja_tol_pct, name) < 0)
 			return -1;
+		if (s->ja_tol_pct)
+			s->has_tol_pct = false;
 		if (spath_field(c, o, "ToleratedFailureCountPath", &s->tol_count_path, name) < 0 ||
 		    spath_field(c, o, "ToleratedFailurePercentagePath", &s->tol_pct_path, name) < 0)
 			return -1;
@@ -460,7 +583,17 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 			json_t *mi = json_object_get(s->batcher, "MaxItemsPerBatch");
 
 			s->max_items_per_batch = json_is_integer(mi) ? (long)json_integer_value(mi) : 0;
-			if (spath_field(c, s->batcher, "MaxItemsPerBatchPath", &s->max_items_path,
+			if (s->jsonata) {
+				double d2 = 0;
+
+				if (ja_num_field(c, true, s->batcher, "MaxItemsPerBatch", &d2, NULL,
+						 &s->ja_max_items, name) < 0 ||
+				    ja_num_field(c, true, s->batcher, "MaxInputBytesPerBatch", &d2,
+						 NULL, &s->ja_max_bytes, name) < 0 ||
+				    ja_field(c, s->batcher, "BatchInput", "ItemBatcher/BatchInput",
+					     &s->ja_batch_input, name) < 0)
+					return -1;
+			} else if (spath_field(c, s->batcher, "MaxItemsPerBatchPath", &s->max_items_path,
 					name) < 0 ||
 			    tmpl_field(c, s->batcher, "BatchInput", &s->batch_input, name) < 0)
 				return -1;
@@ -471,6 +604,8 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 	default:
 		break;
 	}
+	if (s->jsonata)
+		s->needs_ctx = state_needs_context(s);
 	return 0;
 }
 
@@ -503,9 +638,6 @@ static int compile_graph(struct compile *c, json_t *g, struct asl_graph **ret)
 		return cfail(c, "a state machine needs a non-empty States object");
 	if (!start)
 		return cfail(c, "a state machine needs StartAt");
-	if (json_is_string(json_object_get(g, "QueryLanguage")) &&
-	    !strcmp(sfield(g, "QueryLanguage"), "JSONata"))
-		return cfail(c, "the JSONata query language is not supported");
 	gr = calloc(1, sizeof(*gr));
 	if (!gr)
 		return -ENOMEM;
@@ -558,11 +690,16 @@ static void free_graph(struct asl_graph *g)
 			free(s->catchers[j].errors);
 			jpath_free(s->catchers[j].result_path.c);
 			jpath_tmpl_free(s->catchers[j].assign.c);
+			asl_ja_free(s->catchers[j].ja_output);
+			asl_ja_free(s->catchers[j].ja_assign);
 		}
 		free(s->catchers);
 		for (j = 0; s->choices && j < s->nchoices; j++) {
 			choice_free(s->choices[j].c);
 			jpath_tmpl_free(s->choices[j].assign.c);
+			asl_ja_free(s->choices[j].ja_cond);
+			asl_ja_free(s->choices[j].ja_output);
+			asl_ja_free(s->choices[j].ja_assign);
 		}
 		free(s->choices);
 		jpath_free(s->input_path.c);
@@ -585,6 +722,23 @@ static void free_graph(struct asl_graph *g)
 		jpath_tmpl_free(s->batch_input.c);
 		jpath_expr_free(s->error_x);
 		jpath_expr_free(s->cause_x);
+		asl_ja_free(s->ja_args);
+		asl_ja_free(s->ja_output);
+		asl_ja_free(s->ja_assign);
+		asl_ja_free(s->ja_items);
+		asl_ja_free(s->ja_item_selector);
+		asl_ja_free(s->ja_seconds);
+		asl_ja_free(s->ja_timestamp);
+		asl_ja_free(s->ja_timeout);
+		asl_ja_free(s->ja_heartbeat);
+		asl_ja_free(s->ja_max_conc);
+		asl_ja_free(s->ja_tol_count);
+		asl_ja_free(s->ja_tol_pct);
+		asl_ja_free(s->ja_error);
+		asl_ja_free(s->ja_cause);
+		asl_ja_free(s->ja_batch_input);
+		asl_ja_free(s->ja_max_items);
+		asl_ja_free(s->ja_max_bytes);
 		free(s->branches);
 		free(s->res_type);
 		free(s->res_name);
@@ -667,6 +821,8 @@ int asl_machine_new(json_t *def, const struct asl_machine_opts *opts, struct asl
 		goto fail;
 	}
 	c.m = m;
+	to = json_object_get(def, "QueryLanguage");
+	c.top_jsonata = json_is_string(to) && !strcmp(json_string_value(to), "JSONata");
 	to = json_object_get(def, "TimeoutSeconds");
 	if (json_is_number(to))
 		m->timeout_s = json_number_value(to);

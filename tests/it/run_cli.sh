@@ -56,6 +56,22 @@ out=$("$STEPFS_BIN" run "$D/task.asl.json" --input '{"a":1}' --wait-scale 0 --hi
 it_check_eq "Task runs a local program" '{"a":1}' "$(head -n 1 <<<"$out" | jq -c .echo)"
 it_check_eq "failing program is caught" States.TaskFailed "$(head -n 1 <<<"$out" | jq -r .err.Error)"
 it_check_eq "retry repeats TaskScheduled/Started/Failed" 2 "$(tail -n 1 <<<"$out" | jq '[.[]|select(.type=="TaskFailed")]|length')"
+cat >"$D/ja.asl.json" <<'J'
+{"QueryLanguage":"JSONata","StartAt":"T","States":{
+ "T":{"Type":"Task","Resource":"exec:/bin/cat","Arguments":{"n":"{% $states.input.from + 1 %}"},
+      "Assign":{"seen":"{% $states.result.n %}"},"Output":"{% $states.result %}","Next":"C"},
+ "C":{"Type":"Choice","Choices":[{"Condition":"{% $states.input.n > 3 %}","Next":"Big"}],"Default":"Small"},
+ "Big":{"Type":"Pass","Output":{"big":"{% $seen %}"},"End":true},
+ "Small":{"Type":"Fail","Error":"Small","Cause":"{% 'got ' & $string($seen) %}"}}}
+J
+out=$("$STEPFS_BIN" run "$D/ja.asl.json" --input '{"from":4}')
+it_check_eq "JSONata: Arguments, Assign, Output, Choice Condition" '{"big":5}' "$out"
+out=$("$STEPFS_BIN" run "$D/ja.asl.json" --input '{"from":1}' --json || true)
+it_check_eq "JSONata: Fail Cause from an expression" "FAILED Small got 2" \
+	"$(jq -r '"\(.status) \(.error) \(.cause)"' <<<"$out")"
+out=$("$STEPFS_BIN" run "$D/ja.asl.json" --input '{"from":"x"}' --json || true)
+it_check_eq "JSONata: a failing expression is States.QueryEvaluationError" \
+	"FAILED States.QueryEvaluationError" "$(jq -r '"\(.status) \(.error)"' <<<"$out")"
 start=$(date +%s%N)
 "$STEPFS_BIN" run "$D/loop.asl.json" --input '{"from":1}' --wait-scale 0.0003 >/dev/null
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
