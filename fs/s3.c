@@ -92,6 +92,7 @@ struct s3 {
 };
 
 static const struct store_ops s3_ops;
+static enum store_err s3_del(struct store *s, const char *key, struct store_error *err);
 
 /*
  * Content-MD5 (option checksum). A signed payload already makes the server
@@ -973,15 +974,24 @@ out:
 	return rc;
 }
 
+/* 1 if s3_request() sends Content-MD5 with a request body that is not object data. */
+static int md5_on_requests(const struct s3 *s3)
+{
+	return s3->md5 == S3_MD5_ALWAYS || (s3->md5 == S3_MD5_AUTO && !s3->sign_payload);
+}
+
 /*
  * The body digests a request sends: x-amz-content-sha256 (@sha: hex, or
  * UNSIGNED-PAYLOAD) and Content-MD5 (@md5: base64, or "" for none), taken
  * from b->dig where known (unless @recompute) and computed in one pass
- * otherwise. *ret_verify: check the ETag against an MD5 computed while
- * sending (unsigned payload, no Content-MD5; see enum s3_md5).
+ * otherwise. @data: the body is object data (PUT object, upload part), else
+ * a small request document (complete, delete many), which gets Content-MD5
+ * whenever the payload is unsigned (unless checksum=none). *ret_verify:
+ * check the ETag against an MD5 computed while sending (unsigned object
+ * data without Content-MD5; see enum s3_md5).
  */
-static enum store_err request_digests(struct s3 *s3, const struct store_body *b, int recompute,
-				      char sha[65], char md5[32], int *ret_verify,
+static enum store_err request_digests(struct s3 *s3, const struct store_body *b, int data,
+				      int recompute, char sha[65], char md5[32], int *ret_verify,
 				      struct store_error *err, const char *what)
 {
 	const struct store_digests *d = recompute ? NULL : b->dig;
@@ -990,8 +1000,8 @@ static enum store_err request_digests(struct s3 *s3, const struct store_body *b,
 	enum store_err rc;
 
 	want_md5 = s3->md5 == S3_MD5_ALWAYS ||
-		   (s3->md5 == S3_MD5_AUTO && !want_sha && (have & STORE_DIGEST_MD5));
-	*ret_verify = s3->md5 == S3_MD5_AUTO && !want_sha && !want_md5;
+		   (s3->md5 == S3_MD5_AUTO && !want_sha && ((have & STORE_DIGEST_MD5) || !data));
+	*ret_verify = data && s3->md5 == S3_MD5_AUTO && !want_sha && !want_md5;
 	md5[0] = '\0';
 	snprintf(sha, 65, "%s", want_sha ? "" : SIGV4_UNSIGNED_PAYLOAD);
 	if (want_sha && (have & STORE_DIGEST_SHA256)) {
@@ -1026,7 +1036,7 @@ static enum store_err s3_request(struct s3 *s3, struct s3_req *r, struct store_e
 	if (!err)
 		err = &local;
 	if (r->body) {
-		rc = request_digests(s3, r->body, 0, sha, md5, &verify, err, r->op);
+		rc = request_digests(s3, r->body, r->etag_is_md5, 0, sha, md5, &verify, err, r->op);
 		if (rc != STORE_OK)
 			return rc;
 		payload = sha;
@@ -1045,8 +1055,8 @@ static enum store_err s3_request(struct s3 *s3, struct s3_req *r, struct store_e
 			break;
 		if (rc == STORE_EDIGEST && r->body && r->body->dig && r->body->dig->have) {
 			/* the digests we were given may be the wrong ones: hash the body */
-			enum store_err e2 = request_digests(s3, r->body, 1, sha, md5, &verify,
-							    err, r->op);
+			enum store_err e2 = request_digests(s3, r->body, r->etag_is_md5, 1, sha,
+							    md5, &verify, err, r->op);
 
 			if (e2 != STORE_OK)
 				return e2;
@@ -1347,6 +1357,18 @@ static enum store_err s3_put(struct store *s, const char *key, const struct stor
 	rc = put_headers(&r, opts, 1, err);
 	if (rc == STORE_OK)
 		rc = s3_request(s3, &r, err);
+	if (rc == STORE_EDIGEST && r.rh.status >= 200 && r.rh.status < 300) {
+		/* stored, but not what was sent (the ETag check): do not leave it readable */
+		enum store_err d = s3_del(s, key, NULL);
+
+		if (err) {
+			size_t n = strlen(err->message);
+
+			snprintf(err->message + n, sizeof(err->message) - n, "; %s",
+				 d == STORE_OK ? "the corrupted object was deleted"
+					       : "the corrupted object could not be deleted");
+		}
+	}
 	if (rc == STORE_OK && ret) {
 		memset(ret, 0, sizeof(*ret));
 		ret->size = body->len;
@@ -1847,7 +1869,7 @@ static enum store_err s3_del_many(struct store *s, const char *const *keys, size
 	req_query(&r, "delete", NULL);
 	r.body = &body;
 	rc = req_header(&r, "Content-Type", "application/xml") < 0 ? STORE_ENOMEM : STORE_OK;
-	if (rc == STORE_OK && s3->md5 != S3_MD5_ALWAYS) {
+	if (rc == STORE_OK && !md5_on_requests(s3)) {
 		/* DeleteObjects requires Content-MD5 even when uploads go without */
 		unsigned char md[16];
 		char b64[32];

@@ -2,8 +2,10 @@
  * helper_faultproxy: an HTTP/1.1 proxy for retry tests that forwards each
  * client connection to one upstream (an S3 server) and, per request, may
  * inject a fault: an immediate 503 SlowDown with an S3 XML error body, a
- * connection reset in the middle of the request or of the response, or a
- * stall before the request is forwarded.
+ * connection reset in the middle of the request or of the response, a
+ * stall before the request is forwarded, or one flipped bit in the middle of
+ * a request body (Content-Length framed; drawn for a request without a body
+ * it is no fault), as a corrupting network would.
  *
  * One process, one poll() loop, no threads. Each client connection has its
  * own upstream connection; requests on a keep-alive connection are handled
@@ -18,7 +20,8 @@
  * faults. Counters go to stderr on exit (SIGTERM, SIGINT) and on SIGUSR1.
  *
  * usage: helper_faultproxy [-l PORT] [-s SEED] [-e P503] [-q PRESETREQ]
- *            [-r PRESETRESP] [-t PSTALL] [-T STALLSECS] [-m MAXFAULTS] [-v] HOST:PORT
+ *            [-r PRESETRESP] [-t PSTALL] [-T STALLSECS] [-c PCORRUPT] [-m MAXFAULTS] [-v]
+ *            HOST:PORT
  * With -l 0 (the default) the kernel picks the port; the port is printed on
  * stdout, one line, as soon as the proxy listens.
  */
@@ -49,10 +52,11 @@
 #define FP_HIGH ((size_t)1 << 20)
 #define FP_READ_CHUNK 65536
 
-enum fp_fault { FAULT_NONE, FAULT_503, FAULT_RESET_REQ, FAULT_RESET_RESP, FAULT_STALL, FAULT__N };
+enum fp_fault { FAULT_NONE, FAULT_503, FAULT_RESET_REQ, FAULT_RESET_RESP, FAULT_STALL,
+		FAULT_CORRUPT, FAULT__N };
 
 static const char *const fault_names[FAULT__N] = {
-	"none", "503-slowdown", "reset-mid-request", "reset-mid-response", "stall",
+	"none", "503-slowdown", "reset-mid-request", "reset-mid-response", "stall", "corrupt-body",
 };
 
 /* scanner for a chunked body: finds where it ends, passes bytes unchanged */
@@ -93,6 +97,8 @@ struct fp_conn {
 	uint64_t rq_left;     /* BODY_LENGTH bytes left */
 	struct chunk rq_chunk;
 	uint64_t reset_cut;   /* FAULT_RESET_*: bytes still to pass before the reset */
+	uint64_t corrupt_at;  /* FAULT_CORRUPT: body bytes still to pass before the flipped
+			       * one; UINT64_MAX once flipped */
 	struct timespec stall_until;
 	/* response in progress */
 	enum resp_state rs;
@@ -149,10 +155,11 @@ static void fp_stats(const struct fp *p, const char *why)
 	fprintf(stderr,
 		"faultproxy: %s: %" PRIu64 " connections, %" PRIu64 " requests, %" PRIu64
 		" responses, faults: %" PRIu64 " 503-slowdown, %" PRIu64 " reset-mid-request, %" PRIu64
-		" reset-mid-response, %" PRIu64 " stall; %" PRIu64 " upstream errors\n",
+		" reset-mid-response, %" PRIu64 " stall, %" PRIu64 " corrupt-body; %" PRIu64
+		" upstream errors\n",
 		why, p->conns_total, p->requests, p->responses, p->faults[FAULT_503],
 		p->faults[FAULT_RESET_REQ], p->faults[FAULT_RESET_RESP], p->faults[FAULT_STALL],
-		p->upstream_errors);
+		p->faults[FAULT_CORRUPT], p->upstream_errors);
 }
 
 static void buf_consume(struct buf *b, size_t n)
@@ -526,6 +533,12 @@ static int fp_do_request(struct fp *p, struct fp_conn *c)
 				p->requests++;
 				c->fault = fp_draw(p);
 				c->fault_drawn = true;
+				if (c->fault == FAULT_CORRUPT) {
+					if (c->rq_body == BODY_LENGTH && c->rq_left > 0)
+						c->corrupt_at = c->rq_left / 2;
+					else
+						c->fault = FAULT_NONE; /* nothing to corrupt */
+				}
 				if (c->fault != FAULT_NONE) {
 					p->faults[c->fault]++;
 					if (p->o.verbose)
@@ -605,6 +618,17 @@ static int fp_do_request(struct fp *p, struct fp_conn *c)
 			if (c->fault == FAULT_503) {
 				buf_consume(&c->cin, n);
 			} else {
+				if (c->fault == FAULT_CORRUPT && c->corrupt_at != UINT64_MAX) {
+					if (c->corrupt_at < n) {
+						c->cin.data[c->corrupt_at] ^= 0x10;
+						c->corrupt_at = UINT64_MAX;
+						if (p->o.verbose)
+							fprintf(stderr, "faultproxy: conn %u: flipped a body bit\n",
+								c->id);
+					} else {
+						c->corrupt_at -= n;
+					}
+				}
 				r = fp_pass_request(p, c, n);
 				if (r)
 					return r < 0 ? r : 0;
@@ -1035,6 +1059,7 @@ static void usage(void)
 		"  -r P      probability of a connection reset in the middle of the response\n"
 		"  -t P      probability of a stall before the request is forwarded\n"
 		"  -T SECS   stall length (default 10)\n"
+		"  -c P      probability of one flipped bit in the middle of a request body\n"
 		"  -m N      inject at most N faults in total\n"
 		"  -v        log each fault on stderr\n"
 		"counters are printed on stderr at exit (SIGTERM, SIGINT) and on SIGUSR1\n");
@@ -1057,7 +1082,7 @@ int main(int argc, char **argv)
 	p->o.stall_secs = 10;
 	p->o.max_faults = -1;
 	p->lfd = p->sfd = -1;
-	while ((opt = getopt(argc, argv, "l:s:e:q:r:t:T:m:vh")) != -1) {
+	while ((opt = getopt(argc, argv, "l:s:e:q:r:t:T:c:m:vh")) != -1) {
 		switch (opt) {
 		case 'l':
 			if (parse_uint(optarg, 65535, &v) < 0)
@@ -1072,9 +1097,11 @@ int main(int argc, char **argv)
 		case 'e':
 		case 'q':
 		case 'r':
-		case 't': {
+		case 't':
+		case 'c': {
 			enum fp_fault f = opt == 'e' ? FAULT_503 : opt == 'q' ? FAULT_RESET_REQ :
-					  opt == 'r' ? FAULT_RESET_RESP : FAULT_STALL;
+					  opt == 'r' ? FAULT_RESET_RESP : opt == 't' ? FAULT_STALL :
+					  FAULT_CORRUPT;
 
 			if (parse_prob(optarg, &p->o.p[f]) < 0)
 				goto bad;

@@ -37,6 +37,7 @@ struct srv {
 	int bad_etag;     /* 1: answer with an ETag that is not the body's MD5,
 			   * 2: with one that is not an MD5 at all (multipart style) */
 	int requests;     /* count */
+	char method[16];  /* of the last request */
 	char sha[128];    /* x-amz-content-sha256 of the last request */
 	char md5[64];     /* Content-MD5 of the last request, "" if none */
 	char body_md5[33];
@@ -102,6 +103,7 @@ static void serve_conn(struct srv *s, int fd)
 		}
 		pthread_mutex_lock(&s->lock);
 		s->requests++;
+		snprintf(s->method, sizeof(s->method), "%.*s", (int)strcspn(head, " "), head);
 		hdr_value(head, "x-amz-content-sha256", s->sha, sizeof(s->sha));
 		hdr_value(head, "Content-MD5", s->md5, sizeof(s->md5));
 		md5_hex(buf + hlen, blen, s->body_md5);
@@ -277,8 +279,10 @@ int main(void)
 	s.requests = 0;
 	s.bad_etag = 1;
 	CHECK_INT_EQ(put(st, data, sizeof(data), NULL, &e), STORE_EDIGEST);
-	CHECK_INT_EQ(s.requests, 3); /* retried: retries = 2 */
+	CHECK_INT_EQ(s.requests, 4); /* retried (retries = 2), then DELETE */
 	CHECK(strstr(e.message, "is not the MD5 of the data sent") != NULL);
+	CHECK(strstr(e.message, "the corrupted object was deleted") != NULL);
+	CHECK_STR_EQ(s.method, "DELETE");
 	/* an ETag that is not a plain MD5 (SSE-KMS, multipart) is not compared */
 	s.bad_etag = 2;
 	CHECK_INT_EQ(put(st, data, sizeof(data), NULL, &e), STORE_OK);
@@ -309,6 +313,10 @@ int main(void)
 		b.dig = &dig;
 		CHECK_INT_EQ(st->ops->mpu_put_part(st, "k", "UP", 2, &b, &part, &e), STORE_OK);
 		CHECK_STR_EQ(s.md5, md5_b64);
+		/* a request document (not object data) gets Content-MD5 when unsigned */
+		(void)st->ops->mpu_complete(st, "k", "UP", &part, 1, NULL, &e);
+		CHECK_STR_EQ(s.method, "POST");
+		CHECK(s.md5[0] != '\0');
 	}
 	store_free(st);
 

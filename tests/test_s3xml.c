@@ -69,6 +69,7 @@ static void test_map(void)
 	CHECK_INT_EQ(s3_error_retryable("BadDigest", 400), 1);
 	CHECK_INT_EQ(s3_error_retryable("XAmzContentSHA256Mismatch", 400), 1);
 	CHECK_INT_EQ(s3_error_retryable("InvalidDigest", 400), 0);
+	CHECK_INT_EQ(s3_error_retryable("MalformedXML", 400), 1);
 	CHECK_INT_EQ(store_err_to_errno(STORE_EDIGEST), EIO);
 }
 
