@@ -46,7 +46,8 @@
 #define MAX_EVAL_DEPTH 20000	/* nested evaluator calls */
 #define MAX_STACK_BYTES (3u << 20)
 #define MAX_EVAL_MS 5000
-#define MAX_VALUES ((size_t)1 << 21)	/* values one evaluation may create (about 150 MB) */
+#define MAX_VALUES ((size_t)1 << 19)	/* values one evaluation may create (some 50 MB) */
+#define MAX_ARENA ((size_t)64 << 20)	/* bytes of frames, closures and scratch */
 #define MAX_RANGE 10000000
 #define MAX_STRING (64u << 20)
 
@@ -60,6 +61,7 @@ struct chunk {
 
 struct arena {
 	struct chunk *head;
+	size_t total;
 };
 
 static void *arena_alloc(struct arena *a, size_t n)
@@ -70,6 +72,9 @@ static void *arena_alloc(struct arena *a, size_t n)
 	if (!c || c->used + n > c->size) {
 		size_t sz = n > 16000 ? n : 16000;
 
+		if (a->total + sz > MAX_ARENA)
+			return NULL;
+		a->total += sz;
 		c = malloc(sizeof(*c) + sz);
 		if (!c)
 			return NULL;
@@ -104,6 +109,7 @@ static void arena_release(struct arena *a)
 		free(c);
 	}
 	a->head = NULL;
+	a->total = 0;
 }
 
 /* ------------------------------------------------------------------ tree */
@@ -1089,7 +1095,24 @@ static void finish_path(struct parser *p, struct node *path)
 		path->items[path->nitems - 1]->consarray = true;
 }
 
+static struct node *process_inner(struct parser *p, struct node *n);
+
+/* a '[]' written after any step form marks the path it ends up in (or the expression) */
 static struct node *process(struct parser *p, struct node *n)
+{
+	bool keep = n && n->keep_array;
+	struct node *r = process_inner(p, n);
+
+	if (keep && r) {
+		if (r->type == N_PATH)
+			r->keep_singleton = true;
+		else
+			r->keep_array = true;
+	}
+	return r;
+}
+
+static struct node *process_inner(struct parser *p, struct node *n)
 {
 	struct node *r, *step;
 
@@ -1349,8 +1372,20 @@ static void *calloc_c(struct ctx *c, size_t n)
 {
 	void *p = arena_alloc(&c->arena, n);
 
-	if (!p)
+	if (!p) {
+		if (c->arena.total + n + 16000 > MAX_ARENA)
+			throw(c, "U1001", -1, "Evaluation used too much memory");
 		oom(c);
+	}
+	return p;
+}
+
+static char *cstrdup(struct ctx *c, const char *s)
+{
+	size_t n = strlen(s);
+	char *p = calloc_c(c, n + 1);
+
+	memcpy(p, s, n);
 	return p;
 }
 
@@ -1965,7 +2000,7 @@ static struct frame *frame_from_tuple(struct ctx *c, struct frame *env, json_t *
 
 	json_object_foreach(tuple, k, v) {
 		if (strcmp(k, "@"))
-			bind(c, f, arena_strndup(&c->arena, k, strlen(k)), V(v));
+			bind(c, f, cstrdup(c, k), V(v));
 	}
 	return f;
 }
@@ -2202,7 +2237,7 @@ static json_t *tuple_copy(struct ctx *c, json_t *t)
 }
 
 static struct val eval_tuple_step(struct ctx *c, struct node *step, struct val in, struct val tuples,
-				  struct frame *env)
+				  struct frame *env, bool single)
 {
 	struct val r;
 
@@ -2210,7 +2245,7 @@ static struct val eval_tuple_step(struct ctx *c, struct node *step, struct val i
 		if (tuples.j) {
 			r = eval_sort(c, step, tuples, env);
 		} else {
-			struct val sorted = eval_sort(c, step, in, env);
+			struct val sorted = eval_sort(c, step, single ? seq_of(c, in) : in, env);
 
 			r = seq_new(c);
 			r.f |= F_TUPLE;
@@ -2231,17 +2266,21 @@ static struct val eval_tuple_step(struct ctx *c, struct node *step, struct val i
 	r.f |= F_TUPLE;
 	if (!tuples.j) {
 		tuples = seq_new(c);
-		for (size_t i = 0; i < alen(in); i++) {
+		for (size_t i = 0; i < (single ? 1 : alen(in)); i++) {
 			json_t *t = own(c, json_object());
 
-			json_object_set(t, "@", json_array_get(in.j, i));
+			if (single ? in.j != NULL : true)
+				json_object_set(t, "@", single ? in.j : json_array_get(in.j, i));
 			push(c, tuples, t);
 		}
+	} else {
+		single = false;
 	}
 	for (size_t e = 0; e < alen(tuples); e++) {
 		json_t *tup = json_array_get(tuples.j, e);
 		struct frame *senv = frame_from_tuple(c, env, tup);
-		struct val res = eval(c, step, V(json_object_get(tup, "@")), senv);
+		/* the first step sees the context value itself, flags and all */
+		struct val res = eval(c, step, single ? in : V(json_object_get(tup, "@")), senv);
 
 		if (!res.j)
 			continue;
@@ -2276,8 +2315,8 @@ static struct val eval_path(struct ctx *c, struct node *n, struct val in, struct
 
 	if (is_arr(in) && n->items[0]->type != N_VAR) {
 		inseq = in;
-	} else if (!n->items[0]->tuple && !n->items[0]->consarray) {
-		inseq = in;	/* createSequence(in): eval_step runs the first step on it once */
+	} else if (!n->items[0]->consarray) {
+		inseq = in;	/* createSequence(in): the first step runs on it once */
 		single = true;
 	} else {
 		inseq = seq_of(c, in);
@@ -2290,7 +2329,7 @@ static struct val eval_path(struct ctx *c, struct node *n, struct val in, struct
 		if (k == 0 && step->consarray)
 			res = eval(c, step, inseq, env);
 		else if (tuple)
-			tuples = eval_tuple_step(c, step, inseq, tuples, env);
+			tuples = eval_tuple_step(c, step, inseq, tuples, env, single && k == 0);
 		else
 			res = eval_step(c, step, inseq, env, k == n->nitems - 1, single && k == 0);
 		if (!tuple && (!res.j || (is_arr(res) && alen(res) == 0)))
@@ -4540,17 +4579,6 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 	*y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-static void iso_from_ms(char *out, size_t len, int64_t ms)
-{
-	int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
-	int64_t rem = ms - days * 86400000, y;
-	unsigned m, d;
-
-	civil_from_days(days, &y, &m, &d);
-	snprintf(out, len, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d, (int)(rem / 3600000),
-		 (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
-}
-
 static int64_t now_ms(struct ctx *c)
 {
 	if (!c->now_set) {
@@ -4568,25 +4596,7 @@ static struct val f_millis(struct ctx *c, struct val *a, int n, struct val in, c
 	return num(c, (double)now_ms(c));
 }
 
-static struct val f_now(struct ctx *c, struct val *a, int n, struct val in, const char *name)
-{
-	char tmp[64];
-
-	iso_from_ms(tmp, sizeof(tmp), now_ms(c));
-	return str(c, tmp);
-}
-
-static struct val f_from_millis(struct ctx *c, struct val *a, int n, struct val in, const char *name)
-{
-	char tmp[64];
-
-	if (!a[0].j)
-		return UNDEF;
-	if (ARG(1).j || ARG(2).j)
-		throw(c, "D3136", -1, "$fromMillis picture strings and time zones are not supported");
-	iso_from_ms(tmp, sizeof(tmp), (int64_t)floor(numv(a[0].j)));
-	return str(c, tmp);
-}
+static bool parse_datetime(struct ctx *c, const char *s, size_t len, struct val picture, int64_t *ret);
 
 /* ISO 8601: YYYY[-MM[-DD[THH:MM[:SS[.sss]][Z|+HH:MM|+HHMM]]]] */
 static bool parse_iso(const char *s, int64_t *ret)
@@ -4666,7 +4676,7 @@ static struct val f_to_millis(struct ctx *c, struct val *a, int n, struct val in
 	if (!a[0].j)
 		return UNDEF;
 	if (ARG(1).j)
-		throw(c, "D3136", -1, "$toMillis picture strings are not supported");
+		return parse_datetime(c, sv(a[0]), sl(a[0]), a[1], &ms) ? num(c, (double)ms) : UNDEF;
 	if (!parse_iso(sv(a[0]), &ms))
 		throw(c, "D3110", -1, "The timestamp '%s' cannot be parsed", sv(a[0]));
 	return num(c, (double)ms);
@@ -4802,6 +4812,8 @@ static struct val f_parse(struct ctx *c, struct val *a, int n, struct val in, co
 }
 
 static struct val f_format_number(struct ctx *c, struct val *a, int n, struct val in, const char *name);
+static struct val f_from_millis(struct ctx *c, struct val *a, int n, struct val in, const char *name);
+static struct val f_now(struct ctx *c, struct val *a, int n, struct val in, const char *name);
 static struct val f_format_integer(struct ctx *c, struct val *a, int n, struct val in, const char *name);
 static struct val f_parse_integer(struct ctx *c, struct val *a, int n, struct val in, const char *name);
 
@@ -5071,7 +5083,7 @@ int jsonata_eval(const struct jsonata *expr, json_t *input, json_t *bindings, js
 		bind(c, env, "$", in);
 		if (json_is_object(bindings)) {
 			json_object_foreach(bindings, k, v)
-				bind(c, env, arena_strndup(&c->arena, k, strlen(k)), V(v));
+				bind(c, env, cstrdup(c, k), V(v));
 		}
 		r = eval(c, expr->root, in, env);
 		if (fn_of(c, r.j))
@@ -5539,12 +5551,1031 @@ static struct val f_format_number(struct ctx *c, struct val *a, int n, struct va
 	return buf_val(c, b);
 }
 
+/* ------------------------------------------------------------------ integer pictures */
+
+enum ifmt { IF_DECIMAL, IF_LETTERS, IF_ROMAN, IF_WORDS, IF_SEQUENCE };
+enum icase { IC_LOWER, IC_UPPER, IC_TITLE };
+
+struct ipic {
+	enum ifmt type;
+	enum icase cs;
+	bool ordinal;
+	uint32_t zero;
+	int mandatory, optional;
+	int regular;		/* regular grouping interval, 0 if irregular */
+	uint32_t regular_ch;
+	int nsep;
+	int sep_pos[32];
+	uint32_t sep_ch[32];
+};
+
+static const uint32_t digit_zeros[] = { 0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6,
+	0xC66, 0xCE6, 0xD66, 0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0,
+	0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50,
+	0xABF0, 0xFF10 };
+
+static bool ipic_parse(struct ipic *f, const char *pic, size_t len, const char **ret_err)
+{
+	const char *semi = NULL;
+	size_t plen = len;
+
+	memset(f, 0, sizeof(*f));
+	f->zero = '0';
+	for (size_t i = len; i-- > 0;)
+		if (pic[i] == ';') {
+			semi = pic + i;
+			break;
+		}
+	if (semi) {
+		plen = (size_t)(semi - pic);
+		if (semi[1] == 'o')
+			f->ordinal = true;
+	}
+	if (plen == 1 && (pic[0] == 'A' || pic[0] == 'a')) {
+		f->type = IF_LETTERS;
+		f->cs = pic[0] == 'A' ? IC_UPPER : IC_LOWER;
+		return true;
+	}
+	if (plen == 1 && (pic[0] == 'I' || pic[0] == 'i')) {
+		f->type = IF_ROMAN;
+		f->cs = pic[0] == 'I' ? IC_UPPER : IC_LOWER;
+		return true;
+	}
+	if ((plen == 1 && (pic[0] == 'W' || pic[0] == 'w')) || (plen == 2 && !strncmp(pic, "Ww", 2))) {
+		f->type = IF_WORDS;
+		f->cs = plen == 2 ? IC_TITLE : pic[0] == 'W' ? IC_UPPER : IC_LOWER;
+		return true;
+	}
+	/* a decimal digit pattern, read from the right */
+	uint32_t cps[256];
+	size_t n = 0, i = 0;
+	int pos = 0;
+	bool have_zero = false;
+
+	while (i < plen && n < 256)
+		cps[n++] = utf8_get(pic, plen, &i);
+	for (size_t k = n; k-- > 0;) {
+		uint32_t cp = cps[k];
+		bool digit = false;
+
+		for (size_t g = 0; g < sizeof(digit_zeros) / sizeof(digit_zeros[0]); g++) {
+			if (cp >= digit_zeros[g] && cp <= digit_zeros[g] + 9) {
+				digit = true;
+				f->mandatory++;
+				pos++;
+				if (!have_zero) {
+					f->zero = digit_zeros[g];
+					have_zero = true;
+				} else if (f->zero != digit_zeros[g]) {
+					*ret_err = "D3131";
+					return false;
+				}
+				break;
+			}
+		}
+		if (digit)
+			continue;
+		if (cp == '#') {
+			pos++;
+			f->optional++;
+		} else if (f->nsep < 32) {
+			f->sep_pos[f->nsep] = pos;
+			f->sep_ch[f->nsep++] = cp;
+		}
+	}
+	if (f->mandatory == 0) {
+		f->type = IF_SEQUENCE;
+		return true;
+	}
+	f->type = IF_DECIMAL;
+	if (f->nsep) {
+		int g = f->sep_pos[0];
+		bool same = true;
+
+		for (int k = 1; k < f->nsep; k++) {
+			same = same && f->sep_ch[k] == f->sep_ch[0];
+			g = gcd_i(g, f->sep_pos[k]);
+		}
+		for (int k = 1; same && g && k <= f->nsep; k++) {
+			bool found = false;
+
+			for (int m = 0; m < f->nsep; m++)
+				found |= f->sep_pos[m] == k * g;
+			if (!found)
+				same = false;
+		}
+		if (same && g > 0) {
+			f->regular = g;
+			f->regular_ch = f->sep_ch[0];
+		}
+	}
+	return true;
+}
+
+static const char *const few_words[] = { "Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven",
+	"Eight", "Nine", "Ten", "Eleven", "Twelve", "Thirteen", "Fourteen", "Fifteen", "Sixteen", "Seventeen",
+	"Eighteen", "Nineteen" };
+static const char *const ordinal_words[] = { "Zeroth", "First", "Second", "Third", "Fourth", "Fifth", "Sixth",
+	"Seventh", "Eighth", "Ninth", "Tenth", "Eleventh", "Twelfth", "Thirteenth", "Fourteenth", "Fifteenth",
+	"Sixteenth", "Seventeenth", "Eighteenth", "Nineteenth" };
+static const char *const decade_words[] = { "Twenty", "Thirty", "Forty", "Fifty", "Sixty", "Seventy", "Eighty",
+	"Ninety", "Hundred" };
+static const char *const magnitude_words[] = { "Thousand", "Million", "Billion", "Trillion" };
+
+static void words_of(struct buf *b, double num, bool prev, bool ord)
+{
+	if (num <= 19) {
+		if (prev)
+			buf_puts(b, " and ");
+		buf_puts(b, ord ? ordinal_words[(int)num] : few_words[(int)num]);
+	} else if (num < 100) {
+		int tens = (int)(num / 10), rem = (int)fmod(num, 10);
+
+		if (prev)
+			buf_puts(b, " and ");
+		buf_puts(b, decade_words[tens - 2]);
+		if (rem > 0) {
+			buf_putc(b, '-');
+			words_of(b, rem, false, ord);
+		} else if (ord) {
+			b->len--;
+			b->data[b->len] = 0;
+			buf_puts(b, "ieth");
+		}
+	} else if (num < 1000) {
+		int hundreds = (int)(num / 100);
+		double rem = fmod(num, 100);
+
+		if (prev)
+			buf_puts(b, ", ");
+		buf_puts(b, few_words[hundreds]);
+		buf_puts(b, " Hundred");
+		if (rem > 0)
+			words_of(b, rem, true, ord);
+		else if (ord)
+			buf_puts(b, "th");
+	} else {
+		int mag = (int)floor(log10(num) / 3);
+
+		if (mag > 4)
+			mag = 4;
+		double factor = pow(10, mag * 3), mant = floor(num / factor), rem = num - mant * factor;
+
+		if (prev)
+			buf_puts(b, ", ");
+		words_of(b, mant, false, false);
+		buf_putc(b, ' ');
+		buf_puts(b, magnitude_words[mag - 1]);
+		if (rem > 0)
+			words_of(b, rem, true, ord);
+		else if (ord)
+			buf_puts(b, "th");
+	}
+}
+
+static void roman_of(struct buf *b, double v)
+{
+	static const struct { int v; const char *s; } r[] = { { 1000, "m" }, { 900, "cm" }, { 500, "d" },
+		{ 400, "cd" }, { 100, "c" }, { 90, "xc" }, { 50, "l" }, { 40, "xl" }, { 10, "x" }, { 9, "ix" },
+		{ 5, "v" }, { 4, "iv" }, { 1, "i" } };
+
+	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+		while (v >= r[i].v && b->len < 100000) {
+			buf_puts(b, r[i].s);
+			v -= r[i].v;
+		}
+}
+
+static void format_int(struct ctx *c, struct buf *out, double value, const struct ipic *f)
+{
+	bool neg = value < 0;
+	struct buf *b = cbuf(c);
+
+	value = fabs(value);
+	switch (f->type) {
+	case IF_LETTERS: {
+		char tmp[64];
+		int k = 64;
+
+		while (value > 0 && k > 0) {
+			tmp[--k] = (char)((f->cs == IC_UPPER ? 'A' : 'a') + (int)fmod(value - 1, 26));
+			value = floor((value - 1) / 26);
+		}
+		buf_add(b, tmp + k, (size_t)(64 - k));
+		break;
+	}
+	case IF_ROMAN:
+		roman_of(b, value);
+		if (f->cs == IC_UPPER)
+			for (size_t i = 0; i < b->len; i++)
+				b->data[i] = (char)toupper((unsigned char)b->data[i]);
+		break;
+	case IF_WORDS:
+		words_of(b, value, false, f->ordinal);
+		for (size_t i = 0; i < b->len; i++) {
+			if (f->cs == IC_UPPER)
+				b->data[i] = (char)toupper((unsigned char)b->data[i]);
+			else if (f->cs == IC_LOWER)
+				b->data[i] = (char)tolower((unsigned char)b->data[i]);
+		}
+		break;
+	case IF_DECIMAL: {
+		char digits[400];
+		int nd = snprintf(digits, sizeof(digits), "%.0f", value);
+		uint32_t v[800];
+		size_t vn = 0;
+
+		for (int k = nd; k < f->mandatory && vn < 300; k++)
+			v[vn++] = f->zero;
+		for (int k = 0; k < nd && vn < 600; k++)
+			v[vn++] = f->zero + (uint32_t)(digits[k] - '0');
+		if (f->regular) {
+			int groups = (int)((vn - 1) / (size_t)f->regular);
+
+			for (int g = groups; g > 0 && vn < 790; g--)
+				u_insert(v, &vn, vn - (size_t)(g * f->regular), f->regular_ch);
+		} else {
+			for (int k = f->nsep - 1; k >= 0 && vn < 790; k--) {
+				long at = (long)vn - f->sep_pos[k];
+
+				if (at >= 0)
+					u_insert(v, &vn, (size_t)at, f->sep_ch[k]);
+			}
+		}
+		struct ustr us = { v, vn };
+
+		u_put(b, us);
+		if (f->ordinal) {
+			char last = digits[nd - 1], prev = nd > 1 ? digits[nd - 2] : 0;
+			const char *suf = "th";
+
+			if (prev != '1') {
+				if (last == '1')
+					suf = "st";
+				else if (last == '2')
+					suf = "nd";
+				else if (last == '3')
+					suf = "rd";
+			}
+			buf_puts(b, suf);
+		}
+		break;
+	}
+	case IF_SEQUENCE:
+		throw(c, "D3130", -1, "Formatting or parsing an integer as a sequence starting with this character is not supported by this implementation");
+	}
+	if (neg)
+		buf_putc(out, '-');
+	buf_add(out, b->data, b->len);
+}
+
 static struct val f_format_integer(struct ctx *c, struct val *a, int n, struct val in, const char *name)
 {
-	throw(c, "D3136", -1, "$formatInteger is not implemented");
+	struct ipic f;
+	const char *e = NULL;
+	struct buf *b;
+
+	if (!a[0].j)
+		return UNDEF;
+	if (!ipic_parse(&f, sv(a[1]), sl(a[1]), &e))
+		throw(c, e, -1, "Invalid picture for $formatInteger");
+	b = cbuf(c);
+	format_int(c, b, floor(numv(a[0].j)), &f);
+	return buf_val(c, b);
+}
+
+/* the value of one number word, -1 if it is none */
+static double word_value(const char *w)
+{
+	for (int k = 0; k < 20; k++)
+		if (!strcasecmp(w, few_words[k]) || !strcasecmp(w, ordinal_words[k]))
+			return k;
+	for (int k = 0; k < 8; k++) {
+		char ieth[32];
+
+		snprintf(ieth, sizeof(ieth), "%.*sieth", (int)strlen(decade_words[k]) - 1, decade_words[k]);
+		if (!strcasecmp(w, decade_words[k]) || !strcasecmp(w, ieth))
+			return (k + 2) * 10;
+	}
+	if (!strcasecmp(w, "hundred") || !strcasecmp(w, "hundredth"))
+		return 100;
+	for (int k = 0; k < 4; k++) {
+		char th[32];
+
+		snprintf(th, sizeof(th), "%sth", magnitude_words[k]);
+		if (!strcasecmp(w, magnitude_words[k]) || !strcasecmp(w, th))
+			return pow(10, 3 * (k + 1));
+	}
+	return -1;
+}
+
+/* words -> number (JSONata's segment method), for $parseInteger and 'w' date pictures */
+static bool words_value(const char *s, size_t len, size_t *used, double *ret)
+{
+	double segs[64];
+	int nseg = 1;
+	size_t i = 0, last_good = 0;
+	bool any = false;
+
+	segs[0] = 0;
+	while (i < len) {
+		size_t st = i;
+		char w[32];
+		size_t wl = 0;
+		double v;
+
+		while (i < len && isalpha((unsigned char)s[i]) && wl < sizeof(w) - 1)
+			w[wl++] = s[i++];
+		w[wl] = 0;
+		if (!wl)
+			break;
+		if (!strcasecmp(w, "and") && any) {
+			while (i < len && s[i] == ' ')
+				i++;
+			continue;
+		}
+		v = word_value(w);
+		if (v < 0) {
+			i = st;
+			break;
+		}
+		any = true;
+		if (v < 100) {
+			double top = segs[--nseg];
+
+			if (top >= 1000 && nseg < 62) {
+				segs[nseg++] = top;
+				top = 0;
+			}
+			segs[nseg++] = top + v;
+		} else {
+			segs[nseg - 1] *= v;
+		}
+		last_good = i;
+		while (i < len && (s[i] == ' ' || s[i] == '-' || s[i] == ','))
+			i++;
+	}
+	if (!any)
+		return false;
+	*used = last_good;
+	*ret = 0;
+	for (int k = 0; k < nseg; k++)
+		*ret += segs[k];
+	return true;
+}
+
+static bool roman_value(const char *s, size_t len, size_t *used, double *ret)
+{
+	double total = 0;
+	size_t i = 0;
+	int prev = 0;
+
+	while (i < len) {
+		int v;
+
+		switch (tolower((unsigned char)s[i])) {
+		case 'i': v = 1; break;
+		case 'v': v = 5; break;
+		case 'x': v = 10; break;
+		case 'l': v = 50; break;
+		case 'c': v = 100; break;
+		case 'd': v = 500; break;
+		case 'm': v = 1000; break;
+		default: v = 0; break;
+		}
+		if (!v)
+			break;
+		total += v;
+		if (prev && prev < v)
+			total -= 2 * prev;
+		prev = v;
+		i++;
+	}
+	*used = i;
+	*ret = total;
+	return true;
+}
+
+/* read an integer at s as picture @f presents it; @maxw digits at most (0: any) */
+static bool int_value(const struct ipic *f, const char *s, size_t len, int maxw, size_t *used, double *ret)
+{
+	size_t i = 0;
+	double v = 0;
+
+	switch (f->type) {
+	case IF_WORDS:
+		return words_value(s, len, used, ret);
+	case IF_ROMAN:
+		return roman_value(s, len, used, ret);
+	case IF_LETTERS:
+		while (i < len && isalpha((unsigned char)s[i])) {
+			v = v * 26 + (tolower((unsigned char)s[i]) - 'a' + 1);
+			i++;
+		}
+		if (!i)
+			return false;
+		*used = i;
+		*ret = v;
+		return true;
+	default: {
+		int nd = 0;
+
+		while (i < len) {
+			size_t k = i;
+			uint32_t cp = utf8_get(s, len, &k);
+
+			if (cp >= f->zero && cp <= f->zero + 9) {
+				if (maxw && nd >= maxw)
+					break;
+				v = v * 10 + (cp - f->zero);
+				nd++;
+				i = k;
+				continue;
+			}
+			bool sep = false;
+
+			for (int m = 0; m < f->nsep; m++)
+				sep |= cp == f->sep_ch[m];
+			if (f->regular && cp == f->regular_ch)
+				sep = true;
+			if (!sep || !nd)
+				break;
+			i = k;
+		}
+		if (!nd)
+			return false;
+		if (f->ordinal && i + 1 < len && isalpha((unsigned char)s[i]) && isalpha((unsigned char)s[i + 1]))
+			i += 2;
+		*used = i;
+		*ret = v;
+		return true;
+	}
+	}
 }
 
 static struct val f_parse_integer(struct ctx *c, struct val *a, int n, struct val in, const char *name)
 {
-	throw(c, "D3136", -1, "$parseInteger is not implemented");
+	struct ipic f;
+	const char *e = NULL;
+	size_t used = 0;
+	double v;
+	const char *s;
+
+	if (!a[0].j)
+		return UNDEF;
+	if (!ipic_parse(&f, sv(a[1]), sl(a[1]), &e))
+		throw(c, e, -1, "Invalid picture for $parseInteger");
+	if (f.type == IF_SEQUENCE)
+		throw(c, "D3130", -1, "Formatting or parsing an integer as a sequence starting with this character is not supported by this implementation");
+	s = sv(a[0]);
+	bool neg = *s == '-';
+
+	if (neg)
+		s++;
+	if (!int_value(&f, s, strlen(s), 0, &used, &v))
+		return UNDEF;
+	return num(c, neg ? -v : v);
+}
+
+/* ------------------------------------------------------------------ date/time pictures */
+
+enum { TC_NONE, TC_LOWER, TC_UPPER, TC_TITLE };
+
+struct dmarker {
+	bool literal;
+	const char *lit;	/* literal text (arena), for literals */
+	size_t litlen;
+	char comp;
+	int names;		/* TC_* when presented as a name */
+	struct ipic ip;
+	bool has_ip;
+	int wmin, wmax;		/* -1: unspecified */
+	int n;			/* year/month/day width, -1 none */
+	char pres2;
+	char pres1[64];
+};
+
+struct dpic {
+	struct dmarker *m;
+	int n;
+};
+
+static const char *default_pres(char comp)
+{
+	switch (comp) {
+	case 'Y': case 'M': case 'D': case 'd': case 'W': case 'X': case 'x': case 'w': case 'H': case 'h':
+	case 'f':
+		return "1";
+	case 'F': case 'P': case 'C': case 'E':
+		return "n";
+	case 'm': case 's':
+		return "01";
+	case 'Z': case 'z':
+		return "01:01";
+	default:
+		return NULL;
+	}
+}
+
+static void dpic_parse(struct ctx *c, const char *pic, size_t len, struct dpic *d)
+{
+	size_t start = 0, pos = 0;
+
+	d->m = calloc_c(c, sizeof(*d->m) * (len + 2));
+	d->n = 0;
+#define ADD_LIT(from, to)                                                                    \
+	do {                                                                                 \
+		if ((to) > (from)) {                                                         \
+			struct buf *lb_ = cbuf(c);                                           \
+			for (size_t q_ = (from); q_ < (to); q_++) {                          \
+				buf_putc(lb_, pic[q_]);                                      \
+				if (pic[q_] == ']' && q_ + 1 < (to) && pic[q_ + 1] == ']')   \
+					q_++;                                                \
+			}                                                                    \
+			d->m[d->n].literal = true;                                           \
+			d->m[d->n].lit = cstrdup(c, lb_->data);                              \
+			d->m[d->n++].litlen = lb_->len;                                      \
+		}                                                                            \
+	} while (0)
+	while (pos < len) {
+		if (pic[pos] != '[') {
+			pos++;
+			continue;
+		}
+		if (pos + 1 < len && pic[pos + 1] == '[') {
+			ADD_LIT(start, pos);
+			d->m[d->n].literal = true;
+			d->m[d->n].lit = "[";
+			d->m[d->n++].litlen = 1;
+			pos += 2;
+			start = pos;
+			continue;
+		}
+		ADD_LIT(start, pos);
+		const char *close = memchr(pic + pos, ']', len - pos);
+
+		if (!close)
+			throw(c, "D3135", -1, "No matching closing bracket ']' in date/time picture string");
+		char mk[64];
+		size_t ml = 0;
+
+		for (const char *q = pic + pos + 1; q < close; q++)
+			if (!isspace((unsigned char)*q) && ml < sizeof(mk) - 1)
+				mk[ml++] = *q;
+		mk[ml] = 0;
+		struct dmarker *m = &d->m[d->n++];
+		char *comma = strrchr(mk, ',');
+		char pres[64];
+
+		m->comp = mk[0];
+		m->wmin = m->wmax = -1;
+		m->n = -1;
+		if (comma) {
+			char *dash = strchr(comma + 1, '-');
+
+			if (dash) {
+				*dash = 0;
+				m->wmax = strcmp(dash + 1, "*") && dash[1] ? atoi(dash + 1) : -1;
+			}
+			m->wmin = strcmp(comma + 1, "*") && comma[1] ? atoi(comma + 1) : -1;
+			*comma = 0;
+		}
+		snprintf(pres, sizeof(pres), "%s", mk[0] ? mk + 1 : "");
+		size_t pl = strlen(pres);
+
+		if (pl > 1 && strchr("atco", pres[pl - 1])) {
+			m->pres2 = pres[pl - 1];
+			pres[pl - 1] = 0;
+		} else if (pl == 0) {
+			const char *dp = default_pres(m->comp);
+
+			if (!dp)
+				throw(c, "D3132", -1, "Unknown component specifier %c in date/time picture string", m->comp);
+			snprintf(pres, sizeof(pres), "%s", dp);
+		}
+		if (!default_pres(m->comp))
+			throw(c, "D3132", -1, "Unknown component specifier %c in date/time picture string", m->comp);
+		snprintf(m->pres1, sizeof(m->pres1), "%s", pres);
+		if (pres[0] == 'n') {
+			m->names = TC_LOWER;
+		} else if (pres[0] == 'N') {
+			m->names = pres[1] == 'n' ? TC_TITLE : TC_UPPER;
+		} else if (strchr("YMDdFWwXxHhmsf", m->comp)) {
+			char ipicture[80];
+			const char *e = NULL;
+
+			snprintf(ipicture, sizeof(ipicture), "%s%s%c", pres, m->pres2 ? ";" : "", m->pres2);
+			if (!ipic_parse(&m->ip, ipicture, strlen(ipicture), &e))
+				throw(c, e, -1, "Invalid date/time picture");
+			m->has_ip = true;
+			if (m->wmin > 0 && m->ip.mandatory < m->wmin)
+				m->ip.mandatory = m->wmin;
+			if (strchr("YMD", m->comp)) {
+				if (m->wmax > 0) {
+					m->n = m->wmax;
+					m->ip.mandatory = m->n;
+				} else if (m->ip.mandatory + m->ip.optional >= 2) {
+					m->n = m->ip.mandatory + m->ip.optional;
+				}
+			}
+		}
+		if (m->comp == 'Z' || m->comp == 'z') {
+			const char *e = NULL;
+
+			if (!ipic_parse(&m->ip, pres, strlen(pres), &e))
+				throw(c, e, -1, "Invalid date/time picture");
+			m->has_ip = true;
+		}
+		pos = (size_t)(close - pic) + 1;
+		start = pos;
+	}
+	ADD_LIT(start, pos);
+#undef ADD_LIT
+}
+
+static const char *const month_names[] = { "January", "February", "March", "April", "May", "June", "July",
+	"August", "September", "October", "November", "December" };
+static const char *const day_names[] = { "", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+	"Saturday", "Sunday" };
+
+static int64_t floordiv(int64_t a, int64_t b)
+{
+	return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* Monday of the week holding the 4th of month m (0-based) of year y, in days since the epoch */
+static int64_t first_week_start(int64_t y, int m)
+{
+	while (m < 0) {
+		m += 12;
+		y--;
+	}
+	while (m > 11) {
+		m -= 12;
+		y++;
+	}
+	int64_t d4 = days_from_civil(y, (unsigned)m + 1, 4);
+	int64_t dow = ((d4 % 7) + 7 + 3) % 7; /* 0 = Monday (1970-01-01 was a Thursday) */
+
+	return d4 - dow;
+}
+
+static double date_part(char comp, int64_t ms, int *ret_month)
+{
+	int64_t days = floordiv(ms, 86400000), rem = ms - days * 86400000, y;
+	unsigned mo, d;
+	int dow = (int)(((days % 7) + 7 + 3) % 7) + 1; /* 1 Monday .. 7 Sunday */
+
+	civil_from_days(days, &y, &mo, &d);
+	switch (comp) {
+	case 'Y': return (double)y;
+	case 'M': return mo;
+	case 'D': return d;
+	case 'd': return (double)(days - days_from_civil(y, 1, 1) + 1);
+	case 'F': return dow;
+	case 'W':
+	case 'X': {
+		int64_t yy = y, st = first_week_start(y, 0);
+
+		if (days < st) {
+			yy = y - 1;
+			st = first_week_start(yy, 0);
+		} else if (days >= first_week_start(y + 1, 0)) {
+			yy = y + 1;
+			st = first_week_start(yy, 0);
+		}
+		return comp == 'W' ? (double)((days - st) / 7 + 1) : (double)yy;
+	}
+	case 'w':
+	case 'x': {
+		int m0 = (int)mo - 1;
+		int64_t st = first_week_start(y, m0);
+
+		if (days < st) {
+			m0--;
+			st = first_week_start(y, m0);
+		} else if (days >= first_week_start(y, m0 + 1)) {
+			m0++;
+			st = first_week_start(y, m0);
+		}
+		if (ret_month)
+			*ret_month = ((m0 % 12) + 12) % 12;
+		return comp == 'w' ? (double)((days - st) / 7 + 1) : (double)(((m0 % 12) + 12) % 12 + 1);
+	}
+	case 'H': return (double)(rem / 3600000);
+	case 'h': {
+		int h = (int)(rem / 3600000) % 12;
+
+		return h == 0 ? 12 : h;
+	}
+	case 'P': return rem / 3600000 >= 12;
+	case 'm': return (double)(rem / 60000 % 60);
+	case 's': return (double)(rem / 1000 % 60);
+	case 'f': return (double)(rem % 1000);
+	default: return 0;
+	}
+}
+
+static void put_name(struct buf *b, const char *name, int tc, int wmax)
+{
+	size_t len = strlen(name);
+
+	if (wmax > 0 && (size_t)wmax < len)
+		len = (size_t)wmax;
+	for (size_t i = 0; i < len; i++) {
+		char ch = name[i];
+
+		if (tc == TC_UPPER)
+			ch = (char)toupper((unsigned char)ch);
+		else if (tc == TC_LOWER)
+			ch = (char)tolower((unsigned char)ch);
+		buf_putc(b, ch);
+	}
+}
+
+static int tz_offset_minutes(struct ctx *c, struct val tz)
+{
+	const char *s;
+	long v;
+
+	if (!tz.j)
+		return 0;
+	s = sv(tz);
+	v = strtol(s, NULL, 10);
+	return (int)((v / 100) * 60 + (v % 100));
+}
+
+static struct val format_datetime(struct ctx *c, int64_t ms, struct val picture, struct val tz)
+{
+	struct dpic d;
+	struct buf *b = cbuf(c);
+	int off = tz_offset_minutes(c, tz), offh = off / 60, offm = off % 60;
+	int64_t t = ms + (int64_t)off * 60000;
+	char tmp[64];
+
+	if (!picture.j) {
+		/* ISO 8601 with the offset, or Z */
+		int64_t days = floordiv(t, 86400000), rem = t - days * 86400000, y;
+		unsigned mo, dd;
+
+		civil_from_days(days, &y, &mo, &dd);
+		buf_printf(b, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d.%03d", y, mo, dd, (int)(rem / 3600000),
+			   (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
+		if (off == 0)
+			buf_putc(b, 'Z');
+		else
+			buf_printf(b, "%c%02d:%02d", off < 0 ? '-' : '+', abs(offh), abs(offm));
+		return buf_val(c, b);
+	}
+	dpic_parse(c, sv(picture), sl(picture), &d);
+	for (int i = 0; i < d.n; i++) {
+		struct dmarker *m = &d.m[i];
+
+		if (m->literal) {
+			buf_add(b, m->lit, m->litlen);
+			continue;
+		}
+		if (strchr("YMDdFWwXxHhms", m->comp)) {
+			int xm = 0;
+			double v = date_part(m->comp, t, &xm);
+
+			if (m->comp == 'Y' && m->n != -1)
+				v = fmod(v, pow(10, m->n));
+			if (m->names) {
+				if (m->comp == 'M' || m->comp == 'x')
+					put_name(b, month_names[(int)v - 1], m->names, m->wmax);
+				else if (m->comp == 'F')
+					put_name(b, day_names[(int)v], m->names, m->wmax);
+				else
+					throw(c, "D3133", -1, "The 'name' modifier can only be applied to months and days in the date/time picture string, not %c", m->comp);
+				continue;
+			}
+			format_int(c, b, v, &m->ip);
+		} else if (m->comp == 'f') {
+			format_int(c, b, date_part('f', t, NULL), &m->ip);
+		} else if (m->comp == 'Z' || m->comp == 'z') {
+			int hm = offh * 100 + offm;
+			struct buf *zb = cbuf(c);
+
+			if (m->ip.regular) {
+				format_int(c, zb, hm, &m->ip);
+			} else if (m->ip.mandatory == 1 || m->ip.mandatory == 2) {
+				format_int(c, zb, offh, &m->ip);
+				if (offm != 0)
+					buf_printf(zb, ":%02d", abs(offm));
+			} else if (m->ip.mandatory == 3 || m->ip.mandatory == 4) {
+				format_int(c, zb, hm, &m->ip);
+			} else {
+				throw(c, "D3134", -1, "The timezone integer format specifier cannot have more than four digits");
+			}
+			if (m->comp == 'z')
+				buf_puts(b, "GMT");
+			if (hm >= 0)
+				buf_putc(b, '+');
+			if (hm == 0 && m->pres2 == 't') {
+				b->len -= m->comp == 'z' ? 4 : 1;
+				b->data[b->len] = 0;
+				buf_putc(b, 'Z');
+			} else {
+				buf_add(b, zb->data, zb->len);
+			}
+		} else if (m->comp == 'P') {
+			const char *ap = date_part('P', t, NULL) ? "pm" : "am";
+
+			put_name(b, ap, m->names == TC_UPPER ? TC_UPPER : TC_LOWER, -1);
+		} else if (m->comp == 'C' || m->comp == 'E') {
+			buf_puts(b, "ISO");
+		}
+	}
+	(void)tmp;
+	return buf_val(c, b);
+}
+
+static struct val f_from_millis(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	if (!a[0].j)
+		return UNDEF;
+	return format_datetime(c, (int64_t)floor(numv(a[0].j)), ARG(1), ARG(2));
+}
+
+static struct val f_now(struct ctx *c, struct val *a, int n, struct val in, const char *name)
+{
+	return format_datetime(c, now_ms(c), ARG(0), ARG(1));
+}
+
+/* $toMillis with a picture: the components the picture names, read in order */
+static bool parse_datetime(struct ctx *c, const char *s, size_t len, struct val picture, int64_t *ret)
+{
+	struct dpic d;
+	size_t i = 0;
+	double comp[128];
+	bool have[128] = { false };
+	int tz = 0;
+
+	dpic_parse(c, sv(picture), sl(picture), &d);
+	for (int k = 0; k < d.n; k++) {
+		struct dmarker *m = &d.m[k];
+		size_t used = 0;
+		double v = 0;
+
+		if (m->literal) {
+			if (i + m->litlen > len || memcmp(s + i, m->lit, m->litlen))
+				return false;
+			i += m->litlen;
+			continue;
+		}
+		if (m->comp == 'P') {
+			if (i + 2 > len)
+				return false;
+			if (!strncasecmp(s + i, "am", 2))
+				v = 0;
+			else if (!strncasecmp(s + i, "pm", 2))
+				v = 1;
+			else
+				return false;
+			i += 2;
+		} else if (m->names && (m->comp == 'M' || m->comp == 'x' || m->comp == 'F')) {
+			const char *const *names = m->comp == 'F' ? day_names + 1 : month_names;
+			int cnt = m->comp == 'F' ? 7 : 12, found = -1;
+			size_t best = 0;
+
+			for (int q = 0; q < cnt; q++) {
+				size_t nl = strlen(names[q]);
+
+				if (m->wmax > 0 && (size_t)m->wmax < nl)
+					nl = (size_t)m->wmax;
+				if (i + nl <= len && !strncasecmp(s + i, names[q], nl) && nl > best) {
+					best = nl;
+					found = q;
+				}
+			}
+			if (found < 0)
+				return false;
+			i += best;
+			v = found + 1;
+		} else if (m->names) {
+			throw(c, "D3133", -1, "The 'name' modifier can only be applied to months and days in the date/time picture string, not %c", m->comp);
+		} else if (m->comp == 'P') {
+			if (i + 2 > len)
+				return false;
+			if (!strncasecmp(s + i, "am", 2))
+				v = 0;
+			else if (!strncasecmp(s + i, "pm", 2))
+				v = 1;
+			else
+				return false;
+			i += 2;
+		} else if (m->comp == 'Z' || m->comp == 'z') {
+			int sign = 1, h = 0, mi = 0;
+
+			if (m->comp == 'z' && i + 3 <= len && !strncmp(s + i, "GMT", 3))
+				i += 3;
+			if (i < len && s[i] == 'Z') {
+				i++;
+				tz = 0;
+				have[(unsigned char)'Z'] = true;
+				continue;
+			}
+			if (i >= len || (s[i] != '+' && s[i] != '-'))
+				return false;
+			sign = s[i++] == '-' ? -1 : 1;
+			size_t st = i;
+
+			while (i < len && isdigit((unsigned char)s[i]))
+				i++;
+			if (i - st == 4) {
+				h = (s[st] - '0') * 10 + (s[st + 1] - '0');
+				mi = (s[st + 2] - '0') * 10 + (s[st + 3] - '0');
+			} else if (i - st >= 1 && i - st <= 2) {
+				h = atoi(s + st);
+				if (i < len && s[i] == ':') {
+					i++;
+					mi = atoi(s + i);
+					while (i < len && isdigit((unsigned char)s[i]))
+						i++;
+				}
+			} else {
+				return false;
+			}
+			tz = sign * (h * 60 + mi);
+			have[(unsigned char)'Z'] = true;
+			continue;
+		} else if (m->has_ip) {
+			int maxw = 0;
+
+			if (m->ip.type == IF_DECIMAL) {
+				/* a fixed width when the next thing is not a literal separator */
+				bool next_lit = k + 1 < d.n && d.m[k + 1].literal;
+
+				if (m->wmax > 0)
+					maxw = m->wmax;
+				else if (!next_lit && k + 1 < d.n)
+					maxw = m->ip.mandatory + m->ip.optional;
+			}
+			if (m->comp == 'f' && m->ip.type == IF_DECIMAL) {
+				size_t st = i;
+				double frac = 0, scale = 100;
+
+				while (i < len && isdigit((unsigned char)s[i])) {
+					frac += (s[i] - '0') * scale;
+					scale /= 10;
+					i++;
+				}
+				if (i == st)
+					return false;
+				v = floor(frac);
+			} else {
+				if (!int_value(&m->ip, s + i, len - i, maxw, &used, &v))
+					return false;
+				i += used;
+			}
+		} else {
+			return false;
+		}
+		comp[(unsigned char)m->comp] = v;
+		have[(unsigned char)m->comp] = true;
+	}
+	if (i != len)
+		return false;
+	{
+		bool anycomp = false;
+
+		for (int k = 0; k < 128; k++)
+			anycomp |= have[k];
+		if (!anycomp)
+			return false;
+	}
+	/* which components go together (as JSONata checks) */
+	bool Y = have['Y'], M = have['M'], D = have['D'], dd = have['d'], H = have['H'] || have['h'];
+	bool mi = have['m'], se = have['s'], f = have['f'];
+
+	if (have['X'] || have['W'] || have['w'] || have['x'] || (D && !M && !dd) || (M && !Y && D && false) ||
+	    (Y && D && !M) || (mi && !H) || (se && !mi) || (f && !se) || (!M && D) || (have['F'] && !D && !dd && !M))
+		throw(c, "D3136", -1, "The date/time picture string is missing specifiers required to parse the timestamp");
+	int64_t y, days;
+
+	if (!Y && !M && !D && !dd) {
+		/* a time of day only: today's date */
+		unsigned mo_, d_;
+		int64_t now_days = floordiv(now_ms(c), 86400000);
+
+		civil_from_days(now_days, &y, &mo_, &d_);
+		days = now_days;
+	} else {
+		y = Y ? (int64_t)comp['Y'] : 1970;
+		if (dd)
+			days = days_from_civil(y, 1, 1) + (int64_t)comp['d'] - 1;
+		else
+			days = days_from_civil(y, M ? (unsigned)comp['M'] : 1, D ? (unsigned)comp['D'] : 1);
+	}
+	double hour = have['H'] ? comp['H'] : 0;
+
+	if (have['h']) {
+		hour = fmod(comp['h'], 12);
+		if (have['P'] && comp['P'] == 1)
+			hour += 12;
+	}
+	*ret = days * 86400000 + (int64_t)hour * 3600000 + (int64_t)(mi ? comp['m'] : 0) * 60000 +
+	       (int64_t)(se ? comp['s'] : 0) * 1000 + (int64_t)(f ? comp['f'] : 0) - (int64_t)tz * 60000;
+	return true;
 }

@@ -3,7 +3,8 @@
 # for FUZZ_SECONDS, one after the other (the machine has 2 cores), each on its
 # own corpus build/fuzz/corpus/NAME, seeded on first use from the conformance
 # definitions (whole definitions for fuzz_definition, the paths and intrinsic
-# calls found in them for fuzz_jpath and fuzz_intrinsic). Crashes, leaks and
+# calls found in them for fuzz_jpath and fuzz_intrinsic, the JSONata expressions
+# and the JSONata suite for fuzz_jsonata). Crashes, leaks and
 # timeouts land in build/fuzz/artifacts/NAME/. tests/fuzz/NAME.dict, if present,
 # is passed as the libFuzzer dictionary. Prints one summary line per
 # target (seconds, executions, findings) and exits 1 if anything was found.
@@ -19,7 +20,7 @@ rows=$conf/asl-aws-recorded.jsonl
 seed() { # name dir
 	[ -f "$rows" ] || { echo "fuzz: no conformance file, $1 starts from an empty corpus" >&2; return; }
 	python3 - "$1" "$2" "$rows" <<'PY'
-import glob, json, sys
+import glob, json, os, sys
 name, out, rows = sys.argv[1:4]
 seeds = set()
 def strings(v):
@@ -47,14 +48,29 @@ for d, inp in defs:
         for s in strings(d):
             if s.startswith("$"):
                 seeds.add(s + "\n" + inp)
+    elif name == "fuzz_jsonata":
+        # the {% expressions %} of JSONata definitions
+        for s in strings(d):
+            if s.startswith("{%") and s.endswith("%}"):
+                seeds.add(s[2:-2].strip() + "\n" + inp)
     elif name == "fuzz_intrinsic":
         for s in strings(d):
             if s.startswith("States."):
                 seeds.add(s)
     else:
         seeds.add(json.dumps(d, separators=(",", ":")))
+if name == "fuzz_jsonata":
+    # and the JSONata test suite's expressions with their data
+    for f in glob.glob(os.path.join(os.path.dirname(rows), "jsonata/groups/*/case*.json")):
+        try:
+            cases = json.load(open(f))
+        except ValueError:
+            continue
+        for c in cases if isinstance(cases, list) else [cases]:
+            if isinstance(c.get("expr"), str):
+                seeds.add(c["expr"] + "\n" + json.dumps(c.get("data")))
 for i, s in enumerate(sorted(seeds)):
-    open("%s/seed-%d" % (out, i), "w").write(s)
+    open("%s/seed-%d" % (out, i), "w", errors="surrogatepass").write(s)
 PY
 }
 
