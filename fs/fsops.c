@@ -3160,6 +3160,9 @@ static int op_statfs(const char *path, struct statvfs *sv)
  * attributes, and `ls -l` then costs a LOOKUP round trip per entry. The
  * readdir at offset 0 lists the first page; the other pages are listed by a
  * thread of the handle while the kernel consumes the earlier ones.
+ * (libfuse looks an entry up before it knows the entry fits the reply, so
+ * the one that does not fit keeps a lookup count in libfuse's node table the
+ * kernel never forgets: a node per readdir reply, per name, not per call.)
  */
 struct dlent {
 	char *name;
