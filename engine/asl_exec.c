@@ -981,7 +981,7 @@ static int task_start(struct act *a, json_t *eff)
 	bool lambda = s->task_kind == ASL_TK_LAMBDA_ARN;
 	int r;
 
-	if (s->ja_timeout || s->ja_heartbeat) {
+	if (s->ja_timeout || s->ja_heartbeat || s->ja_credentials) {
 		json_t *b = ja_bindings(a, a->input, NULL, NULL, NULL, NULL);
 
 		r = !b ? asl_err_set(&err, ASL_E_RUNTIME, "out of memory") : 0;
@@ -989,6 +989,8 @@ static int task_start(struct act *a, json_t *eff)
 			r = ja_number(a, s->ja_timeout, b, true, &timeout, &err);
 		if (r == 0 && s->ja_heartbeat)
 			r = ja_number(a, s->ja_heartbeat, b, true, &heartbeat, &err);
+		if (r == 0 && s->ja_credentials)
+			r = ja_value(a, s->ja_credentials, b, &creds, &err);
 		json_decref(b);
 		if (r < 0)
 			goto fail_rt;

@@ -166,6 +166,7 @@ struct asl_state {
 	struct asl_ja *ja_seconds, *ja_timestamp, *ja_timeout, *ja_heartbeat;
 	struct asl_ja *ja_max_conc, *ja_tol_count, *ja_tol_pct, *ja_error, *ja_cause;
 	struct asl_ja *ja_batch_input, *ja_max_items, *ja_max_bytes; /* ItemBatcher */
+	struct asl_ja *ja_credentials;                              /* Task */
 };
 
 enum { ASL_TK_OTHER = 0, ASL_TK_LAMBDA_ARN, ASL_TK_SERVICE };

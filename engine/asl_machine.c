@@ -213,7 +213,8 @@ static bool state_needs_context(const struct asl_state *s)
 					   s->ja_item_selector, s->ja_seconds, s->ja_timestamp,
 					   s->ja_timeout, s->ja_heartbeat, s->ja_max_conc,
 					   s->ja_tol_count, s->ja_tol_pct, s->ja_error, s->ja_cause,
-					   s->ja_batch_input, s->ja_max_items, s->ja_max_bytes };
+					   s->ja_batch_input, s->ja_max_items, s->ja_max_bytes,
+					   s->ja_credentials };
 	size_t i;
 
 	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
@@ -413,10 +414,15 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 		    ja_num_field(c, s->jsonata, o, "HeartbeatSeconds", &s->heartbeat_s, NULL,
 				 &s->ja_heartbeat, name) < 0)
 			return -1;
-		if (spath_field(c, o, "TimeoutSecondsPath", &s->timeout_path, name) < 0 ||
-		    spath_field(c, o, "HeartbeatSecondsPath", &s->heartbeat_path, name) < 0 ||
-		    tmpl_field(c, o, "Credentials", &s->credentials, name) < 0)
+		if (s->jsonata) {
+			if (ja_field(c, o, "Credentials", NULL, &s->ja_credentials, name) < 0)
+				return -1;
+		} else if (spath_field(c, o, "TimeoutSecondsPath", &s->timeout_path, name) < 0 ||
+			   spath_field(c, o, "HeartbeatSecondsPath", &s->heartbeat_path,
+				       name) < 0 ||
+			   tmpl_field(c, o, "Credentials", &s->credentials, name) < 0) {
 			return -1;
+		}
 		break;
 	case ASL_ST_CHOICE:
 		v = json_object_get(o, "Choices");
@@ -737,6 +743,7 @@ static void free_graph(struct asl_graph *g)
 		asl_ja_free(s->ja_error);
 		asl_ja_free(s->ja_cause);
 		asl_ja_free(s->ja_batch_input);
+		asl_ja_free(s->ja_credentials);
 		asl_ja_free(s->ja_max_items);
 		asl_ja_free(s->ja_max_bytes);
 		free(s->branches);

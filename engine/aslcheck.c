@@ -24,6 +24,7 @@
 #include "engine/asl_task.h"
 #include "engine/buf.h"
 #include "engine/jpath.h"
+#include "engine/jsonata.h"
 
 /* nested machines (Parallel branches, Map processors) deeper than this are refused */
 #define MAX_NESTING 64
@@ -300,8 +301,40 @@ static bool is_jsonata_expr(const char *s)
 }
 
 /*
+ * A whole "{% ... %}" string must compile as JSONata (Step Functions'
+ * dialect); the engine compiles it the same way at load. @field: the field
+ * under the current pointer, or NULL for the pointer itself.
+ */
+static void check_expr_syntax(struct ck *c, const char *field, const char *s)
+{
+	size_t n = strlen(s), b = 2, e = n - 2;
+	struct jsonata_err err;
+	struct jsonata *j;
+	char *src;
+
+	if (!is_jsonata_expr(s))
+		return;
+	while (b < e && strchr(" \t\r\n", s[b]))
+		b++;
+	while (e > b && strchr(" \t\r\n", s[e - 1]))
+		e--;
+	src = strndup(s + b, e - b);
+	if (!src)
+		return;
+	memset(&err, 0, sizeof(err));
+	j = jsonata_compile(src, JSONATA_ASL, &err);
+	if (!j && (err.code[0] || err.message[0]))
+		diag(c, field, ASLCHECK_SCHEMA,
+		     "the JSONata expression '%s' is not valid: %s%s%s (at character %ld)", src,
+		     err.code, err.code[0] ? ": " : "", err.message, err.position);
+	jsonata_free(j);
+	free(src);
+}
+
+/*
  * A JSONata-mode value: any string that starts with "{%" must be a whole
- * expression. Recurses through arrays and objects, keeping the pointer.
+ * expression that compiles. Recurses through arrays and objects, keeping
+ * the pointer.
  */
 static void check_jsonata_value(struct ck *c, json_t *v)
 {
@@ -319,6 +352,8 @@ static void check_jsonata_value(struct ck *c, json_t *v)
 		else if (is_jsonata_expr(s) && strstr(s + 2, "{%"))
 			diag(c, NULL, ASLCHECK_SCHEMA,
 			     "JSONata expressions cannot be nested: '%s'", s);
+		else
+			check_expr_syntax(c, NULL, s);
 		return;
 	}
 	if (json_is_array(v)) {
@@ -480,6 +515,7 @@ static bool check_int_field(struct ck *c, json_t *obj, const char *field, long l
 		if (!is_jsonata_expr(json_string_value(v)))
 			diag(c, field, ASLCHECK_SCHEMA,
 			     "'%s' must be an integer or a JSONata expression '{%% ... %%}'", field);
+		check_expr_syntax(c, field, json_string_value(v));
 		return false;
 	}
 	if (!json_is_integer(v)) {
@@ -510,6 +546,7 @@ static void check_number_field(struct ck *c, json_t *obj, const char *field, dou
 		if (!is_jsonata_expr(json_string_value(v)))
 			diag(c, field, ASLCHECK_SCHEMA,
 			     "'%s' must be a number or a JSONata expression '{%% ... %%}'", field);
+		check_expr_syntax(c, field, json_string_value(v));
 		return;
 	}
 	if (!json_is_number(v)) {
@@ -961,6 +998,8 @@ static void check_choice(struct ck *c, struct machine *m, json_t *state, unsigne
 				diag(c, "Condition", ASLCHECK_SCHEMA,
 				     "'Condition' must be a boolean or a JSONata expression "
 				     "'{%% ... %%}'");
+			else if (json_is_string(cond))
+				check_expr_syntax(c, "Condition", json_string_value(cond));
 			if (json_object_get(rule, "Output")) {
 				size_t o = ptr_push(c, "Output");
 
@@ -1017,8 +1056,10 @@ static void check_wait(struct ck *c, json_t *state, unsigned ql)
 	if (ts) {
 		struct timespec t;
 
-		if (json_is_string(ts) && ql == QL_JSONATA && is_jsonata_expr(json_string_value(ts)))
+		if (json_is_string(ts) && ql == QL_JSONATA && is_jsonata_expr(json_string_value(ts))) {
+			check_expr_syntax(c, "Timestamp", json_string_value(ts));
 			return;
+		}
 		if (!json_is_string(ts))
 			diag(c, "Timestamp", ASLCHECK_SCHEMA, "'Timestamp' must be a string, not %s",
 			     type_name(ts));
@@ -1349,6 +1390,8 @@ static void check_map(struct ck *c, json_t *state, unsigned ql)
 		} else if (!json_is_string(items) || !is_jsonata_expr(json_string_value(items))) {
 			diag(c, "Items", ASLCHECK_SCHEMA,
 			     "'Items' must be an array or a JSONata expression '{%% ... %%}'");
+		} else {
+			check_expr_syntax(c, "Items", json_string_value(items));
 		}
 	}
 	check_exclusive(c, state, "MaxConcurrency", "MaxConcurrencyPath");

@@ -13,7 +13,7 @@
 #include "engine/loop.h"
 #include "tests/harness.h"
 
-static struct asl_machine *load(const char *text, char **msg)
+static struct asl_machine *load_opts(const char *text, bool validate, char **msg)
 {
 	struct asl_machine_opts mo = ASL_MACHINE_OPTS_INIT;
 	struct asl_machine *m = NULL;
@@ -21,10 +21,16 @@ static struct asl_machine *load(const char *text, char **msg)
 
 	CHECK(def != NULL);
 	mo.name = "JsonataTest";
+	mo.validate = validate;
 	if (asl_machine_new(def, &mo, &m, msg) < 0)
 		m = NULL;
 	json_decref(def);
 	return m;
+}
+
+static struct asl_machine *load(const char *text, char **msg)
+{
+	return load_opts(text, true, msg);
 }
 
 static struct asl_execution *run(struct asl_engine *e, const char *def, const char *input)
@@ -63,16 +69,24 @@ static json_t *event_of(json_t *h, const char *type)
 	return NULL;
 }
 
-/* A syntax error is a load-time error naming the state and the field. */
+/*
+ * A syntax error is a load-time error naming the state and the field: the
+ * validator's (a pointer) by default, the compiler's without validation.
+ */
 static void test_syntax_error_at_load(void)
 {
+	const char *def = "{\"QueryLanguage\": \"JSONata\", \"StartAt\": \"S\", \"States\": "
+			  "{\"S\": {\"Type\": \"Pass\", \"Output\": {\"a\": [1, "
+			  "\"{% $states.input.( %}\"]}, \"End\": true}}}";
 	char *msg = NULL;
 	struct asl_machine *m;
 
-	m = load("{\"QueryLanguage\": \"JSONata\", \"StartAt\": \"S\", \"States\": {\"S\": "
-		 "{\"Type\": \"Pass\", \"Output\": {\"a\": [1, \"{% $states.input.( %}\"]}, "
-		 "\"End\": true}}}",
-		 &msg);
+	m = load(def, &msg);
+	CHECK(m == NULL);
+	CHECK(msg && strstr(msg, "/States/S/Output/a/1") && strstr(msg, "S0207"));
+	free(msg);
+	msg = NULL;
+	m = load_opts(def, false, &msg);
 	CHECK(m == NULL);
 	CHECK(msg && strstr(msg, "state 'S'"));
 	CHECK(msg && strstr(msg, "Output/a[1]"));
@@ -84,11 +98,11 @@ static void test_syntax_error_at_load(void)
 
 	/* the machine-wide language reaches states nested in a Map */
 	msg = NULL;
-	m = load("{\"QueryLanguage\": \"JSONata\", \"StartAt\": \"M\", \"States\": {\"M\": "
+	m = load_opts("{\"QueryLanguage\": \"JSONata\", \"StartAt\": \"M\", \"States\": {\"M\": "
 		 "{\"Type\": \"Map\", \"Items\": [1], \"ItemProcessor\": {\"StartAt\": \"In\", "
 		 "\"States\": {\"In\": {\"Type\": \"Pass\", \"Output\": \"{% ] %}\", \"End\": "
 		 "true}}}, \"End\": true}}}",
-		 &msg);
+		 false, &msg);
 	CHECK(m == NULL);
 	CHECK(msg && strstr(msg, "state 'In'") && strstr(msg, "Output"));
 	free(msg);

@@ -652,6 +652,21 @@ static void test_query_language(void)
 		   "{\"QueryLanguage\":\"JSONata\",\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":"
 		   "\"Task\",\"Resource\":\"r\",\"TimeoutSeconds\":\"5\",\"End\":true}}}",
 		   "/States/A/TimeoutSeconds", ASLCHECK_SCHEMA, "JSONata expression");
+	expect_bad("JSONata syntax error",
+		   "{\"QueryLanguage\":\"JSONata\",\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":"
+		   "\"Pass\",\"Output\":{\"x\":\"{% $states.input.( %}\"},\"End\":true}}}",
+		   "/States/A/Output/x", ASLCHECK_SCHEMA,
+		   "the JSONata expression '$states.input.(' is not valid: S0207");
+	expect_bad("JSONata syntax error in a Condition",
+		   "{\"QueryLanguage\":\"JSONata\",\"StartAt\":\"C\",\"States\":{\"C\":{\"Type\":"
+		   "\"Choice\",\"Choices\":[{\"Condition\":\"{% $states.input.a = %}\",\"Next\":"
+		   "\"D\"}],\"Default\":\"D\"},\"D\":{\"Type\":\"Succeed\"}}}",
+		   "/States/C/Choices/0/Condition", ASLCHECK_SCHEMA, "is not valid");
+	expect_bad("JSONata syntax error in MaxConcurrency",
+		   "{\"QueryLanguage\":\"JSONata\",\"StartAt\":\"M\",\"States\":{\"M\":{\"Type\":"
+		   "\"Map\",\"MaxConcurrency\":\"{% ) %}\",\"ItemProcessor\":{\"StartAt\":\"P\","
+		   "\"States\":{\"P\":{\"Type\":\"Pass\",\"End\":true}}},\"End\":true}}}",
+		   "/States/M/MaxConcurrency", ASLCHECK_SCHEMA, "is not valid");
 	expect_bad("JSONata assign states",
 		   "{\"QueryLanguage\":\"JSONata\",\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":"
 		   "\"Pass\",\"Assign\":{\"states\":1},\"End\":true}}}", "/States/A/Assign/states",
