@@ -136,6 +136,12 @@ struct sigparam {
 	bool context;	/* '-': use the context value when missing */
 };
 
+/* a '%' and how many steps up it still has to go */
+struct slot {
+	char label[16];
+	int level;
+};
+
 struct sig {
 	int n;
 	struct sigparam p[12];
@@ -163,7 +169,10 @@ struct node {
 	char *focus;		/* @$name */
 	char *index;		/* #$name */
 	bool keep_array, consarray, keep_singleton, tuple, thunk, descending;
-	bool seeking_parent;
+	struct slot *slot;	/* N_PARENT: the variable its value is bound to */
+	struct slot *ancestor;	/* a step that binds a parent's value */
+	struct slot **seeking;	/* parents still looking for their step */
+	int nseeking;
 };
 
 struct jsonata {
@@ -215,6 +224,7 @@ struct parser {
 	struct token prev;
 	struct cerr *ce;
 	int depth;
+	int nlabels;
 };
 
 static void perr(struct parser *p, const char *code, long pos, const char *fmt, ...)
@@ -1097,6 +1107,94 @@ static void finish_path(struct parser *p, struct node *path)
 
 static struct node *process_inner(struct parser *p, struct node *n);
 
+static void add_slot(struct parser *p, struct node *n, struct slot *sl)
+{
+	struct slot **a = palloc(p, sizeof(*a) * (size_t)(n->nseeking + 1));
+
+	if (n->nseeking)
+		memcpy(a, n->seeking, sizeof(*a) * (size_t)n->nseeking);
+	a[n->nseeking++] = sl;
+	n->seeking = a;
+}
+
+/* pushAncestry: @value's unresolved parents become @result's */
+static void push_ancestry(struct parser *p, struct node *result, struct node *value)
+{
+	if (!value)
+		return;
+	for (int i = 0; i < value->nseeking; i++)
+		add_slot(p, result, value->seeking[i]);
+	if (value->type == N_PARENT)
+		add_slot(p, result, value->slot);
+}
+
+/* seekParent: walk back through @n for the step whose input a parent names */
+static struct slot *seek_parent(struct parser *p, struct node *n, struct slot *sl)
+{
+	switch (n->type) {
+	case N_NAME:
+	case N_WILDCARD:
+		sl->level--;
+		if (sl->level == 0) {
+			if (n->ancestor)
+				memcpy(sl->label, n->ancestor->label, sizeof(sl->label));
+			n->ancestor = sl;
+			n->tuple = true;
+		}
+		break;
+	case N_PARENT:
+		sl->level++;
+		break;
+	case N_BLOCK:
+		if (n->nitems) {
+			n->tuple = true;
+			sl = seek_parent(p, n->items[n->nitems - 1], sl);
+		}
+		break;
+	case N_PATH: {
+		int idx = n->nitems - 1;
+
+		n->tuple = true;
+		sl = seek_parent(p, n->items[idx--], sl);
+		while (sl->level > 0 && idx >= 0)
+			sl = seek_parent(p, n->items[idx--], sl);
+		break;
+	}
+	default:
+		perr(p, "S0217", n->pos, "The object representing the 'parent' cannot be derived from this expression");
+	}
+	return sl;
+}
+
+/* resolveAncestry: the parents the last step of @path looks for, among its earlier steps */
+static void resolve_ancestry(struct parser *p, struct node *path)
+{
+	struct node *last = path->items[path->nitems - 1];
+	int nslots = last->nseeking + (last->type == N_PARENT);
+	struct slot **slots = palloc(p, sizeof(*slots) * (size_t)(nslots + 1));
+
+	for (int i = 0; i < last->nseeking; i++)
+		slots[i] = last->seeking[i];
+	if (last->type == N_PARENT)
+		slots[last->nseeking] = last->slot;
+	for (int is = 0; is < nslots; is++) {
+		struct slot *sl = slots[is];
+		int idx = path->nitems - 2;
+
+		while (sl->level > 0) {
+			if (idx < 0) {
+				add_slot(p, path, sl);
+				break;
+			}
+			struct node *step = path->items[idx--];
+
+			while (idx >= 0 && step->focus && path->items[idx]->focus)
+				step = path->items[idx--];
+			sl = seek_parent(p, step, sl);
+		}
+	}
+}
+
 /* a '[]' written after any step form marks the path it ends up in (or the expression) */
 static struct node *process(struct parser *p, struct node *n)
 {
@@ -1123,6 +1221,8 @@ static struct node *process_inner(struct parser *p, struct node *n)
 		struct node *l = process(p, n->lhs), *rest;
 
 		r = as_path(p, l);
+		if (l->type == N_PARENT)
+			add_slot(p, r, l->slot);
 		rest = process(p, n->rhs);
 		if (rest->type == N_PATH) {
 			for (int k = 0; k < rest->nitems; k++)
@@ -1139,6 +1239,7 @@ static struct node *process_inner(struct parser *p, struct node *n)
 		finish_path(p, r);
 		if (n->keep_array)
 			r->keep_singleton = true;
+		resolve_ancestry(p, r);
 		return r;
 	}
 	case N_R_PRED: {
@@ -1155,6 +1256,15 @@ static struct node *process_inner(struct parser *p, struct node *n)
 		struct node *f = mk(p, N_FILTER, n->pos);
 
 		f->lhs = process(p, n->rhs);
+		if (f->lhs->nseeking) {
+			for (int k = 0; k < f->lhs->nseeking; k++) {
+				if (f->lhs->seeking[k]->level == 1)
+					seek_parent(p, step, f->lhs->seeking[k]);
+				else
+					f->lhs->seeking[k]->level--;
+			}
+			push_ancestry(p, step, f->lhs);
+		}
 		if (stages)
 			push_item(p, &step->stages, &step->nstages, f);
 		else
@@ -1177,10 +1287,12 @@ static struct node *process_inner(struct parser *p, struct node *n)
 			struct node *term = n->items[k];
 
 			term->lhs = process(p, term->lhs);
+			push_ancestry(p, step, term->lhs);
 			push_item(p, &step->items, &step->nitems, term);
 		}
 		push_item(p, &r->items, &r->nitems, step);
 		finish_path(p, r);
+		resolve_ancestry(p, r);
 		return r;
 	}
 	case N_R_FOCUS:
@@ -1227,13 +1339,19 @@ static struct node *process_inner(struct parser *p, struct node *n)
 			r->keep_singleton = true;
 		return r;
 	case N_PARENT:
-		perr(p, "S0217", n->pos, "The parent operator %% is not supported here");
+		n->slot = palloc(p, sizeof(*n->slot));
+		snprintf(n->slot->label, sizeof(n->slot->label), "!%d", p->nlabels++);
+		n->slot->level = 1;
+		return n;
 	case N_BINARY:
 		n->lhs = process(p, n->lhs);
 		n->rhs = process(p, n->rhs);
+		push_ancestry(p, n, n->lhs);
+		push_ancestry(p, n, n->rhs);
 		return n;
 	case N_NEG:
 		n->lhs = process(p, n->lhs);
+		push_ancestry(p, n, n->lhs);
 		if (n->lhs->type == N_NUMBER) {
 			n->lhs->num = -n->lhs->num;
 			if (json_is_integer(n->lhs->lit))
@@ -1247,24 +1365,33 @@ static struct node *process_inner(struct parser *p, struct node *n)
 	case N_BLOCK:
 	case N_CALL:
 	case N_PARTIAL:
-		for (int k = 0; k < n->nitems; k++)
+		for (int k = 0; k < n->nitems; k++) {
 			n->items[k] = process(p, n->items[k]);
+			push_ancestry(p, n, n->items[k]);
+		}
 		if (n->type == N_CALL || n->type == N_PARTIAL)
 			n->lhs = process(p, n->lhs);
 		return n;
 	case N_OBJECT:
-		for (int k = 0; k < n->nitems; k++)
+		for (int k = 0; k < n->nitems; k++) {
 			n->items[k] = process(p, n->items[k]);
+			push_ancestry(p, n, n->items[k]);
+		}
 		return n;
 	case N_CONDITION:
 		n->lhs = process(p, n->lhs);
 		n->rhs = process(p, n->rhs);
 		n->third = process(p, n->third);
+		push_ancestry(p, n, n->lhs);
+		push_ancestry(p, n, n->rhs);
+		push_ancestry(p, n, n->third);
 		return n;
 	case N_BIND:
 	case N_APPLY:
 		n->lhs = process(p, n->lhs);
 		n->rhs = process(p, n->rhs);
+		if (n->type == N_BIND)
+			push_ancestry(p, n, n->rhs);
 		if (n->type == N_APPLY)
 			n->keep_array |= n->lhs->keep_array || n->rhs->keep_array;
 		return n;
@@ -2016,7 +2143,7 @@ static void check_limits(struct ctx *c, long pos)
 	char probe;
 
 	if (c->depth > MAX_EVAL_DEPTH || (size_t)(c->stack_base - &probe) > MAX_STACK_BYTES)
-		throw(c, "U1001", pos, "Stack overflow error: expression nested too deeply");
+		throw(c, "U1001", pos, "Stack overflow error: Check for non-terminating recursive function.  Consider rewriting as tail-recursive.");
 	if ((++c->ticks & 1023) == 0) {
 		struct timespec now;
 
@@ -2024,7 +2151,7 @@ static void check_limits(struct ctx *c, long pos)
 		long ms = (now.tv_sec - c->start.tv_sec) * 1000 + (now.tv_nsec - c->start.tv_nsec) / 1000000;
 
 		if (ms > c->time_ms)
-			throw(c, "U1001", pos, "Expression evaluation timeout: check for infinite loop");
+			throw(c, "U1001", pos, "Expression evaluation timeout: Check for infinite loop");
 	}
 }
 
@@ -2299,6 +2426,12 @@ static struct val eval_tuple_step(struct ctx *c, struct node *step, struct val i
 				}
 				if (step->index)
 					json_object_set_new(t, step->index, json_integer((json_int_t)b));
+				if (step->ancestor) {
+					json_t *at = single ? in.j : json_object_get(tup, "@");
+
+					if (at)
+						json_object_set(t, step->ancestor->label, at);
+				}
 			}
 			push(c, r, t);
 		}
@@ -2337,7 +2470,9 @@ static struct val eval_path(struct ctx *c, struct node *n, struct val in, struct
 		if (!step->focus)
 			inseq = res;
 	}
-	if (tuple) {
+	if (tuple && n->tuple) {
+		res = tuples;	/* the tuples carry ancestors for an enclosing path */
+	} else if (tuple) {
 		res = seq_new(c);
 		for (size_t i = 0; i < alen(tuples); i++) {
 			json_t *x = json_object_get(json_array_get(tuples.j, i), "@");
@@ -2851,6 +2986,10 @@ static struct val eval(struct ctx *c, struct node *n, struct val in, struct fram
 		}
 		break;
 	case N_VAR: r = eval_var(c, n, in, env); break;
+	case N_PARENT:
+		if (!lookup_var(c, env, n->slot->label, &r))
+			r = UNDEF;
+		break;
 	case N_LAMBDA: r = eval_lambda(c, n, in, env); break;
 	case N_PARTIAL: r = eval_partial(c, n, in, env); break;
 	case N_APPLY: r = eval_apply(c, n, in, env); break;
@@ -3092,7 +3231,7 @@ static struct val apply_inner(struct ctx *c, struct val proc, struct val *args, 
 		for (int i = 0; i < l->nparams; i++)
 			bind(c, fr, l->params[i], i < nargs ? args[i] : UNDEF);
 		if (++c->user_depth > MAX_USER_DEPTH)
-			throw(c, "U1001", pos, "Stack overflow error: too many nested function calls");
+			throw(c, "U1001", pos, "Stack overflow error: Check for non-terminating recursive function.  Consider rewriting as tail-recursive.");
 		r = eval(c, l->lhs, f->input, fr);
 		c->user_depth--;
 		return r;
@@ -4964,6 +5103,8 @@ struct jsonata *jsonata_compile(const char *src, unsigned flags, struct jsonata_
 			perr(p, "S0201", p->tok.pos, "Syntax error: \"%s\"", tok_text(&p->tok, tmp, sizeof(tmp)));
 		}
 		j->root = process(p, raw);
+		if (j->root->type == N_PARENT || j->root->nseeking)
+			perr(p, "S0217", j->root->pos, "The object representing the 'parent' cannot be derived from this expression");
 	}
 	free(p);
 	return j;
