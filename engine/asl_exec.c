@@ -1464,10 +1464,9 @@ static int ja_choice(struct act *a, json_t *b)
 		json_decref(v);
 		if (match) {
 			next = ch->next;
-			/* the rule's Assign replaces the state's; its Output too, if it has one */
+			/* the state's own Assign and Output are for the Default only */
 			assign = ch->ja_assign;
-			if (ch->ja_output)
-				output = ch->ja_output;
+			output = ch->ja_output;
 			break;
 		}
 	}
