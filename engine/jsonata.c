@@ -46,7 +46,7 @@
 #define MAX_EVAL_DEPTH 20000	/* nested evaluator calls */
 #define MAX_STACK_BYTES (3u << 20)
 #define MAX_EVAL_MS 5000
-#define MAX_VALUES ((size_t)1 << 19)	/* values one evaluation may create (some 50 MB) */
+#define MAX_VALUES ((size_t)2 << 20)	/* values one evaluation may create (some 100 MB) */
 #define MAX_ARENA ((size_t)64 << 20)	/* bytes of frames, closures and scratch */
 #define MAX_RANGE 10000000
 #define MAX_STRING (64u << 20)
@@ -1465,6 +1465,7 @@ struct ctx {
 	struct defer *defers;
 	int ndefers, capdefers;
 	int depth, user_depth;
+	size_t units;		/* values created, against MAX_VALUES */
 	unsigned long ticks;
 	char *stack_base;
 	struct timespec start;
@@ -1521,14 +1522,16 @@ static json_t *own(struct ctx *c, json_t *v)
 {
 	if (!v)
 		oom(c);
+	/* weigh what it costs: objects carry a hash table, strings their bytes */
+	c->units += json_is_object(v) ? 4 : json_is_string(v) ? 1 + json_string_length(v) / 32 : 1;
+	if (c->units > MAX_VALUES) {
+		json_decref(v);
+		throw(c, "U1001", -1, "Evaluation used too much memory");
+	}
 	if (c->nowned == c->capowned) {
 		size_t cap = c->capowned ? c->capowned * 2 : 256;
 		json_t **o;
 
-		if (cap > MAX_VALUES) {
-			json_decref(v);
-			throw(c, "U1001", -1, "Evaluation used too much memory");
-		}
 		o = realloc(c->owned, sizeof(*o) * cap);
 		if (!o) {
 			json_decref(v);
@@ -1601,6 +1604,8 @@ static struct val seq_new(struct ctx *c)
 
 static void push(struct ctx *c, struct val seq, json_t *item)
 {
+	if ((json_array_size(seq.j) & 7) == 7 && ++c->units > MAX_VALUES)
+		throw(c, "U1001", -1, "Evaluation used too much memory");
 	if (json_array_append(seq.j, item) < 0)
 		oom(c);
 }
@@ -2614,9 +2619,13 @@ static struct val eval_binary(struct ctx *c, struct node *n, struct val in, stru
 			return UNDEF;
 		if (b - a >= MAX_RANGE)
 			throw(c, "D2014", n->pos, "The size of the sequence allocated by the range operator (..) must not exceed 1e7");
+		c->units += (size_t)(b - a + 1);
+		if (c->units > MAX_VALUES)
+			throw(c, "U1001", n->pos, "Evaluation used too much memory");
 		out = seq_new(c);
 		for (double k = a; k <= b; k++)
-			push(c, out, mknum(c, k));
+			if (json_array_append_new(out.j, json_integer((json_int_t)k)) < 0)
+				oom(c);
 		return out;
 	}
 	default:
