@@ -2783,7 +2783,7 @@ int asl_execution_resume(struct asl_engine *e, struct asl_machine *m, json_t *ev
 	json_int_t last_id = 0;
 	int cur = -1, rc;
 	bool open = false, failed_in_visit = false;
-	unsigned entered_id = 0;
+	unsigned entered_id = 0, entered_prev = 0;
 	struct act *a;
 
 	if (!json_is_array(events) || !n ||
@@ -2829,6 +2829,8 @@ int asl_execution_resume(struct asl_engine *e, struct asl_machine *m, json_t *ev
 			open = true;
 			failed_in_visit = false;
 			entered_id = (unsigned)id;
+			entered_prev = (unsigned)json_integer_value(json_object_get(ev,
+										    "previousEventId"));
 			ts = json_string_value(json_object_get(ev, "timestamp"));
 			if (!ts || asl_timestamp_parse(ts, &entered) < 0)
 				asl_now(&entered);
@@ -2916,6 +2918,7 @@ int asl_execution_resume(struct asl_engine *e, struct asl_machine *m, json_t *ev
 		a->vars = json_incref(vars_before);
 		a->cur = cur;
 		a->entered_id = entered_id;
+		a->entered_prev = entered_prev;
 		a->entered = entered;
 		if (!a->input || !a->vars || reset_visit(a) < 0)
 			goto out;

@@ -254,6 +254,46 @@ static void test_mixed_map(struct asl_engine *e)
 	asl_execution_free(x);
 }
 
+/* A journaled JSONata execution resumes with its variables (assignedVariables). */
+static void test_resume(struct loop *loop, struct asl_engine *e)
+{
+	struct asl_exec_opts xo = ASL_EXEC_OPTS_INIT;
+	struct asl_execution *x = NULL, *y = NULL;
+	struct asl_machine *m;
+	struct asl_err err;
+	json_t *in = json_pack("{s:i}", "v", 5), *h;
+	char *msg = NULL;
+
+	m = load("{\"QueryLanguage\": \"JSONata\", \"StartAt\": \"A\", \"States\": {\"A\": "
+		 "{\"Type\": \"Pass\", \"Assign\": {\"x\": \"{% $states.input.v * 2 %}\"}, "
+		 "\"Next\": \"W\"}, \"W\": {\"Type\": \"Wait\", \"Seconds\": 3600, \"Next\": "
+		 "\"P\"}, \"P\": {\"Type\": \"Pass\", \"Output\": {\"x\": \"{% $x %}\"}, "
+		 "\"End\": true}}}",
+		 &msg);
+	CHECK(m != NULL);
+	free(msg);
+	if (!m) {
+		json_decref(in);
+		return;
+	}
+	xo.name = "resume-me";
+	xo.record_history = true;
+	CHECK_INT_EQ(asl_execution_start(e, m, in, &xo, &x), 0);
+	CHECK_INT_EQ(asl_execution_status(x), ASL_RUNNING); /* in the Wait */
+	h = asl_execution_history(x);
+	asl_execution_free(x); /* the crash */
+	xo.wait_scale = 0;
+	CHECK_INT_EQ(asl_execution_resume(e, m, h, &xo, &y, &err), 0);
+	while (y && asl_execution_status(y) == ASL_RUNNING)
+		loop_run(loop);
+	CHECK(y && asl_execution_status(y) == ASL_SUCCEEDED);
+	CHECK(y && json_integer_value(json_object_get(asl_execution_output(y), "x")) == 10);
+	asl_execution_free(y);
+	json_decref(h);
+	json_decref(in);
+	asl_machine_unref(m);
+}
+
 int main(void)
 {
 	struct loop *loop = loop_new();
@@ -264,6 +304,7 @@ int main(void)
 	test_assigned_variables_event(e);
 	test_context(e);
 	test_mixed_map(e);
+	test_resume(loop, e);
 	asl_engine_free(e);
 	loop_free(loop);
 	return TEST_DONE();
