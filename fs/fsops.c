@@ -1652,8 +1652,16 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
-	conn->max_write = 1u << 20;
-	/* write data is spliced from /dev/fuse into the spool file */
+	/*
+	 * Write data is spliced from /dev/fuse into the spool file. libfuse
+	 * splices only when its pipe holds a whole request (max_write plus a
+	 * 4 KiB header) and a pipe may not grow past /proc/sys/fs/pipe-max-size
+	 * (1 MiB by default): with max_write = 1 MiB every write was read into
+	 * memory and written out again. 1 MiB - 4 KiB keeps it within that
+	 * (256 MiB sequential write through the mount on RGW: ~185 -> ~215 MiB/s
+	 * unsigned, ~155 -> ~190 MiB/s with SHA-256, medians of 6 here).
+	 */
+	conn->max_write = (1u << 20) - 4096;
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want |= FUSE_CAP_SPLICE_READ;
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
