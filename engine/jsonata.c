@@ -1580,6 +1580,16 @@ static struct val num(struct ctx *c, double d)
 	return V(mknum(c, d));
 }
 
+/* a count argument as a long, without undefined conversions of huge values */
+static long to_long(double d)
+{
+	if (!(d > -1e15))
+		return (long)-1e15;
+	if (d > 1e15)
+		return (long)1e15;
+	return (long)floor(d);
+}
+
 static struct val str(struct ctx *c, const char *s)
 {
 	return V(own(c, json_string(s)));
@@ -1769,6 +1779,10 @@ static void js_num(char *out, size_t len, double d)
 
 	if (d == 0) {
 		snprintf(out, len, "0");
+		return;
+	}
+	if (!isfinite(d)) {
+		snprintf(out, len, "%s", isnan(d) ? "NaN" : d < 0 ? "-Infinity" : "Infinity");
 		return;
 	}
 	for (int prec = 1; prec <= 17; prec++) {
@@ -2623,9 +2637,12 @@ static struct val eval_binary(struct ctx *c, struct node *n, struct val in, stru
 		if (c->units > MAX_VALUES)
 			throw(c, "U1001", n->pos, "Evaluation used too much memory");
 		out = seq_new(c);
-		for (double k = a; k <= b; k++)
-			if (json_array_append_new(out.j, json_integer((json_int_t)k)) < 0)
+		for (size_t i = 0, cnt = (size_t)(b - a) + 1; i < cnt; i++) {
+			double k = a + (double)i;
+
+			if (json_array_append_new(out.j, fabs(k) < 9007199254740992.0 ? json_integer((json_int_t)k) : json_real(k)) < 0)
 				oom(c);
+		}
 		return out;
 	}
 	default:
@@ -3776,7 +3793,7 @@ static struct val f_split(struct ctx *c, struct val *a, int n, struct val in, co
 	if (ARG(2).j) {
 		if (numv(a[2].j) < 0)
 			throw(c, "D3020", -1, "Third argument of split function must evaluate to a positive number");
-		limit = (long)floor(numv(a[2].j));
+		limit = to_long(numv(a[2].j));
 	}
 	s = sv(a[0]);
 	len = sl(a[0]);
@@ -3850,7 +3867,7 @@ static struct val f_match(struct ctx *c, struct val *a, int n, struct val in, co
 	if (ARG(2).j) {
 		if (numv(a[2].j) < 0)
 			throw(c, "D3040", -1, "Third argument of match function must evaluate to a positive number");
-		limit = (long)floor(numv(a[2].j));
+		limit = to_long(numv(a[2].j));
 	}
 	const pcre2_code *re = regex_of(c, a[1]);
 
@@ -3922,7 +3939,7 @@ static struct val f_replace(struct ctx *c, struct val *a, int n, struct val in, 
 	if (ARG(3).j) {
 		if (numv(a[3].j) < 0)
 			throw(c, "D3011", -1, "Fourth argument of replace function must evaluate to a positive number");
-		limit = (long)floor(numv(a[3].j));
+		limit = to_long(numv(a[3].j));
 	}
 	s = sv(a[0]);
 	len = sl(a[0]);
@@ -4091,8 +4108,13 @@ static double round_half_even(double x, int prec)
 {
 	double r, diff;
 
-	if (prec)
-		x = dec_shift(x, prec);
+	if (prec) {
+		double shifted = dec_shift(x, prec);
+
+		if (!isfinite(shifted) || fabs(shifted) >= 9007199254740992.0)
+			return x;	/* nothing to round at that precision */
+		x = shifted;
+	}
 	r = floor(x + 0.5);
 	diff = r - x;
 	if (fabs(diff) == 0.5 && fabs(fmod(r, 2)) == 1)
@@ -4108,7 +4130,7 @@ static struct val f_round(struct ctx *c, struct val *a, int n, struct val in, co
 {
 	if (!a[0].j)
 		return UNDEF;
-	return num(c, round_half_even(numv(a[0].j), ARG(1).j ? (int)numv(a[1].j) : 0));
+	return num(c, round_half_even(numv(a[0].j), ARG(1).j ? (int)fmax(-400, fmin(400, numv(a[1].j))) : 0));
 }
 
 static uint64_t rotl(uint64_t x, int k)
@@ -4140,7 +4162,10 @@ static struct val f_random(struct ctx *c, struct val *a, int n, struct val in, c
 {
 	if (n && a[0].j) {
 		/* seeded (Step Functions): the same seed gives the same number */
-		uint64_t x = (uint64_t)(int64_t)numv(a[0].j) + 0x9E3779B97F4A7C15ull;
+		double seed = numv(a[0].j);
+		uint64_t x;
+
+		memcpy(&x, &seed, sizeof(x));
 
 		for (int i = 0; i < 4; i++) {
 			uint64_t z = (x += 0x9E3779B97F4A7C15ull);
@@ -4875,6 +4900,8 @@ static struct val f_partition(struct ctx *c, struct val *a, int n, struct val in
 		return UNDEF;
 	if (size < 1 || size != floor(size))
 		throw(c, "D3137", -1, "$partition: the chunk size must be a positive integer");
+	if (size > (double)alen(a[0]))
+		size = (double)(alen(a[0]) ? alen(a[0]) : 1);
 	for (size_t i = 0; i < alen(a[0]); i++) {
 		if (i % (size_t)size == 0) {
 			chunk = own(c, json_array());
@@ -5561,6 +5588,8 @@ static struct val f_format_number(struct ctx *c, struct val *a, int n, struct va
 		if (e)
 			throw(c, e, -1, "Invalid picture string for $formatNumber (%s)", e);
 		pic_analyse(&p, &pics[i]);
+		if (pics[i].max_frac > 100 || pics[i].min_int > 300 || pics[i].min_exp > 20)
+			throw(c, "D3080", -1, "The picture string asks for more digits than a number has");
 	}
 	value = numv(a[0].j);
 	x = &pics[0];
@@ -6545,6 +6574,8 @@ static struct val f_from_millis(struct ctx *c, struct val *a, int n, struct val 
 {
 	if (!a[0].j)
 		return UNDEF;
+	if (!(fabs(numv(a[0].j)) <= 8.64e15))
+		throw(c, "D3110", -1, "The value %g is out of the range of timestamps", numv(a[0].j));
 	return format_datetime(c, (int64_t)floor(numv(a[0].j)), ARG(1), ARG(2));
 }
 
@@ -6682,6 +6713,8 @@ static bool parse_datetime(struct ctx *c, const char *s, size_t len, struct val 
 		} else {
 			return false;
 		}
+		if (!(fabs(v) < 1e9))
+			return false;
 		comp[(unsigned char)m->comp] = v;
 		have[(unsigned char)m->comp] = true;
 	}
