@@ -3290,6 +3290,66 @@ static int dirlist_add(struct dirlist *dl, struct dlent **v, size_t *n, size_t *
 	return dlent_push(v, n, cap, name, &st, plus);
 }
 
+/*
+ * exact_attrs: HEAD the listed files of one page whose exact metadata is not
+ * cached, DIRLIST_HEADS at a time, so that readdir hands the kernel exact
+ * attributes and `ls -l` waits for these instead of one LOOKUP and HEAD
+ * after the other. A file whose HEAD fails is left to the kernel's lookup.
+ */
+#define DIRLIST_HEADS 16
+
+struct dirlist_heads {
+	struct dirlist *dl;
+	struct dlent *v;
+	size_t n;
+	atomic_size_t next;
+};
+
+static void *dirlist_head_worker(void *arg)
+{
+	struct dirlist_heads *hj = arg;
+	struct stepfs *fs = hj->dl->fs;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&hj->next, 1)) < hj->n) {
+		struct dlent *x = &hj->v[i];
+		char key[2300], path[2300];
+		struct store_obj o;
+		uint64_t w;
+
+		if (x->plus || !S_ISREG(x->st.st_mode))
+			continue;
+		snprintf(key, sizeof(key), "%s%s", hj->dl->dkey, x->name);
+		snprintf(path, sizeof(path), "%s/%s", hj->dl->dpath, x->name);
+		w = mcache_wctr(fs->mc);
+		if (store_head(fs->store, key, &o, NULL) != STORE_OK)
+			continue;
+		obj_stat(fs, &o, 0, &x->st);
+		store_obj_release(&o);
+		mcache_put(fs->mc, path, &x->st, MCACHE_FULL, w);
+		x->plus = 1;
+	}
+	return NULL;
+}
+
+static void dirlist_heads(struct dirlist *dl, struct dlent *v, size_t n)
+{
+	struct dirlist_heads hj = { dl, v, n, 0 };
+	pthread_t t[DIRLIST_HEADS];
+	int started[DIRLIST_HEADS] = { 0 };
+	size_t i, want = 0;
+	int k;
+
+	for (i = 0; i < n; i++)
+		want += !v[i].plus && S_ISREG(v[i].st.st_mode);
+	for (k = 1; k < DIRLIST_HEADS && (size_t)k < want; k++)
+		started[k] = spawn_thread(&t[k], dirlist_head_worker, &hj) == 0;
+	dirlist_head_worker(&hj);
+	for (k = 1; k < DIRLIST_HEADS; k++)
+		if (started[k])
+			pthread_join(t[k], NULL);
+}
+
 /* The files of this directory created here and not yet committed. */
 static int dirlist_add_local(struct dirlist *dl, struct dlent **v, size_t *n, size_t *cap)
 {
@@ -3384,6 +3444,8 @@ static int dirlist_page(struct dirlist *dl, int first)
 			r = -ENOMEM;
 	}
 	store_list_release(&l);
+	if (r == 0 && fs->o.exact_attrs)
+		dirlist_heads(dl, v, n);
 	if (r == 0 && !dl->token)
 		r = dirlist_add_local(dl, &v, &n, &cap);
 publish:

@@ -246,6 +246,7 @@ fi
 # metadata cache (100000 entries of ~300 B), 1.3 MiB of curl buffers per
 # transfer in flight (parallel=4 per file) and 16 MiB for the rest (code,
 # libraries, thread stacks)
+[[ " $PHASES " == *" rss "* ]] || exit 0
 xfer_mb=$(((RSS_N * 4 * 13 + 9) / 10))
 budget=$((256 + 100000 * 300 / 1048576 + xfer_mb + 16))
 echo "rss: $RSS_N writers x $RSS_MB MiB through stepfs ($rss_srv server) in ${rss_time}s ($rss_fail close() failed): peak RSS $((hwm / 1024)) MiB; configured budget $budget MiB (read_mem 256 + metadata cache 28 + $((RSS_N * 4)) transfers $xfer_mb + 16)"
