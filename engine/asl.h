@@ -121,6 +121,13 @@ struct asl_engine *asl_engine_new(struct loop *loop, const struct asl_task_ops *
  */
 void asl_engine_free(struct asl_engine *e);
 struct loop *asl_engine_loop(struct asl_engine *e);
+/*
+ * Objects for Distributed Map ItemReader/ResultWriter (engine/asl_s3.h;
+ * copied; ops->arg must outlive the engine). Without it (or with NULL)
+ * they fail with States.ItemReaderFailed / States.ResultWriterFailed.
+ */
+struct asl_s3_ops;
+void asl_engine_set_s3(struct asl_engine *e, const struct asl_s3_ops *ops);
 
 /* ------------------------------------------------------------- executions */
 

@@ -33,9 +33,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/asl_s3.h"
 #include "engine/jpath.h"
 #include "engine/jsonata.h"
 #include "engine/loop.h"
+#include "engine/mapio.h"
 
 /* step results: enter the next state, suspended, activity ended, re-run the current state */
 enum { R_NEXT = 1, R_WAIT, R_END, R_ATTEMPT, R_NONE = 0 };
@@ -100,12 +102,30 @@ struct frame {
 	bool distributed; /* DISTRIBUTED mode: iterations are child executions (Map Run) */
 	struct asl_err err;
 	bool err_has_error, err_has_cause;
+	/* Map Run (DISTRIBUTED): ARN, ItemReader and ResultWriter */
+	struct asl_engine *eng;
+	char *run_arn;
+	char run_uuid[40];
+	struct asl_s3_call *io;  /* object store call in flight */
+	bool run_failed_details; /* MapRunFailed carries {error, cause} (reader/writer failures) */
+	int reader_kind;         /* READ_* below */
+	size_t reader_max;       /* MaxItems; 0 = all */
+	bool writing, written;
+	json_t *w_inputs;        /* ResultWriter: per iteration its input, start and stop */
+	json_t *w_start, *w_stop;
+	unsigned char *w_failed;
+	json_t *w_queue;         /* [{Key, Body}] still to put */
+	char *w_bucket, *w_manifest;
 };
+
+enum { READ_CSV = 0, READ_JSON, READ_JSONL, READ_LIST };
 
 struct asl_engine {
 	struct loop *loop;
 	struct asl_task_ops tasks;
 	bool has_tasks;
+	struct asl_s3_ops s3;
+	bool has_s3;
 	struct asl_execution *list; /* running and ended executions not yet freed */
 	uint64_t rng;               /* execution names */
 };
@@ -1585,6 +1605,7 @@ static struct act *act_new(struct asl_execution *x, const struct asl_graph *g, j
 }
 
 static void frame_child_done(struct act *kid);
+static int writer_start(struct frame *f);
 
 static void frame_end(struct frame *f)
 {
@@ -1593,14 +1614,23 @@ static void frame_end(struct frame *f)
 	bool map = s->type == ASL_ST_MAP;
 	int rc;
 
+	if (!f->failing && f->distributed && s->result_writer && !f->written) {
+		if (f->writing || writer_start(f) == 0)
+			return; /* writer_done() calls again */
+	}
 	f->ended = true;
 	a->child = NULL;
 	if (f->failing) {
 		struct asl_err err = f->err;
 		bool has_error = f->err_has_error, has_cause = f->err_has_cause;
 
-		if (f->distributed)
-			emit(a, "MapRunFailed", NULL, NULL, true);
+		if (f->distributed) {
+			json_t *d = NULL;
+
+			if (f->run_failed_details && a->x->want_events)
+				d = json_pack("{s:s,s:s}", "cause", err.cause, "error", err.error);
+			emit(a, "MapRunFailed", d ? "mapRunFailedEventDetails" : NULL, d, true);
+		}
 		a->fail_event = map ? "MapStateFailed" : "ParallelStateFailed";
 		if (!has_error)
 			err.error[0] = '\0';
@@ -1732,6 +1762,15 @@ static int frame_launch(struct frame *f, size_t i)
 			json_object_set_new(in, "Items", batch);
 		}
 		emit_iter(f, "MapIterationStarted", i, true);
+		if (f->w_inputs) {
+			struct timespec now;
+			char ts[40];
+
+			asl_now(&now);
+			asl_time_format(&now, ts, sizeof(ts));
+			json_array_set(f->w_inputs, i, in);
+			json_array_set_new(f->w_start, i, json_string(ts));
+		}
 	} else {
 		in = json_incref(f->eff);
 	}
@@ -1803,6 +1842,15 @@ static void frame_child_done(struct act *kid)
 	f->running--;
 	f->finished++;
 	o->cursor = kid->cursor;
+	if (f->w_inputs) {
+		struct timespec now;
+		char ts[40];
+
+		asl_now(&now);
+		asl_time_format(&now, ts, sizeof(ts));
+		json_array_set_new(f->w_stop, i, json_string(ts));
+		f->w_failed[i] = kid->failed;
+	}
 	if (!kid->failed) {
 		json_array_set(f->results, i, kid->output ? kid->output : json_null());
 		if (map)
@@ -2025,33 +2073,509 @@ static int ja_batcher(struct act *a, struct frame *f, long *max_items, double *m
 	return r;
 }
 
+/*
+ * The items are known (f->items, f->n): cut them into batches (ItemBatcher)
+ * and allocate the results. 0, or -1 with @err.
+ */
+static int frame_prepare(struct act *a, struct frame *f, json_t *eff, struct asl_err *err)
+{
+	const struct asl_state *s = f->s;
+	size_t i;
+
+	if (s->type == ASL_ST_MAP && s->batcher) {
+		long n = s->max_items_per_batch;
+		double ja_bytes = 0;
+
+		if (s->max_items_path.c &&
+		    path_number(a, a->input, &s->max_items_path, "MaxItemsPerBatchPath", true, &n,
+				NULL, err) < 0)
+			return -1;
+		if ((s->ja_max_items || s->ja_max_bytes || s->ja_batch_input) &&
+		    ja_batcher(a, f, &n, &ja_bytes, err) < 0)
+			return -1;
+		if (n <= 0)
+			n = (long)(f->n ? f->n : 1);
+		f->batch_size = (size_t)n;
+		if (s->batch_input.c &&
+		    eval_template(a, &s->batch_input, eff, "BatchInput", &f->batch_input, err) < 0)
+			return -1;
+		if (make_batches(f, s, a, ja_bytes, err) < 0)
+			return -1;
+	}
+	f->results = json_array();
+	f->kids = calloc(f->n ? f->n : 1, sizeof(*f->kids));
+	if (!f->results || !f->kids)
+		return asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+	for (i = 0; i < f->n; i++)
+		json_array_append_new(f->results, json_null());
+	if (f->distributed && s->result_writer) {
+		f->w_inputs = json_array();
+		f->w_start = json_array();
+		f->w_stop = json_array();
+		f->w_failed = calloc(f->n ? f->n : 1, 1);
+		if (!f->w_inputs || !f->w_start || !f->w_stop || !f->w_failed)
+			return asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+		for (i = 0; i < f->n; i++) {
+			json_array_append_new(f->w_inputs, json_null());
+			json_array_append_new(f->w_start, json_null());
+			json_array_append_new(f->w_stop, json_null());
+		}
+	}
+	return 0;
+}
+
+/* A reader or writer failure: the Map Run fails with @error and the cause in @f->err. */
+static void run_fail(struct frame *f, const char *error, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void run_fail(struct frame *f, const char *error, const char *fmt, ...)
+{
+	char cause[ASL_CAUSE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cause, sizeof(cause), fmt, ap);
+	va_end(ap);
+	asl_err_set(&f->err, error, "%s", cause);
+	f->failing = true;
+	f->err_has_error = f->err_has_cause = true;
+	f->run_failed_details = true;
+}
+
+/* A string member of the reader's/writer's Parameters, or NULL. */
+static const char *param_str(json_t *p, const char *k)
+{
+	return json_string_value(json_object_get(p, k));
+}
+
+static void reader_done(void *arg, const struct asl_s3_result *res, const char *cause)
+{
+	struct frame *f = arg;
+	struct act *a = f->owner;
+	json_t *rc = json_object_get(f->s->item_reader, "ReaderConfig");
+	struct asl_err err;
+	char why[ASL_CAUSE_MAX];
+	int r = 0;
+
+	f->io = NULL;
+	if (!res) {
+		run_fail(f, ASL_E_ITEMREADER, "%s", cause ? cause : "the object could not be read");
+		frame_end(f);
+		return;
+	}
+	why[0] = '\0';
+	switch (f->reader_kind) {
+	case READ_LIST:
+		f->items = json_incref(res->items);
+		if (f->reader_max)
+			while (json_array_size(f->items) > f->reader_max)
+				json_array_remove(f->items, json_array_size(f->items) - 1);
+		break;
+	case READ_JSON:
+		r = mapio_parse_json(res->data, res->len, f->reader_max, &f->items, why, sizeof(why));
+		break;
+	case READ_JSONL:
+		r = mapio_parse_jsonl(res->data, res->len, f->reader_max, &f->items, why,
+				      sizeof(why));
+		break;
+	default: {
+		struct mapio_csv_opts o = MAPIO_CSV_OPTS_INIT;
+		const char *loc = json_string_value(json_object_get(rc, "CSVHeaderLocation"));
+		const char *dl = json_string_value(json_object_get(rc, "CSVDelimiter"));
+
+		if (loc && !strcmp(loc, "GIVEN"))
+			o.headers = json_object_get(rc, "CSVHeaders");
+		if (dl)
+			o.delimiter = mapio_csv_delimiter(dl);
+		r = mapio_parse_csv(res->data, res->len, &o, f->reader_max, &f->items, why,
+				    sizeof(why));
+		break;
+	}
+	}
+	if (r < 0) {
+		run_fail(f, ASL_E_ITEMREADER, "%s", r == -ENOMEM ? "out of memory" : why);
+		frame_end(f);
+		return;
+	}
+	f->n = json_array_size(f->items);
+	if (frame_prepare(a, f, f->eff, &err) < 0) {
+		f->failing = true;
+		f->err = err;
+		f->err_has_error = f->err_has_cause = true;
+		frame_end(f);
+		return;
+	}
+	frame_pump(f);
+}
+
+/*
+ * Start the ItemReader of the Map state @f (after MapRunStarted): its
+ * Parameters/Arguments name the bucket and key (or prefix), ReaderConfig
+ * the format and MaxItems(Path). A failure fails the Map Run (frame_end).
+ */
+static void reader_start(struct act *a, struct frame *f, json_t *eff)
+{
+	const struct asl_state *s = f->s;
+	json_t *ir = s->item_reader, *rc = json_object_get(ir, "ReaderConfig"), *p = NULL;
+	const char *res = json_string_value(json_object_get(ir, "Resource"));
+	const char *type = json_string_value(json_object_get(rc, "InputType"));
+	struct asl_s3_req req = { 0 };
+	struct asl_err err;
+	long max = 0;
+	char msg[512];
+	int r;
+
+	/* MaxItems / MaxItemsPath (JSONata: MaxItems may be an expression) */
+	if (s->ja_reader_max_items) {
+		json_t *b = ja_bindings(a, a->input, NULL, NULL, NULL, NULL);
+		double d = 0;
+
+		r = b ? ja_number(a, s->ja_reader_max_items, b, true, &d, &err)
+		      : asl_err_set(&err, ASL_E_RUNTIME, "out of memory");
+		json_decref(b);
+		if (r < 0)
+			goto fail_err;
+		max = (long)d;
+	} else if (s->reader_max_items_path.c) {
+		if (path_number(a, a->input, &s->reader_max_items_path, "MaxItemsPath", true, &max,
+				NULL, &err) < 0)
+			goto fail_err;
+	} else if (json_is_integer(json_object_get(rc, "MaxItems"))) {
+		max = (long)json_integer_value(json_object_get(rc, "MaxItems"));
+	}
+	if (max < 0) {
+		run_fail(f, ASL_E_ITEMREADER, "field MaxItems must be positive");
+		goto fail;
+	}
+	f->reader_max = max > 100000000 ? 0 : (size_t)max;
+	/* where */
+	if (s->ja_reader_args) {
+		json_t *b = ja_bindings(a, a->input, NULL, NULL, NULL, NULL);
+
+		r = b ? ja_value(a, s->ja_reader_args, b, &p, &err)
+		      : asl_err_set(&err, ASL_E_RUNTIME, "out of memory");
+		json_decref(b);
+		if (r < 0)
+			goto fail_err;
+	} else if (s->reader_params.c) {
+		if (eval_template(a, &s->reader_params, eff, "Parameters", &p, &err) < 0)
+			goto fail_err;
+	}
+	req.bucket = param_str(p, "Bucket");
+	if (!req.bucket) {
+		run_fail(f, ASL_E_ITEMREADER, "ItemReader %s has no string Bucket",
+			 s->jsonata ? "Arguments" : "Parameters");
+		goto fail;
+	}
+	if (res && !strcmp(res, "arn:aws:states:::s3:listObjectsV2")) {
+		f->reader_kind = READ_LIST;
+		req.kind = ASL_S3_LIST;
+		req.prefix = param_str(p, "Prefix");
+		req.max_items = f->reader_max;
+	} else if (res && !strcmp(res, "arn:aws:states:::s3:getObject")) {
+		req.kind = ASL_S3_GET;
+		req.key = param_str(p, "Key");
+		if (!req.key) {
+			run_fail(f, ASL_E_ITEMREADER, "ItemReader %s has no string Key",
+				 s->jsonata ? "Arguments" : "Parameters");
+			goto fail;
+		}
+		if (type && !strcmp(type, "CSV")) {
+			f->reader_kind = READ_CSV;
+		} else if (type && !strcmp(type, "JSON")) {
+			f->reader_kind = READ_JSON;
+		} else if (type && !strcmp(type, "JSONL")) {
+			f->reader_kind = READ_JSONL;
+		} else {
+			run_fail(f, ASL_E_ITEMREADER,
+				 "ReaderConfig InputType '%s' is not supported here (CSV, JSON, "
+				 "JSONL)", type ? type : "(none)");
+			goto fail;
+		}
+		if (f->reader_kind == READ_CSV) {
+			const char *dl = json_string_value(json_object_get(rc, "CSVDelimiter"));
+
+			if (dl && !mapio_csv_delimiter(dl)) {
+				run_fail(f, ASL_E_ITEMREADER,
+					 "ReaderConfig CSVDelimiter '%s' is not one of COMMA, PIPE, "
+					 "SEMICOLON, SPACE, TAB", dl);
+				goto fail;
+			}
+		}
+	} else {
+		run_fail(f, ASL_E_ITEMREADER, "ItemReader Resource '%s' is not supported "
+			 "(arn:aws:states:::s3:getObject, arn:aws:states:::s3:listObjectsV2)",
+			 res ? res : "(none)");
+		goto fail;
+	}
+	if (!f->eng->has_s3) {
+		run_fail(f, ASL_E_ITEMREADER, "no object store is configured for bucket '%s'",
+			 req.bucket);
+		goto fail;
+	}
+	msg[0] = '\0';
+	if (f->eng->s3.start(f->eng->s3.arg, f->eng->loop, &req, reader_done, f, &f->io, msg,
+			     sizeof(msg)) < 0) {
+		run_fail(f, ASL_E_ITEMREADER, "%s", msg[0] ? msg : "cannot start the read");
+		goto fail;
+	}
+	json_decref(p);
+	return;
+fail_err:
+	f->err = err;
+	f->failing = true;
+	f->err_has_error = f->err_has_cause = true;
+fail:
+	json_decref(p);
+	frame_end(f);
+}
+
+/* ResultWriter: put the next queued file, or finish. */
+static void writer_next(struct frame *f);
+
+static void writer_done(void *arg, const struct asl_s3_result *res, const char *cause)
+{
+	struct frame *f = arg;
+
+	f->io = NULL;
+	if (!res) {
+		run_fail(f, ASL_E_RESULTWRITER, "%s", cause ? cause : "the results could not be written");
+		f->writing = false;
+		f->written = true;
+		frame_end(f);
+		return;
+	}
+	json_array_remove(f->w_queue, 0);
+	writer_next(f);
+}
+
+static void writer_next(struct frame *f)
+{
+	json_t *next = json_array_get(f->w_queue, 0);
+	struct asl_s3_req req = { 0 };
+	char msg[512];
+
+	if (!next) {
+		json_decref(f->results);
+		f->results = json_pack("{s:s,s:{s:s,s:s}}", "MapRunArn", f->run_arn,
+				       "ResultWriterDetails", "Bucket", f->w_bucket, "Key",
+				       f->w_manifest);
+		f->writing = false;
+		f->written = true;
+		if (!f->results)
+			run_fail(f, ASL_E_RUNTIME, "out of memory");
+		frame_end(f);
+		return;
+	}
+	req.kind = ASL_S3_PUT;
+	req.bucket = f->w_bucket;
+	req.key = json_string_value(json_object_get(next, "Key"));
+	req.body = json_string_value(json_object_get(next, "Body"));
+	req.len = json_string_length(json_object_get(next, "Body"));
+	msg[0] = '\0';
+	if (f->eng->s3.start(f->eng->s3.arg, f->eng->loop, &req, writer_done, f, &f->io, msg,
+			     sizeof(msg)) < 0) {
+		run_fail(f, ASL_E_RESULTWRITER, "%s", msg[0] ? msg : "cannot start the write");
+		f->writing = false;
+		f->written = true;
+		frame_end(f);
+	}
+}
+
+/* One exported child execution, as AWS's SUCCEEDED_n.json / FAILED_n.json hold them. */
+static json_t *writer_record(struct frame *f, size_t i)
+{
+	struct act *a = f->owner;
+	const char *label = f->s->label ? f->s->label : f->s->name;
+	uint64_t bits[2];
+	char uuid[40], *earn = NULL, *smarn = NULL;
+	json_t *r, *res = json_array_get(f->results, i);
+	char *in = asl_json_dumps(json_array_get(f->w_inputs, i)), *out = NULL;
+
+	bits[0] = rng_next(f->eng);
+	bits[1] = rng_next(f->eng);
+	fmt_uuid(bits, uuid, sizeof(uuid));
+	if (asprintf(&earn, "arn:aws:states:local:000000000000:execution:%s/%s:%s", a->x->m->name,
+		     label, uuid) < 0)
+		earn = NULL;
+	if (asprintf(&smarn, "arn:aws:states:local:000000000000:stateMachine:%s/%s",
+		     a->x->m->name, label) < 0)
+		smarn = NULL;
+	r = json_pack("{s:s?,s:s?,s:{s:b},s:s,s:i,s:s,s:s?,s:s,s:O,s:O}", "ExecutionArn", earn,
+		      "Input", in, "InputDetails", "Included", 1, "Name", uuid, "RedriveCount", 0,
+		      "RedriveStatus", "NOT_REDRIVABLE", "StateMachineArn", smarn, "Status",
+		      f->w_failed[i] ? "FAILED" : "SUCCEEDED", "StartDate",
+		      json_array_get(f->w_start, i), "StopDate", json_array_get(f->w_stop, i));
+	if (r && f->w_failed[i]) {
+		json_object_set(r, "Error", json_object_get(res, "Error"));
+		json_object_set(r, "Cause", json_object_get(res, "Cause"));
+	} else if (r) {
+		out = asl_json_dumps(res);
+		json_object_set_new(r, "Output", json_string(out ? out : "null"));
+		json_object_set_new(r, "OutputDetails", json_pack("{s:b}", "Included", 1));
+	}
+	free(in);
+	free(out);
+	free(earn);
+	free(smarn);
+	return r;
+}
+
+/*
+ * ResultWriter (s3:putObject): the Map Run's child executions go to
+ * <Prefix>/<run uuid>/SUCCEEDED_0.json and FAILED_0.json (JSON arrays, only
+ * when there are such executions), then manifest.json lists them; the Map's
+ * output becomes {MapRunArn, ResultWriterDetails: {Bucket, Key}}. 0 when the
+ * writes started, -1 when it failed at once (f->failing set).
+ */
+static int writer_start(struct frame *f)
+{
+	struct act *a = f->owner;
+	const struct asl_state *s = f->s;
+	const char *res = json_string_value(json_object_get(s->result_writer, "Resource"));
+	json_t *p = NULL, *files[2] = { NULL, NULL }, *manifest = NULL;
+	const char *names[2] = { "SUCCEEDED", "FAILED" };
+	const char *bucket, *prefix;
+	struct asl_err err;
+	char *base = NULL;
+	size_t i, plen;
+	int r, k;
+
+	f->writing = true;
+	if (s->ja_writer_args) {
+		json_t *b = ja_bindings(a, a->input, NULL, NULL, NULL, NULL);
+
+		r = b ? ja_value(a, s->ja_writer_args, b, &p, &err)
+		      : asl_err_set(&err, ASL_E_RUNTIME, "out of memory");
+		json_decref(b);
+		if (r < 0) {
+			f->err = err;
+			f->failing = true;
+			f->err_has_error = f->err_has_cause = true;
+			goto fail;
+		}
+	} else if (s->writer_params.c) {
+		if (eval_template(a, &s->writer_params, f->eff, "Parameters", &p, &err) < 0) {
+			f->err = err;
+			f->failing = true;
+			f->err_has_error = f->err_has_cause = true;
+			goto fail;
+		}
+	}
+	if (!res || strcmp(res, "arn:aws:states:::s3:putObject")) {
+		run_fail(f, ASL_E_RESULTWRITER,
+			 "ResultWriter Resource '%s' is not supported (arn:aws:states:::s3:putObject)",
+			 res ? res : "(none)");
+		goto fail;
+	}
+	bucket = param_str(p, "Bucket");
+	prefix = param_str(p, "Prefix");
+	if (!bucket) {
+		run_fail(f, ASL_E_RESULTWRITER, "ResultWriter %s has no string Bucket",
+			 s->jsonata ? "Arguments" : "Parameters");
+		goto fail;
+	}
+	if (!f->eng->has_s3) {
+		run_fail(f, ASL_E_RESULTWRITER, "no object store is configured for bucket '%s'",
+			 bucket);
+		goto fail;
+	}
+	plen = prefix ? strlen(prefix) : 0;
+	while (plen && prefix[plen - 1] == '/')
+		plen--;
+	if (asprintf(&base, "%.*s%s%s/", (int)plen, prefix ? prefix : "", plen ? "/" : "",
+		     f->run_uuid) < 0) {
+		base = NULL;
+		run_fail(f, ASL_E_RUNTIME, "out of memory");
+		goto fail;
+	}
+	f->w_bucket = strdup(bucket);
+	f->w_queue = json_array();
+	manifest = json_pack("{s:s,s:s,s:{s:[],s:[],s:[]}}", "DestinationBucket", bucket,
+			     "MapRunArn", f->run_arn, "ResultFiles", "FAILED", "PENDING",
+			     "SUCCEEDED");
+	files[0] = json_array();
+	files[1] = json_array();
+	if (!f->w_bucket || !f->w_queue || !manifest || !files[0] || !files[1] ||
+	    asprintf(&f->w_manifest, "%smanifest.json", base) < 0) {
+		f->w_manifest = NULL;
+		run_fail(f, ASL_E_RUNTIME, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < f->n; i++)
+		json_array_append_new(files[f->w_failed[i] ? 1 : 0], writer_record(f, i));
+	for (k = 0; k < 2; k++) {
+		char *key = NULL, *body;
+
+		if (!json_array_size(files[k]))
+			continue;
+		body = asl_json_dumps(files[k]);
+		if (!body || asprintf(&key, "%s%s_0.json", base, names[k]) < 0) {
+			free(body);
+			run_fail(f, ASL_E_RUNTIME, "out of memory");
+			goto fail;
+		}
+		json_array_append_new(json_object_get(json_object_get(manifest, "ResultFiles"),
+						      names[k]),
+				      json_pack("{s:s,s:I}", "Key", key, "Size",
+						(json_int_t)strlen(body)));
+		json_array_append_new(f->w_queue, json_pack("{s:s,s:s}", "Key", key, "Body", body));
+		free(key);
+		free(body);
+	}
+	{
+		char *body = asl_json_dumps(manifest);
+
+		if (!body) {
+			run_fail(f, ASL_E_RUNTIME, "out of memory");
+			goto fail;
+		}
+		json_array_append_new(f->w_queue,
+				      json_pack("{s:s,s:s}", "Key", f->w_manifest, "Body", body));
+		free(body);
+	}
+	json_decref(files[0]);
+	json_decref(files[1]);
+	json_decref(manifest);
+	json_decref(p);
+	free(base);
+	writer_next(f);
+	return 0;
+fail:
+	f->writing = false;
+	f->written = true;
+	json_decref(files[0]);
+	json_decref(files[1]);
+	json_decref(manifest);
+	json_decref(p);
+	free(base);
+	return -1;
+}
+
 static int frame_start(struct act *a, json_t *eff)
 {
 	const struct asl_state *s = cur_state(a);
 	bool map = s->type == ASL_ST_MAP;
+	bool reader = map && s->item_reader;
 	struct asl_err err;
 	struct frame *f;
-	size_t i;
 
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return act_fail(a, ASL_E_RUNTIME, "out of memory");
 	f->owner = a;
 	f->s = s;
+	f->eng = a->x->e;
 	f->eff = json_incref(eff);
 	if (map) {
-		if (s->item_reader) {
-			asl_err_set(&err, ASL_E_ITEMREADER,
-				    "ItemReader is not supported by this engine yet");
-			goto fail_rt;
-		}
-		if (s->jsonata) {
+		if (reader) {
+			/* the items come from the object store, after MapRunStarted */
+		} else if (s->jsonata) {
 			if (ja_map_items(a, f, eff, &err) < 0)
 				goto fail_rt;
 		} else if (eval_path(a, &s->items_path, eff, &f->items, &err) < 0) {
 			goto fail_rt;
 		}
-		if (!json_is_array(f->items)) {
+		if (!reader && !json_is_array(f->items)) {
 			char *t = asl_json_dumps(f->items);
 
 			rt_err(a, &err, ASL_E_RUNTIME, "Map state input must be an array but was: %s",
@@ -2059,8 +2583,8 @@ static int frame_start(struct act *a, json_t *eff)
 			free(t);
 			goto fail_rt;
 		}
-		f->n = json_array_size(f->items);
-		f->distributed = s->distributed;
+		f->n = reader ? 0 : json_array_size(f->items);
+		f->distributed = s->distributed || reader;
 		f->max_conc = s->max_concurrency;
 		f->has_tol_count = s->has_tol_count;
 		f->tol_count = s->tol_count;
@@ -2108,56 +2632,32 @@ static int frame_start(struct act *a, json_t *eff)
 			rt_err(a, &err, ASL_E_RUNTIME, "MaxConcurrency cannot be negative.");
 			goto fail_rt;
 		}
-		if (s->batcher) {
-			long n = s->max_items_per_batch;
-			double ja_bytes = 0;
-
-			if (s->max_items_path.c &&
-			    path_number(a, a->input, &s->max_items_path, "MaxItemsPerBatchPath", true,
-					&n, NULL, &err) < 0)
-				goto fail_rt;
-			if ((s->ja_max_items || s->ja_max_bytes || s->ja_batch_input) &&
-			    ja_batcher(a, f, &n, &ja_bytes, &err) < 0)
-				goto fail_rt;
-			if (n <= 0)
-				n = (long)(f->n ? f->n : 1);
-			f->batch_size = (size_t)n;
-			if (s->batch_input.c &&
-			    eval_template(a, &s->batch_input, eff, "BatchInput", &f->batch_input,
-					  &err) < 0)
-				goto fail_rt;
-			if (make_batches(f, s, a, ja_bytes, &err) < 0)
-				goto fail_rt;
-		}
 	}
-	f->results = json_array();
-	f->kids = calloc(f->n ? f->n : 1, sizeof(*f->kids));
-	if (!f->results || !f->kids) {
-		frame_free(f);
-		return act_fail(a, ASL_E_RUNTIME, "out of memory");
-	}
-	for (i = 0; i < f->n; i++)
-		json_array_append_new(f->results, json_null());
+	if (!reader && frame_prepare(a, f, eff, &err) < 0)
+		goto fail_rt;
 	if (f->distributed) {
+		const char *label = s->label ? s->label : s->name;
+		uint64_t bits[2];
 		json_t *d = NULL;
 
-		char *arn = NULL;
-
-		if (a->x->want_events &&
-		    asprintf(&arn, "arn:aws:states:local:000000000000:mapRun:%s/%s",
-			     a->x->m->name, s->name) >= 0) {
-			d = json_pack("{s:s}", "mapRunArn", arn);
-			free(arn);
-		}
+		bits[0] = rng_next(a->x->e);
+		bits[1] = rng_next(a->x->e);
+		fmt_uuid(bits, f->run_uuid, sizeof(f->run_uuid));
+		if (asprintf(&f->run_arn, "arn:aws:states:local:000000000000:mapRun:%s/%s:%s",
+			     a->x->m->name, label, f->run_uuid) < 0)
+			f->run_arn = NULL;
+		if (a->x->want_events && f->run_arn)
+			d = json_pack("{s:s}", "mapRunArn", f->run_arn);
 		emit(a, "MapRunStarted", d ? "mapRunStartedEventDetails" : NULL, d, true);
 	}
 	a->child = f;
-	frame_pump(f);
+	if (reader)
+		reader_start(a, f, eff);
+	else
+		frame_pump(f);
 	return R_WAIT;
 fail_rt:
 	frame_free(f);
-	if (map && !strcmp(err.error, ASL_E_ITEMREADER))
-		return state_error(a, &err, false);
 	return state_error(a, &err, false);
 }
 
@@ -2165,10 +2665,20 @@ static void frame_free(struct frame *f)
 {
 	if (!f)
 		return;
+	if (f->io && f->eng && f->eng->has_s3)
+		f->eng->s3.cancel(f->eng->s3.arg, f->io);
 	json_decref(f->eff);
 	json_decref(f->items);
 	json_decref(f->batch_input);
 	json_decref(f->results);
+	json_decref(f->w_inputs);
+	json_decref(f->w_start);
+	json_decref(f->w_stop);
+	json_decref(f->w_queue);
+	free(f->w_failed);
+	free(f->w_bucket);
+	free(f->w_manifest);
+	free(f->run_arn);
 	free(f->kids);
 	free(f->bounds);
 	free(f);
@@ -2449,6 +2959,13 @@ struct asl_engine *asl_engine_new(struct loop *loop, const struct asl_task_ops *
 		e->has_tasks = true;
 	}
 	return e;
+}
+
+void asl_engine_set_s3(struct asl_engine *e, const struct asl_s3_ops *ops)
+{
+	e->has_s3 = ops && ops->start;
+	if (e->has_s3)
+		e->s3 = *ops;
 }
 
 struct loop *asl_engine_loop(struct asl_engine *e)

@@ -157,8 +157,17 @@ struct asl_state {
 	long max_items_per_batch;
 	struct asl_path max_items_path;
 	struct asl_tmpl batch_input;
-	json_t *item_reader;   /* ItemReader or NULL (not supported: States.ItemReaderFailed) */
+	json_t *item_reader;   /* ItemReader or NULL (read through asl_s3_ops, engine/asl_s3.h) */
 	bool distributed;      /* ProcessorConfig.Mode DISTRIBUTED */
+	const char *label;     /* Map Label or NULL (Map Run ARNs) */
+	/* ItemReader: Parameters (JSONPath) or Arguments (JSONata), ReaderConfig.MaxItems(Path) */
+	struct asl_tmpl reader_params;
+	struct asl_ja *ja_reader_args, *ja_reader_max_items;
+	struct asl_path reader_max_items_path;
+	/* ResultWriter or NULL: Parameters (JSONPath) or Arguments (JSONata) */
+	json_t *result_writer;
+	struct asl_tmpl writer_params;
+	struct asl_ja *ja_writer_args;
 
 	/* JSONata query language (QueryLanguage of the state, else of the machine) */
 	bool jsonata;

@@ -214,7 +214,8 @@ static bool state_needs_context(const struct asl_state *s)
 					   s->ja_timeout, s->ja_heartbeat, s->ja_max_conc,
 					   s->ja_tol_count, s->ja_tol_pct, s->ja_error, s->ja_cause,
 					   s->ja_batch_input, s->ja_max_items, s->ja_max_bytes,
-					   s->ja_credentials };
+					   s->ja_credentials, s->ja_reader_args, s->ja_reader_max_items,
+					   s->ja_writer_args };
 	size_t i;
 
 	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
@@ -605,6 +606,35 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 				return -1;
 		}
 		s->item_reader = json_object_get(o, "ItemReader");
+		s->result_writer = json_object_get(o, "ResultWriter");
+		s->label = sfield(o, "Label");
+		if (s->item_reader) {
+			json_t *rc = json_object_get(s->item_reader, "ReaderConfig");
+			double d2 = 0;
+
+			if (s->jsonata) {
+				if (ja_field(c, s->item_reader, "Arguments", "ItemReader/Arguments",
+					     &s->ja_reader_args, name) < 0 ||
+				    ja_num_field(c, true, rc, "MaxItems", &d2, NULL,
+						 &s->ja_reader_max_items, name) < 0)
+					return -1;
+			} else if (tmpl_field(c, s->item_reader, "Parameters", &s->reader_params,
+					      name) < 0 ||
+				   spath_field(c, rc, "MaxItemsPath", &s->reader_max_items_path,
+					       name) < 0) {
+				return -1;
+			}
+		}
+		if (s->result_writer) {
+			if (s->jsonata) {
+				if (ja_field(c, s->result_writer, "Arguments",
+					     "ResultWriter/Arguments", &s->ja_writer_args, name) < 0)
+					return -1;
+			} else if (tmpl_field(c, s->result_writer, "Parameters", &s->writer_params,
+					      name) < 0) {
+				return -1;
+			}
+		}
 		break;
 	}
 	default:
@@ -726,6 +756,12 @@ static void free_graph(struct asl_graph *g)
 		jpath_tmpl_free(s->credentials.c);
 		jpath_tmpl_free(s->item_selector.c);
 		jpath_tmpl_free(s->batch_input.c);
+		jpath_tmpl_free(s->reader_params.c);
+		jpath_tmpl_free(s->writer_params.c);
+		jpath_free(s->reader_max_items_path.c);
+		asl_ja_free(s->ja_reader_args);
+		asl_ja_free(s->ja_reader_max_items);
+		asl_ja_free(s->ja_writer_args);
 		jpath_expr_free(s->error_x);
 		jpath_expr_free(s->cause_x);
 		asl_ja_free(s->ja_args);

@@ -20,6 +20,8 @@
  */
 #include <errno.h>
 #include <fnmatch.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +31,20 @@
 #include "engine/asl_task.h"
 #include "engine/loop.h"
 #include "engine/mockcfg.h"
+#include "engine/asl_s3.h"
 #include "engine/taskrun.h"
+#include "fs/bucketmap.h"
+#include "fs/localstore.h"
+#include "fs/store.h"
 #include "tests/harness.h"
 
 enum { CL_PURE, CL_LAMBDA, CL_S3, CL_N };
 
 /* % of the pure JSONata cases that must pass (the rest are listed as FAIL) */
 #define JSONATA_PURE_FLOOR 95
+/* itemreader_s3 rows, and how many must pass (known failures are listed as FAIL) */
+#define ITEMREADER_ROWS 18
+#define ITEMREADER_FLOOR 18
 static const char *const class_names[CL_N] = { "pure", "lambda_only", "itemreader_s3" };
 
 struct counts {
@@ -43,6 +52,7 @@ struct counts {
 	int ja_run, ja_pass; /* the JSONata cases among run/pass */
 	int skip_lambda, skip_s3, skip_mock, skip_nostatus;
 	int skip_unnamed; /* lambda_only rows whose recording names no handler (mocked) */
+	int rw_n, rw_ok;  /* ResultWriter rows whose manifest was checked */
 };
 
 /* A placeholder string of the recordings matches any string. */
@@ -311,7 +321,7 @@ static bool history_match(json_t *want, json_t *got, char *why, size_t len)
 }
 
 static int run_row(json_t *row, struct loop *loop, struct asl_engine *e, struct counts *c,
-		   int cls, bool lambdas)
+		   int cls, bool lambdas, bool s3)
 {
 	struct asl_machine_opts mo = ASL_MACHINE_OPTS_INIT;
 	struct asl_exec_opts xo = ASL_EXEC_OPTS_INIT;
@@ -332,7 +342,7 @@ static int run_row(json_t *row, struct loop *loop, struct asl_engine *e, struct 
 	bool ok = true, test_state = kind && !strcmp(kind, "test_state");
 	bool jsonata = is_jsonata(def);
 
-	if (cls == CL_S3 || def_contains(def, "\"ResultWriter\"")) {
+	if (!s3 && (cls == CL_S3 || def_contains(def, "\"ResultWriter\""))) {
 		/* a ResultWriter writes to S3: counted with the S3 cases */
 		c->skip_s3++;
 		return 0;
@@ -757,7 +767,7 @@ static void run_mocked_row(json_t *row, struct loop *loop, struct counts *c)
 	}
 	mockcfg_run_ops(mr, &ops);
 	e = asl_engine_new(loop, &ops);
-	run_row(row, loop, e, c, CL_LAMBDA, true);
+	run_row(row, loop, e, c, CL_LAMBDA, true, false);
 	asl_engine_free(e);
 out:
 	mockcfg_run_free(mr);
@@ -809,11 +819,148 @@ static bool run_lambda_row(json_t *row, struct loop *loop, struct counts *c, con
 	tr = taskrun_new(cfg);
 	taskrun_ops(tr, &ops);
 	e = asl_engine_new(loop, &ops);
-	run_row(row, loop, e, c, CL_LAMBDA, true);
+	run_row(row, loop, e, c, CL_LAMBDA, true, false);
 	asl_engine_free(e);
 	taskrun_free(tr);
 	taskrun_config_free(cfg);
 	return true;
+}
+
+/*
+ * itemreader_s3 rows (and the ResultWriter row): each runs against real
+ * local-directory stores (fs/localstore.c), one directory per bucket under
+ * a fresh temporary directory, filled with the row's "s3" objects (plus an
+ * empty one for every ResultWriter bucket), served to the engine through
+ * fs/bucketmap.c, the same asl_s3_ops the daemon uses. A ResultWriter row
+ * also checks that the manifest it names exists and lists the results.
+ */
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static struct store *row_bucket(struct bucketmap *bm, const char *dir, const char *name)
+{
+	struct store_error se = { 0 };
+	char path[4096];
+	struct store *s;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return NULL;
+	s = localstore_open(path, &se);
+	if (s && bucketmap_add(bm, name, s, true) < 0) {
+		store_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static bool run_s3_row(json_t *row, struct loop *loop, struct counts *c, int cls)
+{
+	char dir[] = "/tmp/stepfs-conf-XXXXXX";
+	json_t *objs = json_object_get(row, "s3"), *o, *rw;
+	struct bucketmap *bm = NULL;
+	struct asl_s3_ops ops;
+	struct asl_engine *e = NULL;
+	const char *b;
+	size_t i;
+	bool ok = false;
+
+	if (!mkdtemp(dir))
+		return false;
+	bm = bucketmap_new(0);
+	if (!bm)
+		goto out;
+	json_array_foreach(objs, i, o) {
+		const char *key = json_string_value(json_object_get(o, "Key"));
+		const char *body = json_string_value(json_object_get(o, "Body"));
+		struct store_error se = { 0 };
+		struct store *s;
+
+		b = json_string_value(json_object_get(o, "Bucket"));
+		if (!b || !key || !body)
+			goto out;
+		s = row_bucket(bm, dir, b);
+		if (!s) {
+			/* already served: find it by opening a second handle */
+			struct store_error se2 = { 0 };
+			char path[4096];
+
+			snprintf(path, sizeof(path), "%s/%s", dir, b);
+			s = localstore_open(path, &se2);
+			if (!s)
+				goto out;
+			if (store_put(s, key, &STORE_BODY_MEM(body, strlen(body)), NULL, NULL, &se) !=
+			    STORE_OK) {
+				store_free(s);
+				goto out;
+			}
+			store_free(s);
+			continue;
+		}
+		if (store_put(s, key, &STORE_BODY_MEM(body, strlen(body)), NULL, NULL, &se) !=
+		    STORE_OK)
+			goto out;
+	}
+	rw = json_object_get(json_object_get(json_object_get(json_object_get(
+					     row, "definition"), "States"), "MapState"),
+			     "ResultWriter");
+	b = json_string_value(json_object_get(json_object_get(rw, "Parameters"), "Bucket"));
+	if (b && !row_bucket(bm, dir, b))
+		goto out;
+	bucketmap_ops(bm, &ops);
+	e = asl_engine_new(loop, NULL);
+	if (!e)
+		goto out;
+	asl_engine_set_s3(e, &ops);
+	if (run_row(row, loop, e, c, cls, false, true) == 0 && b) {
+		/* the manifest the output names was written, and lists the results */
+		char path[4096];
+		json_t *m;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, b);
+		m = NULL;
+		{
+			struct store_error se = { 0 };
+			struct store *s = localstore_open(path, &se);
+			struct store_list l = { 0 };
+			struct store_list_opts lo = STORE_LIST_OPTS_INIT;
+
+			if (s && store_list_page(s, &lo, &l, &se) == STORE_OK) {
+				for (i = 0; i < l.n; i++)
+					if (strstr(l.entries[i].key, "/manifest.json")) {
+						char buf[8192];
+						size_t n = 0;
+
+						if (store_get_range(s, l.entries[i].key, 0,
+								    sizeof(buf) - 1, buf, &n,
+								    &se) == STORE_OK) {
+							buf[n] = '\0';
+							m = json_loads(buf, 0, NULL);
+						}
+					}
+				store_list_release(&l);
+			}
+			store_free(s);
+		}
+		c->rw_n++;
+		if (m && json_array_size(json_object_get(
+				 json_object_get(m, "ResultFiles"), "SUCCEEDED")) == 1)
+			c->rw_ok++;
+		else
+			printf("FAIL ResultWriter: no manifest with one SUCCEEDED file in '%s'\n",
+			       path);
+		json_decref(m);
+	}
+	ok = true;
+out:
+	asl_engine_free(e);
+	bucketmap_free(bm);
+	(void)nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return ok;
 }
 
 static FILE *open_data(void)
@@ -871,7 +1018,13 @@ int main(void)
 			json_decref(row);
 			continue;
 		}
-		run_row(row, loop, e, &c[k], k, false);
+		if ((k == CL_S3 || def_contains(json_object_get(row, "definition"),
+						"\"ResultWriter\"")) &&
+		    run_s3_row(row, loop, &c[k], k)) {
+			json_decref(row);
+			continue;
+		}
+		run_row(row, loop, e, &c[k], k, false, false);
 		json_decref(row);
 	}
 	free(line);
@@ -887,6 +1040,11 @@ int main(void)
 		       k->ja_pass, k->ja_run, k->cause_ok, k->cause_n, k->hist_ok, k->hist_n,
 		       k->shape_ok, k->shape_n, k->skip_lambda, k->skip_s3, k->skip_mock, k->skip_nostatus, k->skip_unnamed);
 	}
+	printf("conformance ResultWriter manifests: %d/%d\n", c[CL_PURE].rw_ok, c[CL_PURE].rw_n);
+	/* itemreader_s3: every row runs against local-directory stores */
+	CHECK_INT_EQ(c[CL_S3].run, ITEMREADER_ROWS);
+	CHECK(c[CL_S3].pass >= ITEMREADER_FLOOR);
+	CHECK(c[CL_PURE].rw_ok == c[CL_PURE].rw_n);
 	/* JSONPath and JSONata cases have their own floors: neither hides the other */
 	CHECK(c[CL_PURE].run - c[CL_PURE].ja_run > 400);
 	CHECK((c[CL_PURE].pass - c[CL_PURE].ja_pass) * 100 >=
