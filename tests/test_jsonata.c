@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,56 @@ static void hand_written(void)
 	CHECK_INT_EQ(json_integer_value(out), 2);
 	json_decref(out);
 	check_error("$partition([1], 2)", 0, "T1006", -1);
+}
+
+/* one compiled expression evaluated from several threads at once gives the same answers */
+struct thread_arg {
+	const struct jsonata *expr;
+	json_t *input;
+	int bad;
+};
+
+static void *thread_main(void *p)
+{
+	struct thread_arg *t = p;
+
+	for (int i = 0; i < 300; i++) {
+		struct jsonata_err err;
+		json_t *out = NULL;
+
+		if (jsonata_eval(t->expr, t->input, NULL, &out, &err) != 0 || !json_is_string(out) ||
+		    strcmp(json_string_value(out), "B-2|C-3|D-4"))
+			t->bad++;
+		json_decref(out);
+	}
+	return NULL;
+}
+
+static void threads(void)
+{
+	struct jsonata_err err;
+	struct jsonata *j = jsonata_compile(
+		"$join(items[$contains(name, /^[b-d]/i)]^(name).($uppercase(name) & '-' & $string(n)), '|')", 0, &err);
+	json_t *in = json_loads("{\"items\":[{\"name\":\"d\",\"n\":4},{\"name\":\"a\",\"n\":1},"
+			       "{\"name\":\"c\",\"n\":3},{\"name\":\"b\",\"n\":2}]}", 0, NULL);
+	struct thread_arg args[4];
+	pthread_t th[4];
+
+	CHECK(j != NULL);
+	if (!j)
+		return;
+	for (int i = 0; i < 4; i++) {
+		args[i].expr = j;
+		args[i].input = in;
+		args[i].bad = 0;
+		CHECK(pthread_create(&th[i], NULL, thread_main, &args[i]) == 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_INT_EQ(args[i].bad, 0);
+	}
+	json_decref(in);
+	jsonata_free(j);
 }
 
 /* ------------------------------------------------------------------ the suite */
@@ -458,8 +509,10 @@ next:
 
 int main(void)
 {
-	if (!getenv("JSONATA_CASE"))
+	if (!getenv("JSONATA_CASE")) {
 		hand_written();
+		threads();
+	}
 	suite();
 	return TEST_DONE();
 }
