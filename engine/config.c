@@ -336,6 +336,7 @@ int config_parse(json_t *root, const char *file, const char *dir, struct config 
 		"IncludeLocalPath", "StateMachines", "NotificationConfiguration",
 		"EventBridgeRules", "Schedules", "Limits", "functions", "tasks",
 		"Source", /* what to mount or watch: read by `stepfs serve` (fs/cmd_serve.c) */
+		"Buckets", /* more bucket names for Map ItemReader/ResultWriter (fs/bucketmap.h) */
 		NULL
 	};
 	static const char *const lim_allowed[] = { "QueueSize", "EnqueueTimeoutMs",
@@ -395,6 +396,25 @@ int config_parse(json_t *root, const char *file, const char *dir, struct config 
 	if (!c->region || !c->account || !c->journal) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
+	}
+	v = json_object_get(root, "Buckets");
+	if (v) {
+		const char *bk;
+		json_t *bv;
+
+		if (!json_is_object(v)) {
+			config_fail(err, errlen, file, "/Buckets",
+				    "expected an object of bucket name -> bucket URL");
+			goto fail;
+		}
+		json_object_foreach(v, bk, bv) {
+			if (!json_is_string(bv) || !json_string_length(bv) || !*bk) {
+				config_fail(err, errlen, file, "/Buckets",
+					    "'%s': expected a bucket URL (s3://name[/prefix] or a "
+					    "directory)", bk);
+				goto fail;
+			}
+		}
 	}
 	v = json_object_get(root, "IncludeLocalPath");
 	if (v && !json_is_boolean(v)) {

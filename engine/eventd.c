@@ -113,6 +113,7 @@ static int eventd_open(struct eventd *d, const struct eventd_opts *opts, int run
 	o.tasks = &d->ops;
 	o.mountpoint = opts ? opts->mountpoint : NULL;
 	o.wait_scale = opts ? opts->wait_scale : 1.0;
+	o.s3 = opts ? opts->s3 : NULL;
 	if (router_new(&o, &d->router, err, errlen) < 0)
 		goto fail;
 	if (run && router_start(d->router) < 0) {

@@ -43,9 +43,12 @@ struct router_stats;
 struct eventd_opts {
 	const char *mountpoint; /* completes local paths; may be NULL */
 	double wait_scale;      /* Wait/Retry delays multiplier (tests); default 1 */
+	/* borrowed, must outlive the run; objects for Map ItemReader/ResultWriter
+	 * (engine/asl_s3.h, fs/bucketmap.h); NULL: none */
+	const struct asl_s3_ops *s3;
 };
 
-#define EVENTD_OPTS_INIT { NULL, 1.0 }
+#define EVENTD_OPTS_INIT { NULL, 1.0, NULL }
 
 /* 0, or -1 with "'<file>': <pointer>: <reason>" in @err. */
 int eventd_check(const char *config_path, char *err, size_t errlen);

@@ -75,6 +75,7 @@ struct rx {
 struct router {
 	const struct config *cfg;
 	const struct asl_task_ops *tasks;
+	const struct asl_s3_ops *s3;
 	char *mountpoint;
 	double wait_scale;
 	struct journal *journal;
@@ -1107,6 +1108,7 @@ int router_new(const struct router_opts *opts, struct router **ret, char *err, s
 	pthread_mutex_init(&r->rc_lock, NULL);
 	r->cfg = opts->cfg;
 	r->tasks = opts->tasks;
+	r->s3 = opts->s3;
 	r->wait_scale = opts->wait_scale;
 	if (opts->mountpoint) {
 		r->mountpoint = strdup(opts->mountpoint);
@@ -1194,6 +1196,7 @@ int router_start(struct router *r)
 	r->engine = asl_engine_new(r->loop, r->tasks);
 	if (!r->engine)
 		return -ENOMEM;
+	asl_engine_set_s3(r->engine, r->s3);
 	/* started here, after any fork, like the loop thread */
 	if (journal_start_checkpointer(r->journal) < 0)
 		log_warn("journal '%s': no checkpointer thread; SQLite checkpoints inside commits",

@@ -58,6 +58,7 @@
 #include <stdint.h>
 
 struct asl_task_ops;
+struct asl_s3_ops;
 struct buf;
 struct commit_sink;
 struct config;
@@ -68,9 +69,11 @@ struct router_opts {
 	const struct asl_task_ops *tasks;  /* borrowed; NULL: every Task fails */
 	const char *mountpoint;            /* for local paths when a commit has none; may be NULL */
 	double wait_scale;                 /* Wait/Retry delays multiplier (tests); default 1 */
+	/* borrowed; objects for Map ItemReader/ResultWriter (engine/asl_s3.h); may be NULL */
+	const struct asl_s3_ops *s3;
 };
 
-#define ROUTER_OPTS_INIT { NULL, NULL, NULL, 1.0 }
+#define ROUTER_OPTS_INIT { NULL, NULL, NULL, 1.0, NULL }
 
 /*
  * Open the journal (taking its daemon lock: one router per journal), compile

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine/asl_s3.h"
+#include "engine/config.h"
 #include "engine/log.h"
 #include "engine/loop.h"
 #include "fs/store.h"
@@ -30,6 +31,7 @@ struct bucketmap {
 	pthread_mutex_t mu;
 	pthread_cond_t idle;
 	unsigned inflight;
+	bool closing; /* bucketmap_close(): no more posts to the loop, no new calls */
 };
 
 struct asl_s3_call {
@@ -45,6 +47,7 @@ struct asl_s3_call {
 	asl_s3_done_fn done;
 	void *done_arg;
 	bool cancelled; /* loop thread only */
+	int refs;       /* under m->mu: the worker's (or its post's) and the engine's */
 	/* outcome */
 	bool ok;
 	char *data;
@@ -65,6 +68,15 @@ struct bucketmap *bucketmap_new(uint64_t max_get_bytes)
 	return m;
 }
 
+void bucketmap_close(struct bucketmap *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->mu);
+	m->closing = true;
+	pthread_mutex_unlock(&m->mu);
+}
+
 void bucketmap_free(struct bucketmap *m)
 {
 	size_t i;
@@ -72,6 +84,7 @@ void bucketmap_free(struct bucketmap *m)
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->mu);
+	m->closing = true;
 	while (m->inflight)
 		pthread_cond_wait(&m->idle, &m->mu);
 	pthread_mutex_unlock(&m->mu);
@@ -115,8 +128,58 @@ int bucketmap_add(struct bucketmap *m, const char *name, struct store *s, bool o
 	return 0;
 }
 
-int bucketmap_add_config(struct bucketmap *m, json_t *buckets, json_t *store_opts, char *err,
-			 size_t errlen)
+static int add_config_dir(struct bucketmap *m, json_t *buckets, json_t *store_opts,
+			  const char *dir, char *err, size_t errlen);
+
+int bucketmap_add_config(struct bucketmap *m, json_t *buckets, json_t *store_opts,
+			 const char *dir, char *err, size_t errlen)
+{
+	return add_config_dir(m, buckets, store_opts, dir, err, errlen);
+}
+
+int bucketmap_for_config(const char *own_url, json_t *store_opts, const struct config *cfg,
+			 struct bucketmap **ret, char *err, size_t errlen)
+{
+	struct bucketmap *m = bucketmap_new(0);
+	char name[256];
+	const char *nm;
+
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (own_url) {
+		struct store_error se = { 0 };
+		struct store *s;
+
+		nm = cfg && cfg->bucket ? cfg->bucket
+					: bucketmap_default_name(own_url, name, sizeof(name));
+		if (nm) {
+			s = store_open(own_url, store_opts, &se);
+			if (!s) {
+				snprintf(err, errlen, "bucket '%s': %s", own_url,
+					 se.message[0] ? se.message : store_strerror(se.code));
+				goto fail;
+			}
+			if (bucketmap_add(m, nm, s, true) < 0) {
+				store_free(s);
+				snprintf(err, errlen, "out of memory");
+				goto fail;
+			}
+		}
+	}
+	if (cfg && add_config_dir(m, json_object_get(cfg->root, "Buckets"), store_opts, cfg->dir,
+				  err, errlen) < 0)
+		goto fail;
+	*ret = m;
+	return 0;
+fail:
+	bucketmap_free(m);
+	return -1;
+}
+
+static int add_config_dir(struct bucketmap *m, json_t *buckets, json_t *store_opts,
+			  const char *dir, char *err, size_t errlen)
 {
 	const char *name;
 	json_t *v;
@@ -143,7 +206,16 @@ int bucketmap_add_config(struct bucketmap *m, json_t *buckets, json_t *store_opt
 				 "own bucket)", name);
 			return -1;
 		}
-		s = store_open(json_string_value(v), store_opts, &se);
+		{
+			const char *url = json_string_value(v);
+			char *full = NULL;
+
+			if (dir && strncmp(url, "s3://", 5) && url[0] != '/' &&
+			    asprintf(&full, "%s/%s", dir, url) < 0)
+				full = NULL;
+			s = store_open(full ? full : url, store_opts, &se);
+			free(full);
+		}
 		if (!s) {
 			snprintf(err, errlen, "Buckets/%s: cannot open '%s': %s", name,
 				 json_string_value(v), se.message[0] ? se.message
@@ -198,16 +270,31 @@ static void call_free(struct asl_s3_call *c)
 	free(c);
 }
 
-/* On the loop thread: deliver unless cancelled. */
+static void call_unref(struct asl_s3_call *c)
+{
+	struct bucketmap *m = c->m;
+	int left;
+
+	pthread_mutex_lock(&m->mu);
+	left = --c->refs;
+	pthread_mutex_unlock(&m->mu);
+	if (!left)
+		call_free(c);
+}
+
+/* On the loop thread: deliver unless cancelled (then the engine's ref is gone already). */
 static void call_finish(void *arg)
 {
 	struct asl_s3_call *c = arg;
 	struct asl_s3_result res = { c->data, c->dlen, c->items };
 
 	loop_unhold(c->loop);
-	if (!c->cancelled)
+	if (!c->cancelled) {
+		c->cancelled = true; /* delivered: the engine holds no handle any more */
 		c->done(c->done_arg, c->ok ? &res : NULL, c->cause);
-	call_free(c);
+		call_unref(c);
+	}
+	call_unref(c);
 }
 
 static void store_cause(struct asl_s3_call *c, const char *what, enum store_err e,
@@ -349,12 +436,18 @@ static void *call_thread(void *arg)
 		do_put(c);
 		break;
 	}
-	if (loop_post(c->loop, call_finish, c) < 0) {
-		log_err("bucketmap: cannot hand a result back to the engine (out of memory)");
-		call_free(c);
+	/* post under the lock: once closed, the loop may be gone */
+	pthread_mutex_lock(&m->mu);
+	if (m->closing || loop_post(c->loop, call_finish, c) < 0) {
+		if (!m->closing)
+			log_err("bucketmap: cannot hand a result back to the engine (out of memory)");
+		if (--c->refs == 0) {
+			pthread_mutex_unlock(&m->mu);
+			call_free(c);
+			pthread_mutex_lock(&m->mu);
+		}
 	}
 	/* c may be gone now */
-	pthread_mutex_lock(&m->mu);
 	if (--m->inflight == 0)
 		pthread_cond_broadcast(&m->idle);
 	pthread_mutex_unlock(&m->mu);
@@ -372,6 +465,10 @@ static int ops_start(void *arg, struct loop *loop, const struct asl_s3_req *req,
 	pthread_t th;
 	int r;
 
+	if (m->closing) {
+		snprintf(msg, msglen, "bucket '%s': shutting down", req->bucket);
+		return -1;
+	}
 	if (!b) {
 		size_t i, o;
 
@@ -389,6 +486,7 @@ static int ops_start(void *arg, struct loop *loop, const struct asl_s3_req *req,
 	if (!c)
 		goto nomem;
 	c->m = m;
+	c->refs = 2;
 	c->s = b->s;
 	c->loop = loop;
 	c->kind = req->kind;
@@ -439,6 +537,7 @@ nomem:
 static void ops_cancel(void *arg, struct asl_s3_call *c)
 {
 	c->cancelled = true;
+	call_unref(c);
 }
 
 void bucketmap_ops(struct bucketmap *m, struct asl_s3_ops *ret)

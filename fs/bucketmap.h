@@ -39,8 +39,25 @@ struct store;
 
 /* @max_get_bytes: the largest object an ItemReader may read (0: the default). NULL on ENOMEM. */
 struct bucketmap *bucketmap_new(uint64_t max_get_bytes);
-/* Wait for calls in flight, close the owned stores, free. NULL is a no-op. */
+/*
+ * Stop handing results to the loop and refuse new calls: call it before the
+ * loop the ops were used with is freed (a daemon: bucketmap_close(), stop
+ * the engine, bucketmap_free()). Any thread. NULL is a no-op.
+ */
+void bucketmap_close(struct bucketmap *m);
+/* Close, wait for calls in flight, close the owned stores, free. NULL is a no-op. */
 void bucketmap_free(struct bucketmap *m);
+
+struct config;
+/*
+ * The map a daemon serves for its configuration @cfg (may be NULL): its own
+ * bucket @own_url (may be NULL; opened anew with @store_opts, so the map's
+ * lifetime is its own) under cfg's "Bucket" name or bucketmap_default_name(),
+ * then cfg's "Buckets" (relative directories resolved against cfg's
+ * directory). 0 and *ret, or -1 with the reason in @err.
+ */
+int bucketmap_for_config(const char *own_url, json_t *store_opts, const struct config *cfg,
+			 struct bucketmap **ret, char *err, size_t errlen);
 
 /*
  * Serve @s as bucket @name. @own: the map closes it (store_free). 0,
@@ -50,10 +67,11 @@ int bucketmap_add(struct bucketmap *m, const char *name, struct store *s, bool o
 /*
  * Open and add every "name": "bucket URL" of @buckets (a config's
  * "Buckets" object; NULL: nothing) with the store options @store_opts
- * (may be NULL). 0, or -1 with "Buckets/<name>: <reason>" in @err.
+ * (may be NULL); relative directories are resolved against @dir (NULL: as
+ * given). 0, or -1 with "Buckets/<name>: <reason>" in @err.
  */
-int bucketmap_add_config(struct bucketmap *m, json_t *buckets, json_t *store_opts, char *err,
-			 size_t errlen);
+int bucketmap_add_config(struct bucketmap *m, json_t *buckets, json_t *store_opts,
+			 const char *dir, char *err, size_t errlen);
 /* The ops for asl_engine_set_s3(); valid while @m lives. */
 void bucketmap_ops(struct bucketmap *m, struct asl_s3_ops *ret);
 

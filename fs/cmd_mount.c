@@ -28,6 +28,8 @@
 #include "engine/log.h"
 #include "engine/metrics.h"
 #include "engine/sdnotify.h"
+#include "engine/asl_s3.h"
+#include "fs/bucketmap.h"
 #include "fs/stepfs.h"
 #include "fs/store.h"
 
@@ -367,6 +369,8 @@ int cmd_mount(int argc, char **argv)
 	struct commit_sink sink = { file_sink_commit, &fsink };
 	struct commit_sink jsink = { NULL, NULL }; /* filled once the engine runs */
 	struct eventd *ev = NULL;
+	struct bucketmap *bm = NULL;
+	struct asl_s3_ops s3ops;
 	struct metrics *mx = NULL;
 	char everr[1024];
 	struct store_error err;
@@ -537,7 +541,19 @@ int cmd_mount(int argc, char **argv)
 		free(lp);
 	}
 	if (a.config) {
-		if (eventd_start(a.config, mnt, &ev, everr, sizeof(everr)) < 0) {
+		struct eventd_opts eo = EVENTD_OPTS_INIT;
+
+		/* Map ItemReader/ResultWriter reach the mounted bucket by its name */
+		eo.mountpoint = mnt;
+		if (eventd_load(a.config, &ev, everr, sizeof(everr)) < 0 ||
+		    bucketmap_for_config(bucket, a.store_opts, eventd_config(ev), &bm, everr,
+					 sizeof(everr)) < 0) {
+			log_err("%s", everr);
+			goto out;
+		}
+		bucketmap_ops(bm, &s3ops);
+		eo.s3 = &s3ops;
+		if (eventd_run(ev, &eo, everr, sizeof(everr)) < 0) {
 			log_err("%s", everr);
 			goto out;
 		}
@@ -581,7 +597,9 @@ out:
 	fuse_opt_free_args(&fargs);
 	metrics_free(mx); /* its collectors read fs and ev */
 	stepfs_free(fs);
+	bucketmap_close(bm); /* before the engine's loop goes */
 	eventd_free(ev); /* after the last commit of the filesystem */
+	bucketmap_free(bm);
 	store_free(store);
 	if (fsink.fd >= 0)
 		close(fsink.fd);

@@ -19,7 +19,9 @@
 #include "engine/asl_task.h"
 #include "engine/loop.h"
 #include "engine/mockcfg.h"
+#include "engine/asl_s3.h"
 #include "engine/taskrun.h"
+#include "fs/bucketmap.h"
 
 static void run_usage(FILE *f)
 {
@@ -37,7 +39,9 @@ static void run_usage(FILE *f)
 		"  --json              print one object shaped like start-sync-execution's answer\n"
 		"  --history           also print the history events (as get-execution-history)\n"
 		"  --config FILE       task-runner configuration (\"functions\" for Lambda ARNs,\n"
-		"                      \"tasks\" limits); Task resources exec:PROG run local programs\n"
+		"                      \"tasks\" limits); Task resources exec:PROG run local programs;\n"
+		"                      its \"Buckets\" (name -> s3://bucket or a directory) are what\n"
+		"                      a Distributed Map's ItemReader/ResultWriter reach by name\n"
 		"  --mock-config FILE  answer Task states from an AWS Step Functions Local mock\n"
 		"                      configuration (MockConfigFile.json): the states named in the\n"
 		"                      test case return or throw their mocked responses, the others\n"
@@ -161,6 +165,46 @@ static int setup_mocks(const char *file, const char *sm_name, const char *test_c
 	return 0;
 }
 
+/* The "Buckets" of the --config file for ItemReader/ResultWriter; 0 (none: *ret NULL) or -1. */
+static int run_buckets(const char *config, struct bucketmap **ret)
+{
+	json_error_t je;
+	json_t *root = json_load_file(config, 0, &je), *b;
+	char err[1024], *dir = NULL, *slash;
+	int r = -1;
+
+	*ret = NULL;
+	if (!root) {
+		fprintf(stderr, "stepfs run: --config '%s': line %d: %s\n", config, je.line,
+			je.text);
+		return -1;
+	}
+	b = json_object_get(root, "Buckets");
+	if (!b) {
+		json_decref(root);
+		return 0;
+	}
+	dir = strdup(config);
+	slash = dir ? strrchr(dir, '/') : NULL;
+	if (slash)
+		*slash = '\0';
+	*ret = bucketmap_new(0);
+	if (!dir || !*ret) {
+		fprintf(stderr, "stepfs run: out of memory\n");
+	} else if (bucketmap_add_config(*ret, b, NULL, slash ? dir : ".", err, sizeof(err)) < 0) {
+		fprintf(stderr, "stepfs run: --config '%s': %s\n", config, err);
+	} else {
+		r = 0;
+	}
+	if (r < 0) {
+		bucketmap_free(*ret);
+		*ret = NULL;
+	}
+	free(dir);
+	json_decref(root);
+	return r;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -193,6 +237,8 @@ int cmd_run(int argc, char **argv)
 	struct asl_execution *x = NULL;
 	struct loop *loop = NULL;
 	json_t *input = NULL;
+	struct bucketmap *bm = NULL;
+	struct asl_s3_ops s3ops;
 	char *msg = NULL, *end;
 	int c, rc = 2;
 
@@ -276,8 +322,14 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "stepfs run: %s\n", msg ? msg : "out of memory");
 		goto out;
 	}
+	if (config && run_buckets(config, &bm) < 0)
+		goto out;
 	loop = loop_new();
 	e = loop ? asl_engine_new(loop, &ops) : NULL;
+	if (e && bm) {
+		bucketmap_ops(bm, &s3ops);
+		asl_engine_set_s3(e, &s3ops);
+	}
 	xo.record_history = history;
 	c = e ? asl_execution_run_sync(e, m, input, &xo, &x) : -ENOMEM;
 	if (c == -E2BIG) {
@@ -314,7 +366,9 @@ int cmd_run(int argc, char **argv)
 	rc = asl_execution_status(x) == ASL_SUCCEEDED ? 0 : 1;
 out:
 	asl_execution_free(x);
+	bucketmap_close(bm);
 	asl_engine_free(e);
+	bucketmap_free(bm);
 	mockcfg_run_free(mrun);
 	mockcfg_free(mcfg);
 	taskrun_free(tr);

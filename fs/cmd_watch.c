@@ -297,6 +297,9 @@ int cmd_watch(int argc, char **argv)
 
 	so.mountpoint = dir;
 	so.bucket = wo.bucket;
+	/* Map ItemReader/ResultWriter reach the upload bucket by its name */
+	so.store_url = upload;
+	so.store_opts = store_opts;
 	if (service_start(&so, &svc, err, sizeof(err)) < 0) {
 		fprintf(stderr, "stepfs watch: %s\n", err);
 		goto out;

@@ -22,17 +22,21 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/asl_s3.h"
 #include "engine/commit.h"
 #include "engine/config.h"
 #include "engine/eventd.h"
 #include "engine/log.h"
 #include "engine/router.h"
+#include "fs/bucketmap.h"
 
 #define SERVICE_DRAIN_MS 10000
 
 struct generation {
 	struct eventd *ev;
 	struct commit_sink sink;
+	struct bucketmap *bm; /* Map ItemReader/ResultWriter buckets of this configuration */
+	struct asl_s3_ops s3;
 };
 
 struct service {
@@ -50,7 +54,9 @@ static void generation_free(struct generation *g)
 {
 	if (!g)
 		return;
+	bucketmap_close(g->bm); /* before the router's loop goes */
 	eventd_free(g->ev);
+	bucketmap_free(g->bm);
 	free(g);
 }
 
@@ -69,9 +75,19 @@ static int generation_new(struct service *s, struct eventd *ev, int keep, struct
 	}
 	eo.mountpoint = s->mountpoint;
 	eo.wait_scale = s->opts.wait_scale;
+	if (bucketmap_for_config(s->opts.store_url, s->opts.store_opts, eventd_config(ev), &g->bm,
+				 err, errlen) < 0) {
+		if (!keep)
+			eventd_free(ev);
+		free(g);
+		return -1;
+	}
+	bucketmap_ops(g->bm, &g->s3);
+	eo.s3 = &g->s3;
 	if (eventd_run(ev, &eo, err, errlen) < 0) {
 		if (!keep)
 			eventd_free(ev);
+		bucketmap_free(g->bm);
 		free(g);
 		return -1;
 	}
@@ -177,7 +193,11 @@ int service_reload(struct service *s, char *err, size_t errlen)
 	 * configuration (not the file, which holds the new one) to fall back to.
 	 */
 	old = s->gen ? s->gen->ev : NULL;
+	if (s->gen)
+		bucketmap_close(s->gen->bm); /* before the router's loop goes */
 	eventd_stop(old);
+	if (s->gen)
+		bucketmap_free(s->gen->bm);
 	free(s->gen);
 	s->gen = NULL;
 	if (generation_new(s, ev, 0, &g, err, errlen) == 0) {

@@ -13,6 +13,7 @@
 #ifndef STEPFS_SERVICE_H
 #define STEPFS_SERVICE_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 struct commit_sink;
@@ -23,8 +24,12 @@ struct service_opts {
 	const char *mountpoint;  /* local root of keys (mount point or watched dir); may be NULL */
 	const char *bucket;      /* bucket name for events when the config names none; may be NULL */
 	double wait_scale;       /* Wait/Retry multiplier; default 1 */
+	/* the bucket Map ItemReader/ResultWriter reach under its name (fs/bucketmap.h),
+	 * e.g. `watch --upload`'s, with its store options; both may be NULL */
+	const char *store_url;
+	json_t *store_opts;
 };
-#define SERVICE_OPTS_INIT { NULL, NULL, NULL, 1.0 }
+#define SERVICE_OPTS_INIT { NULL, NULL, NULL, 1.0, NULL, NULL }
 
 /*
  * Load and validate the configuration (every state machine is compiled),
