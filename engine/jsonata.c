@@ -44,11 +44,14 @@
 
 #define MAX_USER_DEPTH 500	/* nested user-function calls */
 #define MAX_EVAL_DEPTH 20000	/* nested evaluator calls */
-#define MAX_STACK_BYTES (3u << 20)
+#ifndef MAX_STACK_BYTES
+#define MAX_STACK_BYTES (3u << 19)	/* 1.5 MB: safe on 2 MB thread stacks */
+#endif
 #define MAX_EVAL_MS 5000
 #define MAX_VALUES ((size_t)2 << 20)	/* values one evaluation may create (some 100 MB) */
 #define MAX_ARENA ((size_t)64 << 20)	/* bytes of frames, closures and scratch */
 #define MAX_RANGE 10000000
+#define MAX_NEST 1000		/* nesting of arrays and objects the recursive helpers follow */
 #define MAX_STRING (64u << 20)
 
 /* ------------------------------------------------------------------ arena */
@@ -1878,6 +1881,8 @@ static void stringify(struct ctx *c, struct buf *b, json_t *j, int indent, int l
 	char tmp[40];
 	size_t i;
 
+	if (level > MAX_NEST)
+		throw(c, "U1001", -1, "Value nested too deeply");
 	if (fn_of(c, j)) {
 		buf_add(b, "\"\"", 2);
 		return;
@@ -1977,8 +1982,18 @@ static struct val to_string(struct ctx *c, struct val v, bool pretty)
 	return buf_val(c, b);
 }
 
+static bool deep_equal_d(json_t *a, json_t *b, int depth);
+
 static bool deep_equal(json_t *a, json_t *b)
 {
+	return deep_equal_d(a, b, 0);
+}
+
+/* values nested deeper than MAX_NEST compare unequal rather than exhaust the stack */
+static bool deep_equal_d(json_t *a, json_t *b, int depth)
+{
+	if (depth > MAX_NEST)
+		return false;
 	if (a == b)
 		return true;
 	if (!a || !b)
@@ -1995,7 +2010,7 @@ static bool deep_equal(json_t *a, json_t *b)
 		if (json_array_size(a) != json_array_size(b))
 			return false;
 		for (size_t i = 0; i < json_array_size(a); i++)
-			if (!deep_equal(json_array_get(a, i), json_array_get(b, i)))
+			if (!deep_equal_d(json_array_get(a, i), json_array_get(b, i), depth + 1))
 				return false;
 		return true;
 	case JSON_OBJECT: {
@@ -2005,7 +2020,7 @@ static bool deep_equal(json_t *a, json_t *b)
 		if (json_object_size(a) != json_object_size(b))
 			return false;
 		json_object_foreach(a, k, v)
-			if (!deep_equal(v, json_object_get(b, k)))
+			if (!deep_equal_d(v, json_object_get(b, k), depth + 1))
 				return false;
 		return true;
 	}
@@ -2015,16 +2030,23 @@ static bool deep_equal(json_t *a, json_t *b)
 }
 
 /* fn.boolean: JSONata truthiness; undefined -> false here */
+static bool truthy_d(const struct ctx *c, json_t *j, int depth);
+
 static bool truthy(const struct ctx *c, json_t *j)
 {
-	if (!j)
+	return truthy_d(c, j, 0);
+}
+
+static bool truthy_d(const struct ctx *c, json_t *j, int depth)
+{
+	if (!j || depth > MAX_NEST)
 		return false;
 	switch (json_typeof(j)) {
 	case JSON_ARRAY:
 		if (json_array_size(j) == 1)
-			return truthy(c, json_array_get(j, 0));
+			return truthy_d(c, json_array_get(j, 0), depth + 1);
 		for (size_t i = 0; i < json_array_size(j); i++)
-			if (truthy(c, json_array_get(j, i)))
+			if (truthy_d(c, json_array_get(j, i), depth + 1))
 				return true;
 		return false;
 	case JSON_STRING: return json_string_length(j) > 0;
@@ -2174,13 +2196,22 @@ static void check_limits(struct ctx *c, long pos)
 	}
 }
 
+static struct val lookup_field_d(struct ctx *c, json_t *in, const char *key, int depth);
+
 static struct val lookup_field(struct ctx *c, json_t *in, const char *key)
+{
+	return lookup_field_d(c, in, key, 0);
+}
+
+static struct val lookup_field_d(struct ctx *c, json_t *in, const char *key, int depth)
 {
 	if (json_is_array(in)) {
 		struct val r = seq_new(c);
 
+		if (depth > MAX_NEST)
+			throw(c, "U1001", -1, "Value nested too deeply");
 		for (size_t i = 0; i < json_array_size(in); i++) {
-			struct val x = lookup_field(c, json_array_get(in, i), key);
+			struct val x = lookup_field_d(c, json_array_get(in, i), key, depth + 1);
 
 			if (!x.j)
 				continue;
@@ -2198,14 +2229,21 @@ static struct val lookup_field(struct ctx *c, json_t *in, const char *key)
 	return UNDEF;
 }
 
-static void flatten_into(struct ctx *c, struct val r, json_t *v)
+static void flatten_d(struct ctx *c, struct val r, json_t *v, int depth)
 {
+	if (depth > MAX_NEST)
+		throw(c, "U1001", -1, "Value nested too deeply");
 	if (json_is_array(v)) {
 		for (size_t i = 0; i < json_array_size(v); i++)
-			flatten_into(c, r, json_array_get(v, i));
+			flatten_d(c, r, json_array_get(v, i), depth + 1);
 	} else {
 		push(c, r, v);
 	}
+}
+
+static void flatten_into(struct ctx *c, struct val r, json_t *v)
+{
+	flatten_d(c, r, v, 0);
 }
 
 static struct val eval_wildcard(struct ctx *c, struct val in)
@@ -2226,19 +2264,21 @@ static struct val eval_wildcard(struct ctx *c, struct val in)
 	return r;
 }
 
-static void descend(struct ctx *c, json_t *in, struct val r)
+static void descend(struct ctx *c, json_t *in, struct val r, int depth)
 {
 	const char *k;
 	json_t *v;
 
+	if (depth > MAX_NEST)
+		throw(c, "U1001", -1, "Value nested too deeply");
 	if (!json_is_array(in))
 		push(c, r, in);
 	if (json_is_array(in)) {
 		for (size_t i = 0; i < json_array_size(in); i++)
-			descend(c, json_array_get(in, i), r);
+			descend(c, json_array_get(in, i), r, depth + 1);
 	} else if (json_is_object(in) && !fn_of(c, in)) {
 		json_object_foreach(in, k, v)
-			descend(c, v, r);
+			descend(c, v, r, depth + 1);
 	}
 }
 
@@ -2249,7 +2289,7 @@ static struct val eval_descendants(struct ctx *c, struct val in)
 	if (!in.j)
 		return UNDEF;
 	r = seq_new(c);
-	descend(c, in.j, r);
+	descend(c, in.j, r, 0);
 	if (alen(r) == 1)
 		return aget(r, 0);
 	return r;
@@ -3310,8 +3350,31 @@ static struct val call_hof(struct ctx *c, struct val f, struct val *args, int na
 	return apply(c, f, args, nargs, in, c->root_env, -1, name);
 }
 
+/* Is @j nested deeper than MAX_NEST? (the recursion stops there) */
+static bool too_deep(json_t *j, int depth)
+{
+	const char *k;
+	json_t *v;
+
+	if (depth > MAX_NEST)
+		return true;
+	if (json_is_array(j)) {
+		for (size_t i = 0; i < json_array_size(j); i++)
+			if (json_is_array(json_array_get(j, i)) || json_is_object(json_array_get(j, i)))
+				if (too_deep(json_array_get(j, i), depth + 1))
+					return true;
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, k, v)
+			if ((json_is_array(v) || json_is_object(v)) && too_deep(v, depth + 1))
+				return true;
+	}
+	return false;
+}
+
 static json_t *deep_copy_clean(struct ctx *c, json_t *j)
 {
+	if (too_deep(j, 0))
+		throw(c, "U1001", -1, "Value nested too deeply");
 	return own(c, json_deep_copy(j));
 }
 
@@ -4249,7 +4312,11 @@ static struct val f_spread(struct ctx *c, struct val *a, int n, struct val in, c
 	if (is_arr(a[0])) {
 		r = seq_new(c);
 		for (size_t i = 0; i < alen(a[0]); i++) {
-			struct val x = f_spread(c, (struct val[]){ aget(a[0], i) }, 1, in, name);
+			struct val x;
+
+			if (json_is_array(json_array_get(a[0].j, i)) && too_deep(json_array_get(a[0].j, i), 0))
+				throw(c, "U1001", -1, "Value nested too deeply");
+			x = f_spread(c, (struct val[]){ aget(a[0], i) }, 1, in, name);
 
 			r = append(c, r, x);
 		}
@@ -4722,7 +4789,7 @@ static struct val f_clone(struct ctx *c, struct val *a, int n, struct val in, co
 {
 	if (!a[0].j)
 		return UNDEF;
-	return V(own(c, json_deep_copy(a[0].j)));
+	return V(deep_copy_clean(c, a[0].j));
 }
 
 /* ------------------------------------------------------------------ date/time */
@@ -5263,6 +5330,8 @@ int jsonata_eval(const struct jsonata *expr, json_t *input, json_t *bindings, js
 				bind(c, env, cstrdup(c, k), V(v));
 		}
 		r = eval(c, expr->root, in, env);
+		if (r.j && too_deep(r.j, 0))
+			throw(c, "U1001", -1, "The result is nested too deeply");
 		if (fn_of(c, r.j))
 			result = NULL;
 		else if (r.j && has_fn(c, r.j))

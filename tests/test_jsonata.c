@@ -128,6 +128,16 @@ static void hand_written(void)
 	check_error("($f := function($n){$n + $f($n)}; $f(1))", 0, "U1001", -1);
 	check_error("$eval('1')", JSONATA_ASL, "T1006", -1);
 
+	/* limits: errors, never a crash or a runaway */
+	check_error("$reduce([1..5000], function($a, $b){{'a': $a}})", 0, "U1001", -1);
+	check_error("$reduce([1..5000], function($a, $b){[[$a]]}).x", 0, "U1001", -1);
+	check_error("($f := function($x){$f($x & 'a')}; $f(''))", 0, "U1001", -1);
+	check_error("[1..10000001]", 0, "D2014", -1);
+	check_error("$fromMillis(1e300)", 0, "D3110", -1);
+	check_eval("[1e300..1e300] ~> $count()", NULL, "1", __LINE__);
+	check_eval("$round(1.5, 1e10)", NULL, "1.5", __LINE__);
+	check_eval("$split('a,b,c', ',', 1e300)", NULL, "[\"a\",\"b\",\"c\"]", __LINE__);
+
 	/* Step Functions functions, and only with JSONATA_ASL */
 	in = json_pack("{s:s}", "s", "abc");
 	out = run("$hash(s, 'SHA-256')", JSONATA_ASL, in, &err, &rc);
