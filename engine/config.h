@@ -24,6 +24,9 @@
  *     "Limits": {"QueueSize": 1000, "EnqueueTimeoutMs": 10000,
  *                "MaxChainDepth": 8, "MaxRunningExecutions": 256,
  *                "RetentionDays": 90},
+ *     "Buckets": {"archive": "s3://archive", "scratch": "/srv/x"},
+ *                                         more bucket names for Map ItemReader/
+ *                                         ResultWriter (fs/bucketmap.h; read from root)
  *     "functions": {...}, "tasks": {...}   task runner (engine/taskrun.h)
  *   }
  *
