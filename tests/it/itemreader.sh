@@ -138,4 +138,42 @@ J
 else
 	echo "# no /dev/fuse: the mount half is skipped"
 fi
+
+# 3. stepfs watch --upload: the upload bucket is served under the config's name
+UPB=$D/upbucket
+DROP=$D/drop
+mkdir -p "$UPB" "$DROP" "$D/wf3"
+cp "$D/double.sh" "$D/wf3/"
+jq '.States.Rows.ItemReader.Parameters = {"Bucket.$": "$.Records[0].s3.bucket.name",
+                                         "Key.$": "$.Records[0].s3.object.key"}
+    | .States.Rows.ResultWriter.Parameters = {"Bucket": "sync", "Prefix": "out"}' \
+	"$D/csv.asl.json" >"$D/wf3/fanout.asl.json"
+cat >"$D/wf3/stepfs.json" <<J
+{"Bucket": "sync", "Journal": "$D/journal3.db",
+ "StateMachines": {"fanout": {"Definition": "fanout.asl.json", "Type": "STANDARD"}},
+ "NotificationConfiguration": {"StateMachineConfigurations": [
+   {"Id": "csv", "StateMachine": "fanout", "Events": ["s3:ObjectCreated:*"],
+    "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": ".csv"}]}}}]}}
+J
+"$STEPFS_BIN" watch "$DROP" --config "$D/wf3/stepfs.json" --quiet-ms 100 --upload "$UPB" \
+	>"$D/watch.log" 2>&1 &
+W_PID=$!
+trap 'kill -TERM "$W_PID" 2>/dev/null; wait "$W_PID" 2>/dev/null; it_cleanup' EXIT
+sleep 0.5
+cp "$B/in/rows.csv" "$DROP/w.csv"
+man=
+for _ in $(seq 1 100); do
+	man=$(ls "$UPB"/out/*/manifest.json 2>/dev/null | head -1)
+	[ -n "$man" ] && break
+	sleep 0.1
+done
+it_check "watch --upload: the workflow read the uploaded object and wrote its manifest" test -n "$man"
+if [ -n "$man" ]; then
+	s=$(jq -r '.ResultFiles.SUCCEEDED[0].Key' "$man")
+	it_check_eq "watch --upload: rows processed" 3 "$(jq length "$UPB/$s")"
+else
+	sed 's/^/#   /' "$D/watch.log"
+fi
+kill -TERM "$W_PID" 2>/dev/null || true
+wait "$W_PID" 2>/dev/null || true
 it_done
