@@ -1476,6 +1476,8 @@ struct ctx {
 	uint64_t rng[4];
 	bool rng_seeded;
 	struct frame *root_env;
+	struct fn tail;		/* the pending tail call, while tail_marker travels up to apply() */
+	json_t *tail_marker;
 	int64_t now_ms;
 	bool now_set;
 };
@@ -3040,13 +3042,12 @@ static struct val eval(struct ctx *c, struct node *n, struct val in, struct fram
 		break;
 	}
 	case N_CALL:
-		if (n->thunk) {
-			struct fn *f = fn_new(c, FK_THUNK);
-
-			f->node = n;
-			f->env = env;
-			f->input = in;
-			r = V(f->marker);
+		if (n->thunk && !n->group) {
+			/* a tail call: apply() makes it once this body has returned */
+			c->tail.node = n;
+			c->tail.env = env;
+			c->tail.input = in;
+			r = V(c->tail_marker);
 		} else {
 			r = eval_call(c, n, in, env, NULL);
 		}
@@ -3260,16 +3261,17 @@ static struct val apply(struct ctx *c, struct val proc, struct val *args, int na
 			struct frame *env, long pos, const char *name)
 {
 	struct val r = apply_inner(c, proc, args, nargs, in, env, pos, name);
-	struct fn *t;
 
-	while ((t = fn_of(c, r.j)) && t->kind == FK_THUNK) {
-		struct node *call = t->node;
-		struct val next = eval(c, call->lhs, t->input, t->env);
+	/* trampoline: a body that ended in a tail call left it in c->tail */
+	while (r.j && r.j == c->tail_marker) {
+		struct fn t = c->tail;
+		struct node *call = t.node;
+		struct val next = eval(c, call->lhs, t.input, t.env);
 		struct val *a = calloc_c(c, sizeof(*a) * (size_t)(call->nitems + 1));
 
 		for (int i = 0; i < call->nitems; i++)
-			a[i] = eval(c, call->items[i], t->input, t->env);
-		r = apply_inner(c, next, a, call->nitems, t->input, t->env, call->pos, call_name(call));
+			a[i] = eval(c, call->items[i], t.input, t.env);
+		r = apply_inner(c, next, a, call->nitems, t.input, t.env, call->pos, call_name(call));
 	}
 	return r;
 }
@@ -5320,6 +5322,7 @@ int jsonata_eval(const struct jsonata *expr, json_t *input, json_t *bindings, js
 		json_t *v;
 
 		c->root_env = env;
+		c->tail_marker = own(c, json_object());
 		if (json_is_array(input)) {
 			in = seq_of(c, in);
 			in.f |= F_OUTER;
