@@ -2914,6 +2914,8 @@ static struct val eval_call(struct ctx *c, struct node *n, struct val in, struct
 	if (!proc.j && n->lhs->type == N_PATH && n->lhs->items[0]->type == N_NAME &&
 	    lookup_var(c, env, n->lhs->items[0]->str, &dummy))
 		throw(c, "T1005", n->pos, "Attempted to invoke a non-function. Did you mean '$%s'?", n->lhs->items[0]->str);
+	if (!proc.j && n->lhs->type == N_VAR && !strcmp(n->lhs->str, "eval") && (c->expr->flags & JSONATA_ASL))
+		throw(c, "T1006", n->pos, "Attempted to invoke a non-function: $eval is not available in Step Functions");
 	args = calloc_c(c, sizeof(*args) * (size_t)(n->nitems + 2));
 	if (applyto)
 		args[nargs++] = *applyto;
@@ -4766,6 +4768,9 @@ static struct val f_decode_url(struct ctx *c, struct val *a, int n, struct val i
 	return url_decode(c, a[0], ";/?:@&=+$,#");
 }
 
+static int eval_top(const struct jsonata *expr, json_t *input, json_t *bindings, json_t **out,
+		    struct jsonata_err *err, const struct ctx *parent);
+
 static struct val f_eval(struct ctx *c, struct val *a, int n, struct val in, const char *name)
 {
 	struct jsonata_err e;
@@ -4777,8 +4782,10 @@ static struct val f_eval(struct ctx *c, struct val *a, int n, struct val in, con
 	x = jsonata_compile(sv(a[0]), c->expr->flags, &e);
 	if (!x)
 		throw(c, "D3120", -1, "Syntax error in expression passed to function eval: %s", e.message);
-	if (jsonata_eval(x, ARG(1).j ? a[1].j : in.j, NULL, &out, &e) < 0) {
+	if (eval_top(x, ARG(1).j ? a[1].j : in.j, NULL, &out, &e, c) < 0) {
 		jsonata_free(x);
+		if (!strcmp(e.code, "U1001") || !e.code[0])
+			throw(c, e.code, -1, "%s", e.message);
 		throw(c, "D3121", -1, "Dynamic error evaluating the expression passed to function eval: %s", e.message);
 	}
 	jsonata_free(x);
@@ -5284,8 +5291,9 @@ static json_t *strip_fns(const struct ctx *c, json_t *j)
 	return json_incref(j);
 }
 
-int jsonata_eval(const struct jsonata *expr, json_t *input, json_t *bindings, json_t **out,
-		 struct jsonata_err *err)
+/* @parent: the evaluation calling $eval, whose stack, depth and clock this one continues */
+static int eval_top(const struct jsonata *expr, json_t *input, json_t *bindings, json_t **out,
+		    struct jsonata_err *err, const struct ctx *parent)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 	volatile int rc = -1;
@@ -5305,6 +5313,12 @@ int jsonata_eval(const struct jsonata *expr, json_t *input, json_t *bindings, js
 	c->stack_base = &base;
 	c->time_ms = MAX_EVAL_MS;
 	clock_gettime(CLOCK_MONOTONIC, &c->start);
+	if (parent) {
+		c->stack_base = parent->stack_base;
+		c->depth = parent->depth;
+		c->user_depth = parent->user_depth;
+		c->start = parent->start;
+	}
 	c->builtin_marker = calloc((size_t)nbuiltins, sizeof(*c->builtin_marker));
 	c->builtin_sig = calloc((size_t)nbuiltins, sizeof(*c->builtin_sig));
 	if (!c->builtin_marker || !c->builtin_sig) {
@@ -5358,6 +5372,12 @@ out:
 	if (rc == 0)
 		*out = result;
 	return rc;
+}
+
+int jsonata_eval(const struct jsonata *expr, json_t *input, json_t *bindings, json_t **out,
+		 struct jsonata_err *err)
+{
+	return eval_top(expr, input, bindings, out, err, NULL);
 }
 
 /* ------------------------------------------------------------------ number pictures */

@@ -16,6 +16,10 @@
  * 3.0. "Undefined" (no value, e.g. a missing field) is a NULL result, not
  * json null.
  *
+ * Limits (error U1001, never a crash): 500 nested user-function calls,
+ * 1.5 MB of C stack, 5 s, about 2 million values created (some 200 MB),
+ * values nested 1000 deep.
+ *
  * Ownership: jsonata_compile returns an expression the caller frees with
  * jsonata_free; it holds no reference to @src. jsonata_eval borrows @input
  * and @bindings and stores a new reference (or NULL) in *out. A compiled

@@ -127,6 +127,7 @@ static void hand_written(void)
 	check_error("($f := function(){$f()}; $f())", 0, "U1001", -1);
 	check_error("($f := function($n){$n + $f($n)}; $f(1))", 0, "U1001", -1);
 	check_error("$eval('1')", JSONATA_ASL, "T1006", -1);
+	check_error("$eval('$eval($)', '$eval($)')", 0, "U1001", -1);
 
 	/* limits: errors, never a crash or a runaway */
 	check_error("$reduce([1..5000], function($a, $b){{'a': $a}})", 0, "U1001", -1);
