@@ -559,14 +559,18 @@ static struct node *mk(struct parser *p, enum ntype type, long pos)
 	return n;
 }
 
+/* append to a node list; capacities are powers of two (at least 4), so growth is amortised */
 static void push_item(struct parser *p, struct node ***items, int *n, struct node *x)
 {
-	struct node **a = palloc(p, sizeof(*a) * (size_t)(*n + 1));
+	if (*n == 0 || (*n >= 4 && (*n & (*n - 1)) == 0)) {
+		int cap = *n < 4 ? 4 : *n * 2;
+		struct node **a = palloc(p, sizeof(*a) * (size_t)cap);
 
-	if (*n)
-		memcpy(a, *items, sizeof(*a) * (size_t)*n);
-	a[*n] = x;
-	*items = a;
+		if (*n)
+			memcpy(a, *items, sizeof(*a) * (size_t)*n);
+		*items = a;
+	}
+	(*items)[*n] = x;
 	(*n)++;
 }
 
@@ -1202,7 +1206,12 @@ static void resolve_ancestry(struct parser *p, struct node *path)
 static struct node *process(struct parser *p, struct node *n)
 {
 	bool keep = n && n->keep_array;
-	struct node *r = process_inner(p, n);
+	struct node *r;
+
+	if (++p->depth > 2000)
+		perr(p, "S0207", n ? n->pos : -1, "Expression nested too deeply");
+	r = process_inner(p, n);
+	p->depth--;
 
 	if (keep && r) {
 		if (r->type == N_PATH)

@@ -139,6 +139,19 @@ static void hand_written(void)
 	check_eval("$round(1.5, 1e10)", NULL, "1.5", __LINE__);
 	check_eval("$split('a,b,c', ',', 1e300)", NULL, "[\"a\",\"b\",\"c\"]", __LINE__);
 
+	{
+		/* a 5000-step path compiles to an error, not a C stack overflow */
+		size_t len = 2 * 5000 + 2;
+		char *deep = malloc(len);
+
+		deep[0] = 'a';
+		for (size_t i = 1; i + 1 < len; i += 2)
+			memcpy(deep + i, ".a", 2);
+		deep[len - 1] = 0;
+		check_error(deep, 0, "S0207", -1);
+		free(deep);
+	}
+
 	/* Step Functions functions, and only with JSONATA_ASL */
 	in = json_pack("{s:s}", "s", "abc");
 	out = run("$hash(s, 'SHA-256')", JSONATA_ASL, in, &err, &rc);
