@@ -341,7 +341,7 @@ int config_parse(json_t *root, const char *file, const char *dir, struct config 
 	};
 	static const char *const lim_allowed[] = { "QueueSize", "EnqueueTimeoutMs",
 						   "MaxChainDepth", "MaxRunningExecutions",
-						   "RetentionDays", NULL };
+						   "RetentionDays", "ItemReaderMaxMiB", NULL };
 	struct config *c;
 	struct rules_err rerr;
 	json_t *v, *lim;
@@ -362,6 +362,7 @@ int config_parse(json_t *root, const char *file, const char *dir, struct config 
 	c->limits.max_chain_depth = 8;
 	c->limits.max_running = 256;
 	c->limits.retention_days = 90;
+	c->limits.item_reader_max_mib = 16;
 	c->rules = rules_new();
 	if (!c->file || !c->dir || !c->rules) {
 		snprintf(err, errlen, "out of memory");
@@ -472,7 +473,9 @@ int config_parse(json_t *root, const char *file, const char *dir, struct config 
 		    config_uint(lim, "MaxRunningExecutions", "/Limits", &c->limits.max_running, 1,
 				100000, file, err, errlen) < 0 ||
 		    config_uint(lim, "RetentionDays", "/Limits", &c->limits.retention_days, 0,
-				36500, file, err, errlen) < 0)
+				36500, file, err, errlen) < 0 ||
+		    config_uint(lim, "ItemReaderMaxMiB", "/Limits", &c->limits.item_reader_max_mib,
+				1, 4096, file, err, errlen) < 0)
 			goto fail;
 	}
 	rules_lint(c->rules, config_warn, c);

@@ -23,7 +23,7 @@
  *                    "State": "ENABLED", "MissedRuns": "RUN_ONCE" | "SKIP"}],
  *     "Limits": {"QueueSize": 1000, "EnqueueTimeoutMs": 10000,
  *                "MaxChainDepth": 8, "MaxRunningExecutions": 256,
- *                "RetentionDays": 90},
+ *                "RetentionDays": 90, "ItemReaderMaxMiB": 16},
  *     "Buckets": {"archive": "s3://archive", "scratch": "/srv/x"},
  *                                         more bucket names for Map ItemReader/
  *                                         ResultWriter (fs/bucketmap.h; read from root)
@@ -74,6 +74,7 @@ struct config_limits {
 	unsigned max_chain_depth;     /* loop guard; default 8 */
 	unsigned max_running;         /* concurrent executions; default 256 */
 	unsigned retention_days;      /* ended executions kept; default 90; 0 = forever */
+	unsigned item_reader_max_mib; /* largest object a Map ItemReader reads; default 16 */
 };
 
 struct config {

@@ -140,7 +140,8 @@ int bucketmap_add_config(struct bucketmap *m, json_t *buckets, json_t *store_opt
 int bucketmap_for_config(const char *own_url, json_t *store_opts, const struct config *cfg,
 			 struct bucketmap **ret, char *err, size_t errlen)
 {
-	struct bucketmap *m = bucketmap_new(0);
+	struct bucketmap *m =
+		bucketmap_new(cfg ? (uint64_t)cfg->limits.item_reader_max_mib << 20 : 0);
 	char name[256];
 	const char *nm;
 

@@ -34,7 +34,8 @@ struct asl_s3_ops;
 struct bucketmap;
 struct store;
 
-#define BUCKETMAP_MAX_GET_DEFAULT ((uint64_t)64 << 20)
+/* a 16 MiB CSV of very short rows is ~500 MB as JSON items (64 MiB measured ~2 GB) */
+#define BUCKETMAP_MAX_GET_DEFAULT ((uint64_t)16 << 20)
 #define BUCKETMAP_MAX_LIST_KEYS 1000000
 
 /* @max_get_bytes: the largest object an ItemReader may read (0: the default). NULL on ENOMEM. */
@@ -54,7 +55,8 @@ struct config;
  * bucket @own_url (may be NULL; opened anew with @store_opts, so the map's
  * lifetime is its own) under cfg's "Bucket" name or bucketmap_default_name(),
  * then cfg's "Buckets" (relative directories resolved against cfg's
- * directory). 0 and *ret, or -1 with the reason in @err.
+ * directory); objects read up to cfg's Limits.ItemReaderMaxMiB. 0 and *ret,
+ * or -1 with the reason in @err.
  */
 int bucketmap_for_config(const char *own_url, json_t *store_opts, const struct config *cfg,
 			 struct bucketmap **ret, char *err, size_t errlen);

@@ -188,7 +188,8 @@ static int run_buckets(const char *config, struct bucketmap **ret)
 	slash = dir ? strrchr(dir, '/') : NULL;
 	if (slash)
 		*slash = '\0';
-	*ret = bucketmap_new(0);
+	*ret = bucketmap_new((uint64_t)json_integer_value(json_object_get(
+				     json_object_get(root, "Limits"), "ItemReaderMaxMiB")) << 20);
 	if (!dir || !*ret) {
 		fprintf(stderr, "stepfs run: out of memory\n");
 	} else if (bucketmap_add_config(*ret, b, NULL, slash ? dir : ".", err, sizeof(err)) < 0) {

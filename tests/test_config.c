@@ -116,6 +116,17 @@ int main(void)
 	CHECK(fails_with("[]", "(top level): the configuration must be a JSON object"));
 	CHECK(fails_with("{}", "missing 'StateMachines'"));
 	CHECK(fails_with("{" SM ",\"Limit\":{}}", "/Limit: unknown member 'Limit'"));
+	/* Map ItemReader/ResultWriter buckets and the read limit */
+	CHECK(fails_with("{" SM ",\"Buckets\":[]}", "/Buckets: expected an object"));
+	CHECK(fails_with("{" SM ",\"Buckets\":{\"a\":1}}", "/Buckets: 'a': expected a bucket URL"));
+	CHECK(fails_with("{" SM ",\"Limits\":{\"ItemReaderMaxMiB\":0}}", "ItemReaderMaxMiB"));
+	put("c.json", "{" SM ",\"Buckets\":{\"a\":\"s3://x\"},\"Limits\":{\"ItemReaderMaxMiB\":3}}");
+	CHECK_INT_EQ(config_load(cfgpath, &c, err, sizeof(err)), 0);
+	if (c) {
+		CHECK_INT_EQ(c->limits.item_reader_max_mib, 3);
+		config_free(c);
+		c = NULL;
+	}
 	CHECK(fails_with("{\"StateMachines\":{\"a b\":{\"Definition\":\"x\"}}}",
 			 "/StateMachines/a b: state machine names"));
 	CHECK(fails_with("{\"StateMachines\":{\"a\":{\"Definition\":\"missing.json\"}}}",

@@ -86,10 +86,19 @@ it_check "missing key: the cause names bucket and key" grep -q "bucket 'data' ke
 err=$(run "$D/csv.asl.json" --input '{"bucket": "elsewhere", "key": "x"}' 2>&1 >/dev/null) || true
 it_check "unknown bucket: the cause names it and the known ones" \
 	grep -q "bucket 'elsewhere' is not available here.*'data'" <<<"$err"
-truncate -s 65M "$B/in/big.csv"
+truncate -s 17M "$B/in/big.csv"
 err=$(run "$D/csv.asl.json" --input '{"bucket": "data", "key": "in/big.csv"}' 2>&1 >/dev/null) || true
 it_check "too large: States.ItemReaderFailed naming the limit" \
-	grep -q 'more than the ItemReader limit of 67108864 bytes' <<<"$err"
+	grep -q 'more than the ItemReader limit of 16777216 bytes' <<<"$err"
+cat >"$D/config2.json" <<'J'
+{"Buckets": {"data": "bucket"}, "Limits": {"ItemReaderMaxMiB": 1}}
+J
+head -c 1100000 /dev/zero | tr '\0' 'a' >"$B/in/mid.csv"
+err=$("$STEPFS_BIN" run "$D/csv.asl.json" --config "$D/config2.json" \
+	--input '{"bucket": "data", "key": "in/mid.csv"}' 2>&1 >/dev/null) || true
+it_check "Limits.ItemReaderMaxMiB 1: a 1.1 MB object is refused" \
+	grep -q 'more than the ItemReader limit of 1048576 bytes' <<<"$err"
+rm -f "$B/in/mid.csv"
 rm -f "$B/in/big.csv"
 
 # 2. a rule fires on a CSV copied into the mount; the Map reads that object
