@@ -1478,7 +1478,7 @@ struct ctx {
 	int ndefers, capdefers;
 	int depth, user_depth;
 	size_t units;		/* values created, against MAX_VALUES */
-	unsigned long ticks;
+	unsigned long ticks, next_tick;	/* work done; the clock is read every 1024 */
 	char *stack_base;
 	struct timespec start;
 	long time_ms;
@@ -2196,7 +2196,8 @@ static void check_limits(struct ctx *c, long pos)
 
 	if (c->depth > MAX_EVAL_DEPTH || (size_t)(c->stack_base - &probe) > MAX_STACK_BYTES)
 		throw(c, "U1001", pos, "Stack overflow error: Check for non-terminating recursive function.  Consider rewriting as tail-recursive.");
-	if ((++c->ticks & 1023) == 0) {
+	if (++c->ticks >= c->next_tick) {
+		c->next_tick = c->ticks + 1024;
 		struct timespec now;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -4524,12 +4525,43 @@ static struct val f_distinct(struct ctx *c, struct val *a, int n, struct val in,
 	if (!is_arr(a[0]) || alen(a[0]) <= 1)
 		return a[0];
 	r = seq_new(c);
+	/* scalars are found through a set keyed by type and text; arrays and objects by comparison */
+	json_t *seen = own(c, json_object()), *nested = own(c, json_array());
+	struct buf *kb = cbuf(c);
+
 	for (size_t i = 0; i < alen(a[0]); i++) {
 		json_t *x = json_array_get(a[0].j, i);
 		bool dup = false;
 
-		for (size_t k = 0; k < alen(r) && !dup; k++)
-			dup = deep_equal(json_array_get(r.j, k), x);
+		if (json_is_array(x) || json_is_object(x)) {
+			c->ticks += json_array_size(nested) / 64;	/* quadratic: let the clock see it */
+			check_limits(c, -1);
+			for (size_t k = 0; k < json_array_size(nested) && !dup; k++)
+				dup = deep_equal(json_array_get(nested, k), x);
+			if (!dup && json_array_append(nested, x) < 0)
+				oom(c);
+		} else {
+			char tmp[40];
+
+			buf_reset(kb);
+			if (json_is_string(x)) {
+				buf_putc(kb, 's');
+				buf_add(kb, json_string_value(x), json_string_length(x));
+			} else if (is_num(x)) {
+				js_num(tmp, sizeof(tmp), numv(x));
+				buf_printf(kb, "n%s", tmp);
+			} else {
+				buf_printf(kb, "v%d", (int)json_typeof(x));
+			}
+			if (memchr(kb->data, 0, kb->len)) {
+				/* a NUL inside a string cannot be a key: compare with the others */
+				for (size_t k = 0; k < alen(r) && !dup; k++)
+					dup = deep_equal(json_array_get(r.j, k), x);
+			} else {
+				dup = json_object_get(seen, kb->data) != NULL;
+				json_object_set(seen, kb->data, json_true());
+			}
+		}
 		if (!dup)
 			push(c, r, x);
 	}
