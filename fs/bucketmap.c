@@ -464,9 +464,13 @@ static int ops_start(void *arg, struct loop *loop, const struct asl_s3_req *req,
 	struct asl_s3_call *c;
 	pthread_attr_t at;
 	pthread_t th;
+	bool closing;
 	int r;
 
-	if (m->closing) {
+	pthread_mutex_lock(&m->mu);
+	closing = m->closing;
+	pthread_mutex_unlock(&m->mu);
+	if (closing) {
 		snprintf(msg, msglen, "bucket '%s': shutting down", req->bucket);
 		return -1;
 	}
