@@ -234,6 +234,7 @@ for t in "${TOOLS[@]}"; do
 	printf '%-10s %14s %14s %16s %12s\n' "$t" "$wr" "$rd" "$cr" "${ls:-n/a}"
 	eval "W_${t//-/_}=$wr R_${t//-/_}=$rd C_${t//-/_}=$cr L_${t//-/_}=${ls:-n/a}"
 done
+echo "all runs (s): $(for t in "${TOOLS[@]}"; do for c in write read create; do [ -n "${RES[$t,$c]:-}" ] && printf '%s.%s=[%s] ' "$t" $c "${RES[$t,$c]% }"; done; done)"
 echo "stepfs / curl:  write $(ratio "$W_stepfs" "$W_curl") (goal >= 0.9), read $(ratio "$R_stepfs" "$R_curl") (goal >= 0.9), create $(ratio "$C_stepfs" "$C_curl") (goal >= 0.8)"
 echo "stepfs-def / curl (default integrity settings): write $(ratio "$W_stepfs_def" "$W_curl"), read $(ratio "$R_stepfs_def" "$R_curl"), create $(ratio "$C_stepfs_def" "$C_curl")"
 if [ -n "${C_s3fs:-}" ]; then
