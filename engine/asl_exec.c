@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "engine/asl_s3.h"
+#include "engine/buf.h"
 #include "engine/jpath.h"
 #include "engine/jsonata.h"
 #include "engine/loop.h"
@@ -2420,6 +2421,68 @@ static json_t *writer_record(struct frame *f, size_t i)
 	return r;
 }
 
+enum { WT_NONE = 0, WT_COMPACT, WT_FLATTEN };
+
+/*
+ * WriterConfig.Transformation: NONE (the child execution records), COMPACT
+ * (their outputs), FLATTEN (outputs, arrays spliced in); a failed execution
+ * stays a record whatever the setting, as AWS documents. The default is
+ * NONE when results are exported (Resource given), else COMPACT.
+ */
+static int writer_transformation(const struct asl_state *s)
+{
+	json_t *wc = json_object_get(s->result_writer, "WriterConfig");
+	const char *t = json_string_value(json_object_get(wc, "Transformation"));
+
+	if (t && !strcmp(t, "COMPACT"))
+		return WT_COMPACT;
+	if (t && !strcmp(t, "FLATTEN"))
+		return WT_FLATTEN;
+	if (t && !strcmp(t, "NONE"))
+		return WT_NONE;
+	return json_object_get(s->result_writer, "Resource") ? WT_NONE : WT_COMPACT;
+}
+
+/* Append the entry of iteration @i to @out as @how says. */
+static void writer_append(struct frame *f, int how, size_t i, json_t *out)
+{
+	json_t *res = json_array_get(f->results, i), *v;
+	size_t j;
+
+	if (how == WT_NONE || f->w_failed[i]) {
+		json_array_append_new(out, writer_record(f, i));
+	} else if (how == WT_FLATTEN && json_is_array(res)) {
+		json_array_foreach(res, j, v)
+			json_array_append(out, v);
+	} else {
+		json_array_append(out, res);
+	}
+}
+
+/* The body of a results file: a JSON array, or JSON Lines (OutputType JSONL). */
+static char *writer_body(const struct asl_state *s, json_t *items)
+{
+	json_t *wc = json_object_get(s->result_writer, "WriterConfig"), *v;
+	const char *ot = json_string_value(json_object_get(wc, "OutputType"));
+	struct buf b;
+	size_t i;
+
+	if (!ot || strcmp(ot, "JSONL"))
+		return asl_json_dumps(items);
+	buf_init(&b, BUF_CAP_DEFAULT * 64);
+	json_array_foreach(items, i, v) {
+		char *t = asl_json_dumps(v);
+
+		if (!t || buf_puts(&b, t) < 0 || buf_putc(&b, '\n') < 0) {
+			free(t);
+			buf_release(&b);
+			return NULL;
+		}
+		free(t);
+	}
+	return buf_detach(&b, NULL);
+}
+
 /*
  * ResultWriter (s3:putObject): the Map Run's child executions go to
  * <Prefix>/<run uuid>/SUCCEEDED_0.json and FAILED_0.json (JSON arrays, only
@@ -2441,6 +2504,23 @@ static int writer_start(struct frame *f)
 	int r, k;
 
 	f->writing = true;
+	if (!res && json_object_get(s->result_writer, "WriterConfig")) {
+		/* WriterConfig alone: the output is formatted, nothing is exported */
+		json_t *out = json_array();
+		int how = writer_transformation(s);
+
+		for (i = 0; out && i < f->n; i++)
+			writer_append(f, how, i, out);
+		if (!out) {
+			run_fail(f, ASL_E_RUNTIME, "out of memory");
+			goto fail;
+		}
+		json_decref(f->results);
+		f->results = out;
+		f->writing = false;
+		f->written = true;
+		return -1; /* nothing to wait for: frame_end() goes on */
+	}
 	if (s->ja_writer_args) {
 		json_t *b = ja_bindings(a, a->input, NULL, NULL, NULL, NULL);
 
@@ -2502,13 +2582,13 @@ static int writer_start(struct frame *f)
 		goto fail;
 	}
 	for (i = 0; i < f->n; i++)
-		json_array_append_new(files[f->w_failed[i] ? 1 : 0], writer_record(f, i));
+		writer_append(f, writer_transformation(s), i, files[f->w_failed[i] ? 1 : 0]);
 	for (k = 0; k < 2; k++) {
 		char *key = NULL, *body;
 
 		if (!json_array_size(files[k]))
 			continue;
-		body = asl_json_dumps(files[k]);
+		body = writer_body(s, files[k]);
 		if (!body || asprintf(&key, "%s%s_0.json", base, names[k]) < 0) {
 			free(body);
 			run_fail(f, ASL_E_RUNTIME, "out of memory");

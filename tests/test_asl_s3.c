@@ -243,6 +243,65 @@ int main(void)
 	asl_execution_free(x);
 	d.fail_put = false;
 
+	/* WriterConfig alone: the output is transformed, nothing written */
+	{
+		size_t before = json_object_size(d.puts);
+		json_t *o;
+
+		json_object_set_new(d.objects, "b/arr.json", json_string("[[1,2],[3],4]"));
+		snprintf(def, sizeof(def),
+			 MAP("{\"Resource\":\"arn:aws:states:::s3:getObject\",\"ReaderConfig\":"
+			     "{\"InputType\":\"JSON\"},\"Parameters\":{\"Bucket\":\"b\","
+			     "\"Key\":\"arr.json\"}}",
+			     ",\"ResultWriter\":{\"WriterConfig\":{\"Transformation\":\"FLATTEN\","
+			     "\"OutputType\":\"JSON\"}}"),
+			 "");
+		x = run(e, def, "{}");
+		s = out_text(x);
+		CHECK_STR_EQ(s, "[1,2,3,4]");
+		free(s);
+		asl_execution_free(x);
+		CHECK_INT_EQ(json_object_size(d.puts), before);
+		/* NONE: the child execution records */
+		snprintf(def, sizeof(def),
+			 MAP("{\"Resource\":\"arn:aws:states:::s3:getObject\",\"ReaderConfig\":"
+			     "{\"InputType\":\"JSON\"},\"Parameters\":{\"Bucket\":\"b\","
+			     "\"Key\":\"arr.json\"}}",
+			     ",\"ResultWriter\":{\"WriterConfig\":{\"Transformation\":\"NONE\","
+			     "\"OutputType\":\"JSON\"}}"),
+			 "");
+		x = run(e, def, "{}");
+		o = json_array_get(asl_execution_output(x), 1);
+		CHECK_STR_EQ(json_string_value(json_object_get(o, "Status")) ?: "", "SUCCEEDED");
+		CHECK_STR_EQ(json_string_value(json_object_get(o, "Output")) ?: "", "[3]");
+		CHECK_STR_EQ(json_string_value(json_object_get(o, "Input")) ?: "", "[3]");
+		asl_execution_free(x);
+		/* exported as COMPACT JSON Lines */
+		snprintf(def, sizeof(def),
+			 MAP("{\"Resource\":\"arn:aws:states:::s3:getObject\",\"ReaderConfig\":"
+			     "{\"InputType\":\"JSON\"},\"Parameters\":{\"Bucket\":\"b\","
+			     "\"Key\":\"arr.json\"}}",
+			     ",\"ResultWriter\":{\"Resource\":\"arn:aws:states:::s3:putObject\","
+			     "\"Parameters\":{\"Bucket\":\"jl\"},\"WriterConfig\":{\"Transformation\":"
+			     "\"COMPACT\",\"OutputType\":\"JSONL\"}}"),
+			 "");
+		x = run(e, def, "{}");
+		CHECK_STR_EQ(asl_status_name(asl_execution_status(x)), "SUCCEEDED");
+		{
+			const char *k;
+			json_t *v;
+			int found = 0;
+
+			json_object_foreach(d.puts, k, v)
+				if (!strncmp(k, "jl/", 3) && strstr(k, "/SUCCEEDED_0.json")) {
+					CHECK_STR_EQ(json_string_value(v), "[1,2]\n[3]\n4\n");
+					found++;
+				}
+			CHECK_INT_EQ(found, 1);
+		}
+		asl_execution_free(x);
+	}
+
 	/* stop while the read is in flight: cancelled, never called back */
 	{
 		struct asl_exec_opts xo = ASL_EXEC_OPTS_INIT;
