@@ -122,6 +122,17 @@ struct stream {
 	int nslots;
 };
 
+/* Wait until no part of @st is in flight, then detach it from @n. Takes n->lock. */
+static void stream_detach(struct node *n, struct stream *st)
+{
+	pthread_mutex_lock(&n->lock);
+	while (st->inflight)
+		pthread_cond_wait(&n->cond, &n->lock);
+	if (n->st == st)
+		n->st = NULL;
+	pthread_mutex_unlock(&n->lock);
+}
+
 static void stream_free(struct stream *st)
 {
 	if (!st)
@@ -893,21 +904,41 @@ static void *mpu_worker(void *arg)
 	}
 }
 
+/* Run the parts of @j not yet taken with up to fs->o.parallel threads. */
+static void mpu_run(struct stepfs *fs, struct mpu_job *j)
+{
+	pthread_t th[32];
+	int nth, i, started = 0;
+
+	j->next = 0;
+	nth = fs->o.parallel < 1 ? 1 : fs->o.parallel > 32 ? 32 : fs->o.parallel;
+	if (nth > j->nparts)
+		nth = j->nparts;
+	for (i = 1; i < nth; i++)
+		if (spawn_thread(&th[started], mpu_worker, j) == 0)
+			started++;
+	mpu_worker(j);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+}
+
 /*
  * Multipart upload of [0, size) of fd with up to fs->o.parallel parts in
  * flight. With @st (an upload started while writing, parts of
- * fs->o.part_size), parts it already holds are not sent again. @pdig (may
- * be NULL) has the digests of the parts of fs->o.part_size where known. The
- * upload is aborted on failure.
+ * fs->o.part_size, still attached to @n), parts it already holds are not
+ * sent again, and parts still being uploaded by their own threads are not
+ * waited for first: the other parts go out meanwhile, then their results are
+ * taken (or, if they failed or changed, they are sent again). @pdig (may be
+ * NULL) has the digests of the parts of fs->o.part_size where known. The
+ * upload is aborted on failure. Called with n->lock not held.
  */
-static enum store_err upload_multipart(struct stepfs *fs, const char *key, int fd, uint64_t size,
-				       const struct store_put_opts *po, struct stream *st,
-				       const struct store_digests *pdig, struct store_obj *ret,
-				       struct store_error *err)
+static enum store_err upload_multipart(struct stepfs *fs, struct node *n, const char *key, int fd,
+				       uint64_t size, const struct store_put_opts *po,
+				       struct stream *st, const struct store_digests *pdig,
+				       struct store_obj *ret, struct store_error *err)
 {
 	struct mpu_job j;
-	pthread_t th[32];
-	int nth, i, started = 0;
+	int i, again = 0;
 	char *uid = NULL;
 	enum store_err e;
 
@@ -938,23 +969,38 @@ static enum store_err upload_multipart(struct stepfs *fs, const char *key, int f
 		e = store_set_error(err, STORE_ENOMEM, 0, NULL, "out of memory");
 		goto abort;
 	}
+	pthread_mutex_lock(&n->lock);
 	for (i = 0; st && i < j.nparts && i < st->nslots; i++) {
 		uint64_t end = (uint64_t)(i + 1) * j.part;
 
-		/* a full part uploaded and unchanged since */
-		if (st->slot[i].state == 2 && end <= size && j.part == fs->o.part_size)
-			j.parts[i] = st->slot[i].p;
+		if (st->slot[i].state == 1) /* in flight: not sent twice at once; see below */
+			j.parts[i].number = -1;
+		else if (st->slot[i].state == 2 && end <= size && j.part == fs->o.part_size)
+			j.parts[i] = st->slot[i].p; /* a full part uploaded and unchanged since */
 	}
+	pthread_mutex_unlock(&n->lock);
 	pthread_mutex_init(&j.lock, NULL);
-	nth = fs->o.parallel < 1 ? 1 : fs->o.parallel > 32 ? 32 : fs->o.parallel;
-	if (nth > j.nparts)
-		nth = j.nparts;
-	for (i = 1; i < nth; i++)
-		if (spawn_thread(&th[started], mpu_worker, &j) == 0)
-			started++;
-	mpu_worker(&j);
-	for (i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
+	mpu_run(fs, &j);
+	if (st && j.err == STORE_OK) {
+		/* the parts that were in flight: kept, or sent again */
+		pthread_mutex_lock(&n->lock);
+		while (st->inflight)
+			pthread_cond_wait(&n->cond, &n->lock);
+		for (i = 0; i < j.nparts; i++) {
+			if (j.parts[i].number != -1)
+				continue;
+			if (i < st->nslots && st->slot[i].state == 2 &&
+			    (uint64_t)(i + 1) * j.part <= size && j.part == fs->o.part_size) {
+				j.parts[i] = st->slot[i].p;
+			} else {
+				memset(&j.parts[i], 0, sizeof(j.parts[i]));
+				again = 1;
+			}
+		}
+		pthread_mutex_unlock(&n->lock);
+		if (again)
+			mpu_run(fs, &j);
+	}
 	pthread_mutex_destroy(&j.lock);
 	e = j.err;
 	if (e != STORE_OK) {
@@ -1039,10 +1085,11 @@ static int node_commit(struct stepfs *fs, struct node *n)
 		if (r < 0)
 			goto fail_locked;
 	}
-	while (n->st && (n->st->inflight || n->st->creating))
+	while (n->st && n->st->creating)
 		pthread_cond_wait(&n->cond, &n->lock);
-	st = n->st; /* the commit owns the stream now */
-	n->st = NULL;
+	/* the commit owns the stream now; it stays attached until the parts in
+	 * flight are done (their threads store their results in it) */
+	st = n->st;
 	meta_changed = st && st->meta_gen != n->meta_gen;
 	if (st && st->upload_id && !meta_changed)
 		n->mtime = st->mtime; /* what the upload stores (x-amz-meta-mtime) */
@@ -1085,6 +1132,7 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	multi = size > fs->o.part_size && size > MIN_PART;
 	if (st && !(multi && st->upload_id && !st->failed && strcmp(st->key, key) == 0 &&
 		    (size + fs->o.part_size - 1) / fs->o.part_size <= 10000)) {
+		stream_detach(n, st);
 		if (st->upload_id) /* renamed, shrunk or failed: start over */
 			(void)fs->store->ops->mpu_abort(fs->store, st->key, st->upload_id, NULL);
 		stream_free(st);
@@ -1093,7 +1141,7 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	if (!meta) {
 		e = store_set_error(&err, STORE_ENOMEM, 0, NULL, "out of memory");
 	} else if (multi) {
-		e = upload_multipart(fs, key, fd, size, &po, st, pdig, &o, &err);
+		e = upload_multipart(fs, n, key, fd, size, &po, st, pdig, &o, &err);
 		if (e == STORE_OK && st && meta_changed) {
 			/* chmod/chown/utimens while it was written: set the metadata */
 			store_obj_release(&o);
@@ -1106,6 +1154,8 @@ static int node_commit(struct stepfs *fs, struct node *n)
 			body.dig = &dg;
 		e = store_put(fs->store, key, &body, &po, &o, &err);
 	}
+	if (st)
+		stream_detach(n, st);
 	stream_free(st);
 	free(pdig);
 	if (e == STORE_OK)
