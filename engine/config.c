@@ -15,6 +15,7 @@
 
 #include "engine/log.h"
 #include "engine/rules.h"
+#include "engine/jdoc.h"
 
 static int config_fail(char *err, size_t errlen, const char *file, const char *ptr,
 		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -85,26 +86,6 @@ static char *config_resolve(const char *dir, const char *p)
 	return out;
 }
 
-static void config_ptr(char *out, size_t n, const char *base, const char *key)
-{
-	size_t len = strlen(base);
-	const char *k;
-
-	if (len > n - 2)
-		len = n - 2;
-	memcpy(out, base, len);
-	out[len++] = '/';
-	for (k = key; *k && len + 3 < n; k++) {
-		if (*k == '~' || *k == '/') {
-			out[len++] = '~';
-			out[len++] = *k == '~' ? '0' : '1';
-		} else {
-			out[len++] = *k;
-		}
-	}
-	out[len] = '\0';
-}
-
 static int config_str(const json_t *o, const char *k, const char *base, char **ret,
 		      const char *file, char *err, size_t errlen)
 {
@@ -113,7 +94,7 @@ static int config_str(const json_t *o, const char *k, const char *base, char **r
 
 	if (!v)
 		return 0;
-	config_ptr(p, sizeof(p), base, k);
+	jdoc_ptr_join(p, sizeof(p), base, k);
 	if (!json_is_string(v) || json_string_length(v) == 0)
 		return config_fail(err, errlen, file, p, "expected a non-empty string");
 	free(*ret);
@@ -131,7 +112,7 @@ static int config_uint(const json_t *o, const char *k, const char *base, unsigne
 
 	if (!v)
 		return 0;
-	config_ptr(p, sizeof(p), base, k);
+	jdoc_ptr_join(p, sizeof(p), base, k);
 	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
 		return config_fail(err, errlen, file, p, "expected a whole number from %u to %u", lo,
 				   hi);
@@ -152,7 +133,7 @@ static int config_only(const json_t *o, const char *base, const char *const *all
 			if (strcmp(allowed[i], k) == 0)
 				break;
 		if (!allowed[i]) {
-			config_ptr(p, sizeof(p), base, k);
+			jdoc_ptr_join(p, sizeof(p), base, k);
 			return config_fail(err, errlen, file, p, "unknown member '%s'", k);
 		}
 	}
@@ -189,7 +170,7 @@ static int config_parse_sms(struct config *c, const json_t *sms, char *err, size
 		struct config_sm *s = &c->sms[c->nsms];
 		const char *def, *type;
 
-		config_ptr(p, sizeof(p), "/StateMachines", name);
+		jdoc_ptr_join(p, sizeof(p), "/StateMachines", name);
 		if (!config_name_ok(name))
 			return config_fail(err, errlen, c->file, p,
 					   "state machine names are 1-80 characters of A-Z a-z "
@@ -206,7 +187,7 @@ static int config_parse_sms(struct config *c, const json_t *sms, char *err, size
 		if (!s->name || !s->pointer)
 			return config_fail(err, errlen, c->file, p, "out of memory");
 		def = json_string_value(json_object_get(sm, "Definition"));
-		config_ptr(q, sizeof(q), p, "Definition");
+		jdoc_ptr_join(q, sizeof(q), p, "Definition");
 		if (!def || !*def)
 			return config_fail(err, errlen, c->file, json_object_get(sm, "Definition") ? q : p,
 					   "'Definition' must name the state machine's ASL file");
@@ -217,7 +198,7 @@ static int config_parse_sms(struct config *c, const json_t *sms, char *err, size
 			return config_fail(err, errlen, c->file, q, "cannot read '%s': %s",
 					   s->definition, strerror(errno));
 		type = json_string_value(json_object_get(sm, "Type"));
-		config_ptr(q, sizeof(q), p, "Type");
+		jdoc_ptr_join(q, sizeof(q), p, "Type");
 		if (json_object_get(sm, "Type") && (!type || (strcmp(type, "STANDARD") &&
 							      strcmp(type, "EXPRESS"))))
 			return config_fail(err, errlen, c->file, q,
@@ -262,7 +243,7 @@ static int config_parse_schedules(struct config *c, const json_t *arr, char *err
 				return config_fail(err, errlen, c->file, p,
 						   "duplicate schedule name '%s'", name);
 		expr = json_string_value(json_object_get(s, "ScheduleExpression"));
-		config_ptr(q, sizeof(q), p, "ScheduleExpression");
+		jdoc_ptr_join(q, sizeof(q), p, "ScheduleExpression");
 		if (!expr)
 			return config_fail(err, errlen, c->file, p,
 					   "missing 'ScheduleExpression' (rate(...), cron(...) or "
@@ -272,25 +253,25 @@ static int config_parse_schedules(struct config *c, const json_t *arr, char *err
 		tz = json_string_value(json_object_get(s, "ScheduleExpressionTimezone"));
 		if (json_object_get(s, "ScheduleExpressionTimezone") &&
 		    (!tz || (strcmp(tz, "UTC") && strcmp(tz, "Etc/UTC")))) {
-			config_ptr(q, sizeof(q), p, "ScheduleExpressionTimezone");
+			jdoc_ptr_join(q, sizeof(q), p, "ScheduleExpressionTimezone");
 			return config_fail(err, errlen, c->file, q,
 					   "only UTC is supported");
 		}
 		sm = json_string_value(json_object_get(s, "StateMachine"));
-		config_ptr(q, sizeof(q), p, "StateMachine");
+		jdoc_ptr_join(q, sizeof(q), p, "StateMachine");
 		if (!sm)
 			return config_fail(err, errlen, c->file, p, "missing 'StateMachine'");
 		if (!config_sm_find(c, sm))
 			return config_fail(err, errlen, c->file, q,
 					   "no state machine '%s' in /StateMachines", sm);
 		state = json_string_value(json_object_get(s, "State"));
-		config_ptr(q, sizeof(q), p, "State");
+		jdoc_ptr_join(q, sizeof(q), p, "State");
 		if (json_object_get(s, "State") &&
 		    (!state || (strcmp(state, "ENABLED") && strcmp(state, "DISABLED"))))
 			return config_fail(err, errlen, c->file, q,
 					   "State must be \"ENABLED\" or \"DISABLED\"");
 		missed = json_string_value(json_object_get(s, "MissedRuns"));
-		config_ptr(q, sizeof(q), p, "MissedRuns");
+		jdoc_ptr_join(q, sizeof(q), p, "MissedRuns");
 		if (json_object_get(s, "MissedRuns") &&
 		    (!missed || (strcmp(missed, "RUN_ONCE") && strcmp(missed, "SKIP"))))
 			return config_fail(err, errlen, c->file, q,
@@ -302,7 +283,7 @@ static int config_parse_schedules(struct config *c, const json_t *arr, char *err
 
 			cs->input = json_loads(json_string_value(in), JSON_DECODE_ANY, &je);
 			if (!cs->input) {
-				config_ptr(q, sizeof(q), p, "Input");
+				jdoc_ptr_join(q, sizeof(q), p, "Input");
 				return config_fail(err, errlen, c->file, q,
 						   "Input is a string but not JSON: %s", je.text);
 			}

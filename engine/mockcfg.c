@@ -20,6 +20,7 @@
 #include "engine/asl_task.h"
 #include "engine/buf.h"
 #include "engine/loop.h"
+#include "engine/jdoc.h"
 
 struct mockcfg {
 	json_t *root; /* validated; never changed */
@@ -48,38 +49,6 @@ struct mockcfg_run {
 	json_t *mocked_only;     /* Resource -> true: used only by mocked states (bind) */
 	struct asl_task *pending; /* mocked tasks whose timer has not fired */
 };
-
-static int fail(char *errmsg, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *errmsg, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errmsg && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(errmsg, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-/* JSON pointer escaping of one key (RFC 6901: ~ -> ~0, / -> ~1), into @out. */
-static const char *ptr_key(const char *key, char *out, size_t len)
-{
-	size_t o = 0;
-
-	for (; *key && o + 3 < len; key++) {
-		if (*key == '~' || *key == '/') {
-			out[o++] = '~';
-			out[o++] = *key == '~' ? '0' : '1';
-		} else {
-			out[o++] = *key;
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
 
 static const char *type_name(const json_t *v)
 {
@@ -144,40 +113,50 @@ static int check_entry(json_t *e, const char *ptr, const char *file, char *errms
 	const char *k;
 
 	if (!json_is_object(e))
-		return fail(errmsg, errlen, "'%s': %s: expected an object with \"Return\" or "
-			    "\"Throw\", not %s", file, ptr, type_name(e));
+		return jdoc_fail(errmsg, errlen,
+				 "'%s': %s: expected an object with \"Return\" or "
+				 "\"Throw\", not %s",
+				 file, ptr, type_name(e));
 	if (ret && thr)
-		return fail(errmsg, errlen, "'%s': %s: \"Return\" and \"Throw\" exclude each other",
-			    file, ptr);
+		return jdoc_fail(errmsg, errlen,
+				 "'%s': %s: \"Return\" and \"Throw\" exclude each other", file,
+				 ptr);
 	if (!ret && !thr)
-		return fail(errmsg, errlen, "'%s': %s: needs \"Return\" or \"Throw\"", file, ptr);
+		return jdoc_fail(errmsg, errlen, "'%s': %s: needs \"Return\" or \"Throw\"", file,
+				 ptr);
 	json_object_foreach(e, k, v) {
 		if (strcmp(k, "Return") && strcmp(k, "Throw")) {
 			char esc[256];
 
-			return fail(errmsg, errlen, "'%s': %s/%s: unknown key (expected \"Return\" "
-				    "or \"Throw\")", file, ptr, ptr_key(k, esc, sizeof(esc)));
+			return jdoc_fail(errmsg, errlen,
+					 "'%s': %s/%s: unknown key (expected \"Return\" "
+					 "or \"Throw\")",
+					 file, ptr, jdoc_ptr_key(k, esc, sizeof(esc)));
 		}
 	}
 	if (!thr)
 		return 0;
 	if (!json_is_object(thr))
-		return fail(errmsg, errlen, "'%s': %s/Throw: expected an object with \"Error\" "
-			    "and \"Cause\", not %s", file, ptr, type_name(thr));
+		return jdoc_fail(errmsg, errlen,
+				 "'%s': %s/Throw: expected an object with \"Error\" "
+				 "and \"Cause\", not %s",
+				 file, ptr, type_name(thr));
 	json_object_foreach(thr, k, v) {
 		char esc[256];
 
 		if (strcmp(k, "Error") && strcmp(k, "Cause"))
-			return fail(errmsg, errlen, "'%s': %s/Throw/%s: unknown key (expected "
-				    "\"Error\" and \"Cause\")", file, ptr,
-				    ptr_key(k, esc, sizeof(esc)));
+			return jdoc_fail(errmsg, errlen,
+					 "'%s': %s/Throw/%s: unknown key (expected "
+					 "\"Error\" and \"Cause\")",
+					 file, ptr, jdoc_ptr_key(k, esc, sizeof(esc)));
 		if (!json_is_string(v))
-			return fail(errmsg, errlen, "'%s': %s/Throw/%s: expected a string, not %s",
-				    file, ptr, k, type_name(v));
+			return jdoc_fail(errmsg, errlen,
+					 "'%s': %s/Throw/%s: expected a string, not %s", file, ptr,
+					 k, type_name(v));
 	}
 	if (!json_object_get(thr, "Error") || !json_string_length(json_object_get(thr, "Error")))
-		return fail(errmsg, errlen, "'%s': %s/Throw: needs a non-empty \"Error\"", file,
-			    ptr);
+		return jdoc_fail(errmsg, errlen, "'%s': %s/Throw: needs a non-empty \"Error\"",
+				 file, ptr);
 	return 0;
 }
 
@@ -189,20 +168,23 @@ static int check_response(json_t *resp, const char *ptr, const char *file, char 
 	char p[1024], esc[256];
 
 	if (!json_is_object(resp))
-		return fail(errmsg, errlen, "'%s': %s: expected an object of invocation "
-			    "indexes (\"0\", \"1-2\", ...), not %s", file, ptr, type_name(resp));
+		return jdoc_fail(errmsg, errlen,
+				 "'%s': %s: expected an object of invocation "
+				 "indexes (\"0\", \"1-2\", ...), not %s",
+				 file, ptr, type_name(resp));
 	if (!json_object_size(resp))
-		return fail(errmsg, errlen, "'%s': %s: no invocation index (\"0\", \"1-2\", ...)",
-			    file, ptr);
+		return jdoc_fail(errmsg, errlen,
+				 "'%s': %s: no invocation index (\"0\", \"1-2\", ...)", file, ptr);
 	json_object_foreach(resp, k, v) {
 		long lo, hi;
 		int r;
 
-		snprintf(p, sizeof(p), "%s/%s", ptr, ptr_key(k, esc, sizeof(esc)));
+		snprintf(p, sizeof(p), "%s/%s", ptr, jdoc_ptr_key(k, esc, sizeof(esc)));
 		if (parse_key(k, &lo, &hi) < 0)
-			return fail(errmsg, errlen, "'%s': %s: invalid invocation index (expected "
-				    "a number like \"0\" or an inclusive range like \"1-2\")",
-				    file, p);
+			return jdoc_fail(errmsg, errlen,
+					 "'%s': %s: invalid invocation index (expected "
+					 "a number like \"0\" or an inclusive range like \"1-2\")",
+					 file, p);
 		json_object_foreach(resp, k2, v2) {
 			long lo2, hi2;
 
@@ -210,8 +192,10 @@ static int check_response(json_t *resp, const char *ptr, const char *file, char 
 				break;
 			(void)parse_key(k2, &lo2, &hi2);
 			if (lo <= hi2 && lo2 <= hi)
-				return fail(errmsg, errlen, "'%s': %s: invocation index overlaps "
-					    "\"%s\"", file, p, k2);
+				return jdoc_fail(errmsg, errlen,
+						 "'%s': %s: invocation index overlaps "
+						 "\"%s\"",
+						 file, p, k2);
 		}
 		r = check_entry(v, p, file, errmsg, errlen);
 		if (r < 0)
@@ -230,26 +214,30 @@ static int check_root(json_t *root, const char *file, char *errmsg, size_t errle
 	int r;
 
 	if (!json_is_object(root))
-		return fail(errmsg, errlen, "'%s': expected an object with \"StateMachines\" and "
-			    "\"MockedResponses\", not %s", file, type_name(root));
+		return jdoc_fail(errmsg, errlen,
+				 "'%s': expected an object with \"StateMachines\" and "
+				 "\"MockedResponses\", not %s",
+				 file, type_name(root));
 	json_object_foreach(root, k, v) {
 		if (strcmp(k, "StateMachines") && strcmp(k, "MockedResponses"))
-			return fail(errmsg, errlen, "'%s': /%s: unknown key (expected "
-				    "\"StateMachines\" and \"MockedResponses\")", file,
-				    ptr_key(k, e1, sizeof(e1)));
+			return jdoc_fail(errmsg, errlen,
+					 "'%s': /%s: unknown key (expected "
+					 "\"StateMachines\" and \"MockedResponses\")",
+					 file, jdoc_ptr_key(k, e1, sizeof(e1)));
 	}
 	if (!sms)
-		return fail(errmsg, errlen, "'%s': \"StateMachines\" is missing", file);
+		return jdoc_fail(errmsg, errlen, "'%s': \"StateMachines\" is missing", file);
 	if (!json_is_object(sms))
-		return fail(errmsg, errlen, "'%s': /StateMachines: expected an object, not %s",
-			    file, type_name(sms));
+		return jdoc_fail(errmsg, errlen, "'%s': /StateMachines: expected an object, not %s",
+				 file, type_name(sms));
 	if (resps && !json_is_object(resps))
-		return fail(errmsg, errlen, "'%s': /MockedResponses: expected an object, not %s",
-			    file, type_name(resps));
+		return jdoc_fail(errmsg, errlen,
+				 "'%s': /MockedResponses: expected an object, not %s", file,
+				 type_name(resps));
 	json_object_foreach(resps, k, v) {
 		char p[512];
 
-		snprintf(p, sizeof(p), "/MockedResponses/%s", ptr_key(k, e1, sizeof(e1)));
+		snprintf(p, sizeof(p), "/MockedResponses/%s", jdoc_ptr_key(k, e1, sizeof(e1)));
 		r = check_response(v, p, file, errmsg, errlen);
 		if (r < 0)
 			return r;
@@ -257,37 +245,47 @@ static int check_root(json_t *root, const char *file, char *errmsg, size_t errle
 	json_object_foreach(sms, k, v) {
 		json_t *tcs = json_object_get(v, "TestCases");
 
-		ptr_key(k, e1, sizeof(e1));
+		jdoc_ptr_key(k, e1, sizeof(e1));
 		if (!json_is_object(v))
-			return fail(errmsg, errlen, "'%s': /StateMachines/%s: expected an object "
-				    "with \"TestCases\", not %s", file, e1, type_name(v));
+			return jdoc_fail(errmsg, errlen,
+					 "'%s': /StateMachines/%s: expected an object "
+					 "with \"TestCases\", not %s",
+					 file, e1, type_name(v));
 		json_object_foreach(v, k2, v2) {
 			if (strcmp(k2, "TestCases"))
-				return fail(errmsg, errlen, "'%s': /StateMachines/%s/%s: unknown key "
-					    "(expected \"TestCases\")", file, e1,
-					    ptr_key(k2, e2, sizeof(e2)));
+				return jdoc_fail(errmsg, errlen,
+						 "'%s': /StateMachines/%s/%s: unknown key "
+						 "(expected \"TestCases\")",
+						 file, e1, jdoc_ptr_key(k2, e2, sizeof(e2)));
 		}
 		if (!json_is_object(tcs))
-			return fail(errmsg, errlen, "'%s': /StateMachines/%s/TestCases: %s", file, e1,
-				    tcs ? "expected an object of test cases" : "is missing");
+			return jdoc_fail(errmsg, errlen, "'%s': /StateMachines/%s/TestCases: %s",
+					 file, e1,
+					 tcs ? "expected an object of test cases" : "is missing");
 		json_object_foreach(tcs, k2, v2) {
-			ptr_key(k2, e2, sizeof(e2));
+			jdoc_ptr_key(k2, e2, sizeof(e2));
 			if (!json_is_object(v2))
-				return fail(errmsg, errlen, "'%s': /StateMachines/%s/TestCases/%s: "
-					    "expected an object mapping state names to mocked "
-					    "responses, not %s", file, e1, e2, type_name(v2));
+				return jdoc_fail(errmsg, errlen,
+						 "'%s': /StateMachines/%s/TestCases/%s: "
+						 "expected an object mapping state names to mocked "
+						 "responses, not %s",
+						 file, e1, e2, type_name(v2));
 			json_object_foreach(v2, k3, v3) {
-				ptr_key(k3, e3, sizeof(e3));
+				jdoc_ptr_key(k3, e3, sizeof(e3));
 				if (!json_is_string(v3))
-					return fail(errmsg, errlen, "'%s': /StateMachines/%s/"
-						    "TestCases/%s/%s: expected the name of a mocked "
-						    "response, not %s", file, e1, e2, e3,
-						    type_name(v3));
+					return jdoc_fail(
+						errmsg, errlen,
+						"'%s': /StateMachines/%s/"
+						"TestCases/%s/%s: expected the name of a mocked "
+						"response, not %s",
+						file, e1, e2, e3, type_name(v3));
 				if (!json_object_get(resps, json_string_value(v3)))
-					return fail(errmsg, errlen, "'%s': /StateMachines/%s/"
-						    "TestCases/%s/%s: mocked response '%s' is not "
-						    "defined in \"MockedResponses\"", file, e1, e2, e3,
-						    json_string_value(v3));
+					return jdoc_fail(
+						errmsg, errlen,
+						"'%s': /StateMachines/%s/"
+						"TestCases/%s/%s: mocked response '%s' is not "
+						"defined in \"MockedResponses\"",
+						file, e1, e2, e3, json_string_value(v3));
 			}
 		}
 	}
@@ -327,9 +325,9 @@ int mockcfg_load(const char *path, struct mockcfg **ret, char *errmsg, size_t er
 	root = json_load_file(path, 0, &jerr);
 	if (!root) {
 		if (jerr.line < 0) /* could not read the file at all */
-			return fail(errmsg, errlen, "%s", jerr.text);
-		return fail(errmsg, errlen, "'%s': malformed JSON at line %d, column %d: %s", path,
-			    jerr.line, jerr.column, jerr.text);
+			return jdoc_fail(errmsg, errlen, "%s", jerr.text);
+		return jdoc_fail(errmsg, errlen, "'%s': malformed JSON at line %d, column %d: %s",
+				 path, jerr.line, jerr.column, jerr.text);
 	}
 	r = mockcfg_parse(root, path, ret, errmsg, errlen);
 	json_decref(root);
@@ -377,22 +375,28 @@ int mockcfg_run_new(const struct mockcfg *cfg, const char *state_machine,
 
 	if (!state_machine) {
 		if (json_object_size(sms) != 1)
-			return fail(errmsg, errlen, "'%s' defines %zu state machines (%s): name the "
-				    "one to use", file, json_object_size(sms),
-				    key_list(sms, names, sizeof(names)));
+			return jdoc_fail(errmsg, errlen,
+					 "'%s' defines %zu state machines (%s): name the "
+					 "one to use",
+					 file, json_object_size(sms),
+					 key_list(sms, names, sizeof(names)));
 		state_machine = json_object_iter_key(json_object_iter(sms));
 	}
 	sm = json_object_get(sms, state_machine);
 	if (!sm)
-		return fail(errmsg, errlen, "'%s' has no state machine '%s' (it has %s)", file,
-			    state_machine, json_object_size(sms) ?
-			    key_list(sms, names, sizeof(names)) : "none");
+		return jdoc_fail(errmsg, errlen, "'%s' has no state machine '%s' (it has %s)", file,
+				 state_machine,
+				 json_object_size(sms) ? key_list(sms, names, sizeof(names))
+						       : "none");
 	tcs = json_object_get(sm, "TestCases");
 	tc = json_object_get(tcs, test_case);
 	if (!tc)
-		return fail(errmsg, errlen, "'%s': state machine '%s' has no test case '%s' (it has "
-			    "%s)", file, state_machine, test_case, json_object_size(tcs) ?
-			    key_list(tcs, names, sizeof(names)) : "none");
+		return jdoc_fail(errmsg, errlen,
+				 "'%s': state machine '%s' has no test case '%s' (it has "
+				 "%s)",
+				 file, state_machine, test_case,
+				 json_object_size(tcs) ? key_list(tcs, names, sizeof(names))
+						       : "none");
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "engine/buf.h"
+#include "engine/jdoc.h"
 
 struct rules_tgt {
 	struct rules_target pub;
@@ -90,34 +91,12 @@ static int rules_fail(struct rules_err *err, const char *ptr, const char *fmt, .
 	return -1;
 }
 
-/* @base + "/" + @key with RFC 6901 escaping, into @out. */
-static void rules_ptr(char *out, size_t n, const char *base, const char *key)
-{
-	size_t len;
-	const char *k;
-
-	len = strlen(base);
-	if (len > n - 2)
-		len = n - 2;
-	memcpy(out, base, len);
-	out[len++] = '/';
-	for (k = key; *k && len + 3 < n; k++) {
-		if (*k == '~' || *k == '/') {
-			out[len++] = '~';
-			out[len++] = *k == '~' ? '0' : '1';
-		} else {
-			out[len++] = *k;
-		}
-	}
-	out[len] = '\0';
-}
-
 static void rules_ptri(char *out, size_t n, const char *base, size_t i)
 {
 	char num[24];
 
 	snprintf(num, sizeof(num), "%zu", i);
-	rules_ptr(out, n, base, num);
+	jdoc_ptr_join(out, n, base, num);
 }
 
 struct rules *rules_new(void)
@@ -221,7 +200,7 @@ static int rules_only(const json_t *o, const char *ptr, const char *const *allow
 			if (strcmp(allowed[i], k) == 0)
 				break;
 		if (!allowed[i]) {
-			rules_ptr(p, sizeof(p), ptr, k);
+			jdoc_ptr_join(p, sizeof(p), ptr, k);
 			return rules_fail(err, p, "unknown member '%s'", k);
 		}
 	}
@@ -297,7 +276,7 @@ static int rules_parse_filter(struct rules_s3 *c, const json_t *filter, const ch
 	key = json_object_get(filter, "Key");
 	if (!key)
 		return 0;
-	rules_ptr(kp, sizeof(kp), ptr, "Key");
+	jdoc_ptr_join(kp, sizeof(kp), ptr, "Key");
 	if (!json_is_object(key))
 		return rules_fail(err, kp, "Key must be an object");
 	if (rules_only(key, kp, k_allowed, err) < 0)
@@ -305,7 +284,7 @@ static int rules_parse_filter(struct rules_s3 *c, const json_t *filter, const ch
 	frs = json_object_get(key, "FilterRules");
 	if (!frs)
 		return 0;
-	rules_ptr(fp, sizeof(fp), kp, "FilterRules");
+	jdoc_ptr_join(fp, sizeof(fp), kp, "FilterRules");
 	if (!json_is_array(frs))
 		return rules_fail(err, fp, "FilterRules must be an array");
 	json_array_foreach(frs, i, fr) {
@@ -319,7 +298,7 @@ static int rules_parse_filter(struct rules_s3 *c, const json_t *filter, const ch
 			return -1;
 		name = json_string_value(json_object_get(fr, "Name"));
 		value = json_string_value(json_object_get(fr, "Value"));
-		rules_ptr(p, sizeof(p), rp, "Name");
+		jdoc_ptr_join(p, sizeof(p), rp, "Name");
 		if (!name)
 			return rules_fail(err, p, "%s", RULES_E_FILTER_NAME);
 		if (strcasecmp(name, "prefix") == 0) {
@@ -335,7 +314,7 @@ static int rules_parse_filter(struct rules_s3 *c, const json_t *filter, const ch
 		} else {
 			return rules_fail(err, p, "%s", RULES_E_FILTER_NAME);
 		}
-		rules_ptr(p, sizeof(p), rp, "Value");
+		jdoc_ptr_join(p, sizeof(p), rp, "Value");
 		if (!value)
 			return rules_fail(err, p, "FilterRule Value must be a string");
 		if (strlen(value) > 1024)
@@ -403,10 +382,10 @@ static int rules_parse_s3cfg(struct rules *r, const json_t *cfg, const char *ptr
 	if (!c.prefix || !c.suffix || !c.ptr)
 		goto oom;
 
-	rules_ptr(p, sizeof(p), ptr, "Id");
+	jdoc_ptr_join(p, sizeof(p), ptr, "Id");
 	e = json_object_get(cfg, "Id");
-	if (e && (!json_is_string(e) || json_string_length(e) == 0 ||
-		  json_string_length(e) > 255)) {
+	if (e &&
+	    (!json_is_string(e) || json_string_length(e) == 0 || json_string_length(e) > 255)) {
 		rules_fail(err, p, "Id must be a string of 1 to 255 characters");
 		goto fail;
 	}
@@ -425,14 +404,14 @@ static int rules_parse_s3cfg(struct rules *r, const json_t *cfg, const char *ptr
 	}
 
 	smj = json_object_get(cfg, "StateMachine");
-	rules_ptr(p, sizeof(p), ptr, "StateMachine");
+	jdoc_ptr_join(p, sizeof(p), ptr, "StateMachine");
 	if (!smj) {
 		smj = json_object_get(cfg, "StateMachineArn");
-		rules_ptr(p, sizeof(p), ptr, "StateMachineArn");
+		jdoc_ptr_join(p, sizeof(p), ptr, "StateMachineArn");
 	}
 	smv = json_string_value(smj);
 	if (!smj) {
-		rules_ptr(p, sizeof(p), ptr, "StateMachine");
+		jdoc_ptr_join(p, sizeof(p), ptr, "StateMachine");
 		rules_fail(err, ptr, "missing member 'StateMachine' (the state machine to start)");
 		goto fail;
 	}
@@ -442,7 +421,7 @@ static int rules_parse_s3cfg(struct rules *r, const json_t *cfg, const char *ptr
 		goto fail;
 	}
 
-	rules_ptr(ep, sizeof(ep), ptr, "Events");
+	jdoc_ptr_join(ep, sizeof(ep), ptr, "Events");
 	events = json_object_get(cfg, "Events");
 	if (!events) {
 		rules_fail(err, ptr, "missing member 'Events'");
@@ -470,14 +449,14 @@ static int rules_parse_s3cfg(struct rules *r, const json_t *cfg, const char *ptr
 
 	e = json_object_get(cfg, "Filter");
 	if (e) {
-		rules_ptr(p, sizeof(p), ptr, "Filter");
+		jdoc_ptr_join(p, sizeof(p), ptr, "Filter");
 		if (rules_parse_filter(&c, e, p, err) < 0)
 			goto fail;
 	}
 
 	e = json_object_get(cfg, "EventFormat");
 	if (e) {
-		rules_ptr(p, sizeof(p), ptr, "EventFormat");
+		jdoc_ptr_join(p, sizeof(p), ptr, "EventFormat");
 		fmt_s = json_string_value(e);
 		if (fmt_s && strcmp(fmt_s, "S3") == 0) {
 			fmt = EVENT_FORMAT_S3;
@@ -505,8 +484,8 @@ static int rules_parse_s3cfg(struct rules *r, const json_t *cfg, const char *ptr
 		}
 	}
 
-	rules_ptr(p, sizeof(p), ptr, json_object_get(cfg, "StateMachine") ? "StateMachine"
-									    : "StateMachineArn");
+	jdoc_ptr_join(p, sizeof(p), ptr,
+		      json_object_get(cfg, "StateMachine") ? "StateMachine" : "StateMachineArn");
 	{
 		struct rules_s3 *ns = realloc(r->s3, (r->ns3 + 1) * sizeof(*ns));
 
@@ -549,7 +528,7 @@ int rules_add_notification(struct rules *r, const json_t *nc, const char *ptr,
 	for (i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++) {
 		arr = json_object_get(nc, foreign[i]);
 		if (arr && !(json_is_array(arr) && json_array_size(arr) == 0)) {
-			rules_ptr(p, sizeof(p), ptr, foreign[i]);
+			jdoc_ptr_join(p, sizeof(p), ptr, foreign[i]);
 			return rules_fail(err, p,
 					  "%s name AWS destinations that stepfs cannot deliver to; "
 					  "use StateMachineConfigurations",
@@ -558,11 +537,11 @@ int rules_add_notification(struct rules *r, const json_t *nc, const char *ptr,
 	}
 	eb = json_object_get(nc, "EventBridgeConfiguration");
 	if (eb && !json_is_object(eb)) {
-		rules_ptr(p, sizeof(p), ptr, "EventBridgeConfiguration");
+		jdoc_ptr_join(p, sizeof(p), ptr, "EventBridgeConfiguration");
 		return rules_fail(err, p, "EventBridgeConfiguration must be an object ({})");
 	}
 	arr = json_object_get(nc, "StateMachineConfigurations");
-	rules_ptr(p, sizeof(p), ptr, "StateMachineConfigurations");
+	jdoc_ptr_join(p, sizeof(p), ptr, "StateMachineConfigurations");
 	if (arr && !json_is_array(arr))
 		return rules_fail(err, p, "StateMachineConfigurations must be an array");
 	json_array_foreach(arr, i, c) {
@@ -727,12 +706,13 @@ static int rules_op_check(const json_t *op, const char *ptr, struct rules_err *e
 	if (json_object_size(op) != 1)
 		return rules_fail(err, ptr, "a pattern operator object must have exactly one member");
 	json_object_foreach((json_t *)op, k, a) {
-		rules_ptr(p, sizeof(p), ptr, k);
+		jdoc_ptr_join(p, sizeof(p), ptr, k);
 		if (strcmp(k, "prefix") == 0 || strcmp(k, "suffix") == 0) {
 			if (!rules_str_arg(a, &ci))
-				return rules_fail(err, p,
-						  "'%s' takes a string or {\"equals-ignore-case\": string}",
-						  k);
+				return rules_fail(
+					err, p,
+					"'%s' takes a string or {\"equals-ignore-case\": string}",
+					k);
 		} else if (strcmp(k, "equals-ignore-case") == 0) {
 			if (!json_is_string(a))
 				return rules_fail(err, p, "'equals-ignore-case' takes a string");
@@ -801,7 +781,7 @@ int rules_pattern_check(const json_t *pattern, const char *ptr, struct rules_err
 	if (!json_is_object(pattern))
 		return rules_fail(err, ptr, "an event pattern must be a JSON object");
 	json_object_foreach((json_t *)pattern, k, v) {
-		rules_ptr(p, sizeof(p), ptr, k);
+		jdoc_ptr_join(p, sizeof(p), ptr, k);
 		if (strcmp(k, "$or") == 0 && json_is_array(v)) {
 			if (json_array_size(v) < 2)
 				return rules_fail(err, p, "'$or' needs at least two patterns");
@@ -1052,14 +1032,14 @@ int rules_add_eventbridge(struct rules *r, const json_t *arr, const char *ptr,
 			goto fail;
 		}
 		state = json_string_value(json_object_get(rule, "State"));
-		rules_ptr(p, sizeof(p), rp, "State");
+		jdoc_ptr_join(p, sizeof(p), rp, "State");
 		if (json_object_get(rule, "State") &&
 		    (!state || (strcmp(state, "ENABLED") && strcmp(state, "DISABLED")))) {
 			rules_fail(err, p, "State must be \"ENABLED\" or \"DISABLED\"");
 			goto fail;
 		}
 		eb.enabled = !state || strcmp(state, "ENABLED") == 0;
-		rules_ptr(p, sizeof(p), rp, "EventPattern");
+		jdoc_ptr_join(p, sizeof(p), rp, "EventPattern");
 		pat = json_object_get(rule, "EventPattern");
 		if (!pat) {
 			rules_fail(err, rp, "missing member 'EventPattern'");
@@ -1081,7 +1061,7 @@ int rules_add_eventbridge(struct rules *r, const json_t *arr, const char *ptr,
 			json_decref(eb.pattern);
 			goto fail;
 		}
-		rules_ptr(p, sizeof(p), rp, "Targets");
+		jdoc_ptr_join(p, sizeof(p), rp, "Targets");
 		targets = json_object_get(rule, "Targets");
 		if (!json_is_array(targets) || json_array_size(targets) == 0) {
 			json_decref(eb.pattern);
@@ -1114,8 +1094,8 @@ int rules_add_eventbridge(struct rules *r, const json_t *arr, const char *ptr,
 				goto fail;
 			}
 			snprintf(idbuf, sizeof(idbuf), "%s/%s", name, tid ? tid : sm);
-			rules_ptr(p, sizeof(p), tp, json_object_get(t, "StateMachine") ? "StateMachine"
-											 : "Arn");
+			jdoc_ptr_join(p, sizeof(p), tp,
+				      json_object_get(t, "StateMachine") ? "StateMachine" : "Arn");
 			if (rules_add_target(r, RULES_EVENTBRIDGE, idbuf, sm,
 					     EVENT_FORMAT_EVENTBRIDGE, p) < 0) {
 				json_decref(eb.pattern);
@@ -1123,7 +1103,7 @@ int rules_add_eventbridge(struct rules *r, const json_t *arr, const char *ptr,
 				goto fail;
 			}
 			rules_fix_targets(r);
-			rules_ptr(p, sizeof(p), rp, "Targets");
+			jdoc_ptr_join(p, sizeof(p), rp, "Targets");
 			eb.nt++;
 		}
 		{

@@ -17,38 +17,7 @@
 #include <unistd.h>
 
 #include "engine/taskrun_i.h"
-
-static int cfg_fail(char *errmsg, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int cfg_fail(char *errmsg, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errmsg && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(errmsg, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-/* JSON pointer escaping of one key (RFC 6901: ~ -> ~0, / -> ~1), into @out. */
-static const char *ptr_key(const char *key, char *out, size_t len)
-{
-	size_t o = 0;
-
-	for (; *key && o + 3 < len; key++) {
-		if (*key == '~' || *key == '/') {
-			out[o++] = '~';
-			out[o++] = *key == '~' ? '0' : '1';
-		} else {
-			out[o++] = *key;
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
+#include "engine/jdoc.h"
 
 int taskrun_strv_push(char ***v, size_t *n, char *s)
 {
@@ -201,20 +170,20 @@ static int parse_env(json_t *obj, const char *ptr, char ***v, size_t *n, char *e
 	char kb[256];
 
 	if (!json_is_object(obj))
-		return cfg_fail(errmsg, errlen, "%s: expected an object of NAME: \"value\"", ptr);
+		return jdoc_fail(errmsg, errlen, "%s: expected an object of NAME: \"value\"", ptr);
 	json_object_foreach(obj, k, val) {
 		char *s;
 
 		if (!env_name_ok(k))
-			return cfg_fail(errmsg, errlen, "%s/%s: invalid variable name", ptr,
-					ptr_key(k, kb, sizeof(kb)));
+			return jdoc_fail(errmsg, errlen, "%s/%s: invalid variable name", ptr,
+					 jdoc_ptr_key(k, kb, sizeof(kb)));
 		if (!json_is_string(val))
-			return cfg_fail(errmsg, errlen, "%s/%s: expected a string", ptr,
-					ptr_key(k, kb, sizeof(kb)));
+			return jdoc_fail(errmsg, errlen, "%s/%s: expected a string", ptr,
+					 jdoc_ptr_key(k, kb, sizeof(kb)));
 		if (strncmp(k, "STEPFS_", 7) == 0)
-			return cfg_fail(errmsg, errlen,
-					"%s/%s: STEPFS_* variables are set by the runner", ptr,
-					ptr_key(k, kb, sizeof(kb)));
+			return jdoc_fail(errmsg, errlen,
+					 "%s/%s: STEPFS_* variables are set by the runner", ptr,
+					 jdoc_ptr_key(k, kb, sizeof(kb)));
 		if (asprintf(&s, "%s=%s", k, json_string_value(val)) < 0)
 			return -ENOMEM;
 		if (taskrun_strv_push(v, n, s) < 0)
@@ -228,7 +197,7 @@ static int parse_string(json_t *v, const char *ptr, char **ret, char *errmsg, si
 	char *s;
 
 	if (!json_is_string(v) || !*json_string_value(v))
-		return cfg_fail(errmsg, errlen, "%s: expected a non-empty string", ptr);
+		return jdoc_fail(errmsg, errlen, "%s: expected a non-empty string", ptr);
 	s = strdup(json_string_value(v));
 	if (!s)
 		return -ENOMEM;
@@ -241,8 +210,8 @@ static int parse_uint(json_t *v, const char *ptr, long long min, long long max, 
 		      char *errmsg, size_t errlen)
 {
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-		return cfg_fail(errmsg, errlen, "%s: expected an integer from %lld to %lld", ptr,
-				min, max);
+		return jdoc_fail(errmsg, errlen, "%s: expected an integer from %lld to %lld", ptr,
+				 min, max);
 	*ret = json_integer_value(v);
 	return 0;
 }
@@ -250,8 +219,8 @@ static int parse_uint(json_t *v, const char *ptr, long long min, long long max, 
 static int parse_seconds(json_t *v, const char *ptr, double *ret, char *errmsg, size_t errlen)
 {
 	if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 31536000)
-		return cfg_fail(errmsg, errlen, "%s: expected a number of seconds (0 to 31536000)",
-				ptr);
+		return jdoc_fail(errmsg, errlen, "%s: expected a number of seconds (0 to 31536000)",
+				 ptr);
 	*ret = json_number_value(v);
 	return 0;
 }
@@ -303,8 +272,9 @@ static int parse_size(json_t *v, const char *ptr, long long *ret, char *errmsg, 
 	*ret = n * mul;
 	return 0;
 bad:
-	return cfg_fail(errmsg, errlen,
-			"%s: expected a size like 512M, 1G, 64K, a byte count or \"unlimited\"", ptr);
+	return jdoc_fail(errmsg, errlen,
+			 "%s: expected a size like 512M, 1G, 64K, a byte count or \"unlimited\"",
+			 ptr);
 }
 
 static const struct {
@@ -326,8 +296,9 @@ static int parse_limits(struct taskrun_config *cfg, json_t *obj, char *errmsg, s
 	int r;
 
 	if (!json_is_object(obj))
-		return cfg_fail(errmsg, errlen,
-				"/tasks/limits: expected an object like {\"cpu\": 60, \"as\": \"1G\"}");
+		return jdoc_fail(
+			errmsg, errlen,
+			"/tasks/limits: expected an object like {\"cpu\": 60, \"as\": \"1G\"}");
 	json_object_foreach(obj, k, val) {
 		long long n;
 
@@ -336,14 +307,15 @@ static int parse_limits(struct taskrun_config *cfg, json_t *obj, char *errmsg, s
 				break;
 		snprintf(ptr, sizeof(ptr), "/tasks/limits/%.60s", k);
 		if (i == sizeof(limit_names) / sizeof(limit_names[0]))
-			return cfg_fail(errmsg, errlen,
-					"%s: unknown limit (expected cpu, as, nofile, nproc, fsize, core)",
-					ptr);
+			return jdoc_fail(
+				errmsg, errlen,
+				"%s: unknown limit (expected cpu, as, nofile, nproc, fsize, core)",
+				ptr);
 		r = parse_size(val, ptr, &n, errmsg, errlen);
 		if (r < 0)
 			return r;
 		if (cfg->nrlimits >= SPAWN_MAX_RLIMITS)
-			return cfg_fail(errmsg, errlen, "%s: too many limits", ptr);
+			return jdoc_fail(errmsg, errlen, "%s: too many limits", ptr);
 		cfg->rlimits[cfg->nrlimits].resource = limit_names[i].resource;
 		cfg->rlimits[cfg->nrlimits].lim.rlim_cur = n < 0 ? RLIM_INFINITY : (rlim_t)n;
 		cfg->rlimits[cfg->nrlimits].lim.rlim_max = n < 0 ? RLIM_INFINITY : (rlim_t)n;
@@ -363,14 +335,14 @@ static int parse_user(struct taskrun_config *cfg, json_t *user, json_t *group, c
 	if (json_is_integer(user)) {
 		if (getpwuid_r((uid_t)json_integer_value(user), &pw, buf, sizeof(buf), &pwp) != 0 ||
 		    !pwp)
-			return cfg_fail(errmsg, errlen, "/tasks/user: no user with uid %lld",
-					(long long)json_integer_value(user));
+			return jdoc_fail(errmsg, errlen, "/tasks/user: no user with uid %lld",
+					 (long long)json_integer_value(user));
 	} else if (json_is_string(user)) {
 		if (getpwnam_r(json_string_value(user), &pw, buf, sizeof(buf), &pwp) != 0 || !pwp)
-			return cfg_fail(errmsg, errlen, "/tasks/user: no user '%s'",
-					json_string_value(user));
+			return jdoc_fail(errmsg, errlen, "/tasks/user: no user '%s'",
+					 json_string_value(user));
 	} else {
-		return cfg_fail(errmsg, errlen, "/tasks/user: expected a user name or uid");
+		return jdoc_fail(errmsg, errlen, "/tasks/user: expected a user name or uid");
 	}
 	cfg->set_ids = true;
 	cfg->uid = pwp->pw_uid;
@@ -382,8 +354,8 @@ static int parse_user(struct taskrun_config *cfg, json_t *user, json_t *group, c
 	if (!cfg->user || !cfg->home)
 		return -ENOMEM;
 	if (getgrouplist(pwp->pw_name, pwp->pw_gid, cfg->groups, &ng) < 0)
-		return cfg_fail(errmsg, errlen, "/tasks/user: '%s' is in more than %d groups",
-				pwp->pw_name, SPAWN_MAX_GROUPS);
+		return jdoc_fail(errmsg, errlen, "/tasks/user: '%s' is in more than %d groups",
+				 pwp->pw_name, SPAWN_MAX_GROUPS);
 	cfg->ngroups = ng;
 	if (!group)
 		return 0;
@@ -394,11 +366,11 @@ static int parse_user(struct taskrun_config *cfg, json_t *user, json_t *group, c
 
 		if (getgrnam_r(json_string_value(group), &gr, gbuf, sizeof(gbuf), &grp) != 0 ||
 		    !grp)
-			return cfg_fail(errmsg, errlen, "/tasks/group: no group '%s'",
-					json_string_value(group));
+			return jdoc_fail(errmsg, errlen, "/tasks/group: no group '%s'",
+					 json_string_value(group));
 		cfg->gid = grp->gr_gid;
 	} else {
-		return cfg_fail(errmsg, errlen, "/tasks/group: expected a group name or gid");
+		return jdoc_fail(errmsg, errlen, "/tasks/group: expected a group name or gid");
 	}
 	/* an explicit group replaces the supplementary list too: least privilege */
 	cfg->groups[0] = cfg->gid;
@@ -415,9 +387,9 @@ static int parse_tasks(struct taskrun_config *cfg, json_t *t, const char *base_d
 	int r = 0;
 
 	if (!json_is_object(t))
-		return cfg_fail(errmsg, errlen, "/tasks: expected an object");
+		return jdoc_fail(errmsg, errlen, "/tasks: expected an object");
 	if (json_object_get(t, "group") && !json_object_get(t, "user"))
-		return cfg_fail(errmsg, errlen, "/tasks/group: needs \"user\" as well");
+		return jdoc_fail(errmsg, errlen, "/tasks/group: needs \"user\" as well");
 	json_object_foreach(t, k, v) {
 		if (strcmp(k, "env") == 0) {
 			r = parse_env(v, "/tasks/env", &cfg->env, &cfg->nenv, errmsg, errlen);
@@ -426,18 +398,19 @@ static int parse_tasks(struct taskrun_config *cfg, json_t *t, const char *base_d
 			json_t *e;
 
 			if (!json_is_array(v))
-				return cfg_fail(errmsg, errlen,
-						"/tasks/pass_env: expected an array of variable names");
+				return jdoc_fail(
+					errmsg, errlen,
+					"/tasks/pass_env: expected an array of variable names");
 			taskrun_strv_free(cfg->pass);
 			cfg->pass = NULL;
 			cfg->npass = 0;
 			json_array_foreach(v, i, e) {
 				if (!json_is_string(e) || !env_name_ok(json_string_value(e)))
-					return cfg_fail(errmsg, errlen,
-							"/tasks/pass_env/%zu: expected a variable name",
-							i);
+					return jdoc_fail(
+						errmsg, errlen,
+						"/tasks/pass_env/%zu: expected a variable name", i);
 				r = taskrun_strv_push(&cfg->pass, &cfg->npass,
-					      strdup(json_string_value(e)));
+						      strdup(json_string_value(e)));
 				if (r < 0)
 					return r;
 			}
@@ -477,26 +450,27 @@ static int parse_tasks(struct taskrun_config *cfg, json_t *t, const char *base_d
 		} else if (strcmp(k, "payload_limit") == 0) {
 			r = parse_size(v, "/tasks/payload_limit", &n, errmsg, errlen);
 			if (r >= 0 && (n < 2 || n > (1LL << 30)))
-				return cfg_fail(errmsg, errlen,
-						"/tasks/payload_limit: expected 2 bytes to 1G");
+				return jdoc_fail(errmsg, errlen,
+						 "/tasks/payload_limit: expected 2 bytes to 1G");
 			cfg->payload_limit = (size_t)n;
 		} else if (strcmp(k, "stderr_tail") == 0) {
 			r = parse_size(v, "/tasks/stderr_tail", &n, errmsg, errlen);
 			if (r >= 0 && (n < 0 || n > 65536))
-				return cfg_fail(errmsg, errlen,
-						"/tasks/stderr_tail: expected 0 to 64K bytes");
+				return jdoc_fail(errmsg, errlen,
+						 "/tasks/stderr_tail: expected 0 to 64K bytes");
 			cfg->stderr_tail = (size_t)n;
 		} else if (strcmp(k, "region") == 0) {
 			r = parse_string(v, "/tasks/region", &cfg->region, errmsg, errlen);
 		} else if (strcmp(k, "account") == 0) {
 			r = parse_string(v, "/tasks/account", &cfg->account, errmsg, errlen);
 		} else {
-			return cfg_fail(errmsg, errlen,
-					"/tasks/%.80s: unknown key (expected env, pass_env, path, cwd, "
-					"user, group, limits, nice, max_concurrency, "
-					"max_concurrency_per_state_machine, kill_grace, exit_grace, "
-					"payload_limit, stderr_tail, region, account)",
-					k);
+			return jdoc_fail(
+				errmsg, errlen,
+				"/tasks/%.80s: unknown key (expected env, pass_env, path, cwd, "
+				"user, group, limits, nice, max_concurrency, "
+				"max_concurrency_per_state_machine, kill_grace, exit_grace, "
+				"payload_limit, stderr_tail, region, account)",
+				k);
 		}
 		if (r < 0)
 			return r;
@@ -539,16 +513,17 @@ static int parse_function(struct taskrun_config *cfg, const char *key, json_t *v
 	size_t i;
 	int r = 0;
 
-	snprintf(ptr, sizeof(ptr), "/functions/%s", ptr_key(key, kb, sizeof(kb)));
+	snprintf(ptr, sizeof(ptr), "/functions/%s", jdoc_ptr_key(key, kb, sizeof(kb)));
 	if (!fn_name_ok(taskrun_fn_key_name(key)))
-		return cfg_fail(errmsg, errlen,
-				"%s: invalid function name (letters, digits, - _ . and an optional "
-				":qualifier, or a Lambda ARN)",
-				ptr);
+		return jdoc_fail(
+			errmsg, errlen,
+			"%s: invalid function name (letters, digits, - _ . and an optional "
+			":qualifier, or a Lambda ARN)",
+			ptr);
 	for (i = 0; i < cfg->nfns; i++)
 		if (strcmp(cfg->fns[i].name, taskrun_fn_key_name(key)) == 0)
-			return cfg_fail(errmsg, errlen, "%s: function '%s' is defined twice", ptr,
-					taskrun_fn_key_name(key));
+			return jdoc_fail(errmsg, errlen, "%s: function '%s' is defined twice", ptr,
+					 taskrun_fn_key_name(key));
 	nf = realloc(cfg->fns, (cfg->nfns + 1) * sizeof(*nf));
 	if (!nf)
 		return -ENOMEM;
@@ -564,15 +539,16 @@ static int parse_function(struct taskrun_config *cfg, const char *key, json_t *v
 		return f->exec ? 0 : -ENOMEM;
 	}
 	if (!json_is_object(v))
-		return cfg_fail(errmsg, errlen,
-				"%s: expected {\"exec\": \"path\", ...} or a path string", ptr);
+		return jdoc_fail(errmsg, errlen,
+				 "%s: expected {\"exec\": \"path\", ...} or a path string", ptr);
 	json_object_foreach(v, k, e) {
 		char sub[400];
 
 		snprintf(sub, sizeof(sub), "%s/%.60s", ptr, k);
 		if (strcmp(k, "exec") == 0) {
 			if (!json_is_string(e) || !*json_string_value(e))
-				return cfg_fail(errmsg, errlen, "%s: expected a program path", sub);
+				return jdoc_fail(errmsg, errlen, "%s: expected a program path",
+						 sub);
 			/* a bare name is looked up in PATH when it runs */
 			f->exec = exec_path(base_dir, json_string_value(e));
 			if (!f->exec)
@@ -581,13 +557,14 @@ static int parse_function(struct taskrun_config *cfg, const char *key, json_t *v
 			json_t *a;
 
 			if (!json_is_array(e))
-				return cfg_fail(errmsg, errlen, "%s: expected an array of strings",
-						sub);
+				return jdoc_fail(errmsg, errlen, "%s: expected an array of strings",
+						 sub);
 			json_array_foreach(e, i, a) {
 				if (!json_is_string(a))
-					return cfg_fail(errmsg, errlen, "%s/%zu: expected a string",
-							sub, i);
-				r = taskrun_strv_push(&f->args, &f->nargs, strdup(json_string_value(a)));
+					return jdoc_fail(errmsg, errlen,
+							 "%s/%zu: expected a string", sub, i);
+				r = taskrun_strv_push(&f->args, &f->nargs,
+						      strdup(json_string_value(a)));
 				if (r < 0)
 					return r;
 			}
@@ -600,21 +577,22 @@ static int parse_function(struct taskrun_config *cfg, const char *key, json_t *v
 			r = parse_env(e, sub, &f->env, &f->nenv, errmsg, errlen);
 		} else if (strcmp(k, "cwd") == 0) {
 			if (!json_is_string(e) || !*json_string_value(e))
-				return cfg_fail(errmsg, errlen, "%s: expected a directory", sub);
+				return jdoc_fail(errmsg, errlen, "%s: expected a directory", sub);
 			f->cwd = path_join(base_dir, json_string_value(e));
 			if (!f->cwd)
 				return -ENOMEM;
 		} else {
-			return cfg_fail(errmsg, errlen,
-					"%s: unknown key (expected exec, args, workers, timeout, env, "
-					"cwd)",
-					sub);
+			return jdoc_fail(
+				errmsg, errlen,
+				"%s: unknown key (expected exec, args, workers, timeout, env, "
+				"cwd)",
+				sub);
 		}
 		if (r < 0)
 			return r;
 	}
 	if (!f->exec)
-		return cfg_fail(errmsg, errlen, "%s: missing \"exec\" (the program to run)", ptr);
+		return jdoc_fail(errmsg, errlen, "%s: missing \"exec\" (the program to run)", ptr);
 	return 0;
 }
 
@@ -627,7 +605,7 @@ int taskrun_config_parse(json_t *root, const char *base_dir, struct taskrun_conf
 	int r = 0;
 
 	if (!json_is_object(root))
-		return cfg_fail(errmsg, errlen, "/: expected a JSON object");
+		return jdoc_fail(errmsg, errlen, "/: expected a JSON object");
 	cfg = taskrun_config_new();
 	if (!cfg)
 		return -ENOMEM;
@@ -640,8 +618,8 @@ int taskrun_config_parse(json_t *root, const char *base_dir, struct taskrun_conf
 	fns = json_object_get(root, "functions");
 	if (fns) {
 		if (!json_is_object(fns)) {
-			r = cfg_fail(errmsg, errlen,
-				     "/functions: expected an object of NAME: {\"exec\": ...}");
+			r = jdoc_fail(errmsg, errlen,
+				      "/functions: expected an object of NAME: {\"exec\": ...}");
 			goto fail;
 		}
 		json_object_foreach(fns, k, v) {
@@ -654,7 +632,7 @@ int taskrun_config_parse(json_t *root, const char *base_dir, struct taskrun_conf
 	return 0;
 fail:
 	if (r == -ENOMEM)
-		cfg_fail(errmsg, errlen, "out of memory");
+		jdoc_fail(errmsg, errlen, "out of memory");
 	taskrun_config_free(cfg);
 	return r;
 }
@@ -669,10 +647,10 @@ int taskrun_config_load(const char *path, struct taskrun_config **ret, char *err
 
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root && jerr.line < 1)
-		return cfg_fail(errmsg, errlen, "'%s': %s", path, jerr.text);
+		return jdoc_fail(errmsg, errlen, "'%s': %s", path, jerr.text);
 	if (!root)
-		return cfg_fail(errmsg, errlen, "'%s': line %d column %d: %s", path, jerr.line,
-				jerr.column, jerr.text);
+		return jdoc_fail(errmsg, errlen, "'%s': line %d column %d: %s", path, jerr.line,
+				 jerr.column, jerr.text);
 	dir = strdup(path);
 	if (!dir) {
 		json_decref(root);
@@ -683,7 +661,7 @@ int taskrun_config_load(const char *path, struct taskrun_config **ret, char *err
 		*(slash == dir ? slash + 1 : slash) = '\0';
 	r = taskrun_config_parse(root, slash ? dir : NULL, ret, msg, sizeof(msg));
 	if (r < 0)
-		cfg_fail(errmsg, errlen, "'%s': %s", path, msg);
+		jdoc_fail(errmsg, errlen, "'%s': %s", path, msg);
 	free(dir);
 	json_decref(root);
 	return r;
