@@ -9,32 +9,8 @@ set -e
 . "$(dirname "$0")/lib.sh"
 it_need_s3
 it_need_cmd curl cmp
-FP=$(it_need_helper helper_faultproxy)
-UP=${IT_ENDPOINT#http://}
-UP=${UP%%/*}
+. "$(dirname "$0")/lib_fp.sh"
 cd "$IT_DIR"
-FP_PID= FP_PORT= FP_N=0
-
-# fp_start ARGS...: start the proxy (upstream RGW), set FP_PID, FP_PORT, FP_LOG
-fp_start() {
-	FP_N=$((FP_N + 1))
-	FP_LOG=$IT_DIR/fp-$FP_N.err
-	"$FP" "$@" "$UP" >"$IT_DIR/fp-$FP_N.port" 2>"$FP_LOG" &
-	FP_PID=$!
-	for ((i = 0; i < 50; i++)); do
-		FP_PORT=$(head -n 1 "$IT_DIR/fp-$FP_N.port" 2>/dev/null) || true
-		[ -n "$FP_PORT" ] && return 0
-		sleep 0.1
-	done
-	echo "# faultproxy did not start"; cat "$FP_LOG"
-	return 1
-}
-# fp_stop: SIGTERM, wait, leave the counters in $FP_LOG
-fp_stop() {
-	kill -TERM "$FP_PID" 2>/dev/null || true
-	wait "$FP_PID" 2>/dev/null || true
-	FP_PID=
-}
 trap '[ -n "$FP_PID" ] && kill "$FP_PID" 2>/dev/null; it_cleanup' EXIT
 
 SIGN=(-u "$IT_AK:$IT_SK" --aws-sigv4 "aws:amz:$IT_REGION:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD')

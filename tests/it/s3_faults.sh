@@ -12,34 +12,10 @@ set -e
 it_need_s3
 it_need_cmd jq cmp
 CLI=$(it_need_helper helper_s3cli)
-FP=$(it_need_helper helper_faultproxy)
+. "$(dirname "$0")/lib_fp.sh"
 cd "$IT_DIR"
 P=${IT_PREFIX%/}
-UP=${IT_ENDPOINT#http://}
-UP=${UP%%/*}
-FP_PID=
-trap '[ -n "$FP_PID" ] && kill "$FP_PID" 2>/dev/null; it_cleanup' EXIT
-
-FP_N=0
-fp_start() { # ARGS...: start the proxy, set FP_PID and FP_PORT (fp.log: its counters)
-	# a new port file each time: the old one may be read before the shell
-	# truncates it for the new proxy
-	FP_N=$((FP_N + 1))
-	"$FP" "$@" "$UP" >"fp.port.$FP_N" 2>fp.log &
-	FP_PID=$!
-	FP_PORT=
-	for ((i = 0; i < 50; i++)); do
-		FP_PORT=$(head -n 1 "fp.port.$FP_N" 2>/dev/null) || true
-		[ -n "$FP_PORT" ] && return 0
-		sleep 0.1
-	done
-	echo "# faultproxy did not start"; cat fp.log; return 1
-}
-fp_stop() {
-	kill -TERM "$FP_PID" 2>/dev/null || true
-	wait "$FP_PID" 2>/dev/null || true
-	FP_PID=
-}
+trap '[ -n "$FP_PID" ] && fp_stop; it_cleanup' EXIT
 viaproxy() { # OPTS-JSON-EXTRA ARGS...
 	local o
 	o=$(jq -cn --arg e "http://127.0.0.1:$FP_PORT" "{endpoint: \$e, retry_base_ms: 20, retry_max_ms: 200} + $1")
@@ -83,10 +59,10 @@ it_check_eq "30 GETs through the faults are byte-exact" 30 "$ok"
 fp_stop
 # faults are drawn per request (about 115 here, ~11 faults expected); the
 # order of parallel requests varies, so demand a total, not each kind
-nf=$(sed -n 's/.*faults: \([0-9]*\) 503-slowdown, \([0-9]*\) reset-mid-request, \([0-9]*\) reset-mid-response.*/\1 \2 \3/p' fp.log |
+nf=$(sed -n 's/.*faults: \([0-9]*\) 503-slowdown, \([0-9]*\) reset-mid-request, \([0-9]*\) reset-mid-response.*/\1 \2 \3/p' "$FP_LOG" |
 	awk '{ print $1 + $2 + $3 }')
 it_check "the proxy injected 503s and resets (${nf:-0} faults)" test "${nf:-0}" -ge 3
-grep 'exit:' fp.log | sed 's/^/# /'
+grep 'exit:' "$FP_LOG" | sed 's/^/# /'
 
 # what is on the server, read directly, is exactly what was sent
 ok=0
@@ -121,7 +97,7 @@ stall_puts() {
 }
 it_check "8 uploads through 20% stalls (1 s stall timeout)" stall_puts
 fp_stop
-it_check "stall counter is non-zero" grep -qE 'exit:.*[1-9][0-9]* stall' fp.log
+it_check "stall counter is non-zero" grep -qE 'exit:.*[1-9][0-9]* stall' "$FP_LOG"
 # every request stalls: a timeout error after bounded retries
 fp_start -t 1 -T 30
 t0=$(date +%s%N)

@@ -17,33 +17,11 @@ set -e
 it_need_s3
 it_need_cmd jq cmp
 CLI=$(it_need_helper helper_s3cli)
-FP=$(it_need_helper helper_faultproxy)
+. "$(dirname "$0")/lib_fp.sh"
 cd "$IT_DIR"
 P=${IT_PREFIX%/}
-UP=${IT_ENDPOINT#http://}
-UP=${UP%%/*}
-FP_PID=
-trap '[ -n "$FP_PID" ] && kill "$FP_PID" 2>/dev/null; it_cleanup' EXIT
-
-FP_N=0
-fp_start() { # ARGS...: start the proxy, set FP_PID and FP_PORT (fp.log: its counters)
-	FP_N=$((FP_N + 1))
-	"$FP" "$@" "$UP" >"fp.port.$FP_N" 2>fp.log &
-	FP_PID=$!
-	FP_PORT=
-	for ((i = 0; i < 50; i++)); do
-		FP_PORT=$(head -n 1 "fp.port.$FP_N" 2>/dev/null) || true
-		[ -n "$FP_PORT" ] && return 0
-		sleep 0.1
-	done
-	echo "# faultproxy did not start"; cat fp.log; return 1
-}
-fp_stop() {
-	kill -TERM "$FP_PID" 2>/dev/null || true
-	wait "$FP_PID" 2>/dev/null || true
-	FP_PID=
-}
-corrupted() { sed -n 's/.*exit:.* \([0-9]*\) corrupt-body.*/\1/p' fp.log | tail -n 1; }
+trap '[ -n "$FP_PID" ] && fp_stop; it_cleanup' EXIT
+corrupted() { sed -n 's/.*exit:.* \([0-9]*\) corrupt-body.*/\1/p' "$FP_LOG" | tail -n 1; }
 viaproxy() { # OPTS-JSON-EXTRA ARGS...
 	local o
 	o=$(jq -cn --arg e "http://127.0.0.1:$FP_PORT" "{endpoint: \$e, retry_base_ms: 10, retry_max_ms: 50} + $1")

@@ -12,29 +12,13 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 it_need_s3
 it_need_cmd jq sqlite3 cmp
-FP=$(it_need_helper helper_faultproxy)
-UP=${IT_ENDPOINT#http://}
-UP=${UP%%/*}
+. "$(dirname "$0")/lib_fp.sh"
 T=$IT_DIR
 DROP=$T/drop
 PREFIX=${IT_PREFIX}sync/
 mkdir -p "$DROP"
-FP_PID= FP_PORT= W_PID=
+W_PID=
 
-# fp_start [-l PORT] [faults...]: start the proxy in front of RGW
-fp_start() {
-	local i
-	"$FP" "$@" "$UP" >"$T/fp.port" 2>>"$T/fp.log" &
-	FP_PID=$!
-	for i in $(seq 1 50); do
-		FP_PORT=$(head -n 1 "$T/fp.port" 2>/dev/null) || true
-		[ -n "$FP_PORT" ] && return 0
-		sleep 0.1
-	done
-	echo "# faultproxy did not start"; cat "$T/fp.log"
-	return 1
-}
-fp_stop() { kill -TERM "$FP_PID" 2>/dev/null || true; wait "$FP_PID" 2>/dev/null || true; FP_PID=; }
 w_stop() { kill -TERM "$W_PID" 2>/dev/null || true; wait "$W_PID" 2>/dev/null || true; W_PID=; }
 trap '[ -n "$W_PID" ] && w_stop; [ -n "$FP_PID" ] && fp_stop; it_cleanup' EXIT
 
