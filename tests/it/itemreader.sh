@@ -167,7 +167,9 @@ J
 "$STEPFS_BIN" watch "$DROP" --config "$D/wf3/stepfs.json" --quiet-ms 100 --upload "$UPB" \
 	>"$D/watch.log" 2>&1 &
 W_PID=$!
-trap 'kill -TERM "$W_PID" 2>/dev/null; wait "$W_PID" 2>/dev/null; it_cleanup' EXIT
+# (set -e holds inside the trap too: a watcher already gone must not fail the script)
+trap 'if [ -n "$W_PID" ]; then kill -TERM "$W_PID" 2>/dev/null || true; wait "$W_PID" 2>/dev/null || true; fi
+      it_cleanup' EXIT
 sleep 0.5
 cp "$B/in/rows.csv" "$DROP/w.csv"
 man=
@@ -185,4 +187,5 @@ else
 fi
 kill -TERM "$W_PID" 2>/dev/null || true
 wait "$W_PID" 2>/dev/null || true
+W_PID=
 it_done
