@@ -121,6 +121,36 @@ struct asl_engine *asl_engine_new(struct loop *loop, const struct asl_task_ops *
  */
 void asl_engine_free(struct asl_engine *e);
 struct loop *asl_engine_loop(struct asl_engine *e);
+
+/*
+ * Task tokens (the .waitForTaskToken callback pattern). A Task whose Resource
+ * ends in ASL_CALLBACK_SUFFIX runs its program (the Resource without the
+ * suffix) with a fresh token ($$.Task.Token, 192 random bits, base64url); the
+ * program's success only records TaskSubmitted, and the state waits for
+ * asl_engine_task_callback(), TimeoutSeconds (States.Timeout) or
+ * HeartbeatSeconds without a heartbeat callback (States.HeartbeatTimeout).
+ * The program's failure fails the state. A token is valid for one attempt.
+ */
+#define ASL_CALLBACK_SUFFIX ".waitForTaskToken"
+enum asl_callback { ASL_CB_SUCCESS = 0, ASL_CB_FAILURE, ASL_CB_HEARTBEAT };
+/*
+ * SendTaskSuccess (@output borrowed, copied), SendTaskFailure (@error and
+ * @cause may be NULL) or SendTaskHeartbeat for @token. Must be called on the
+ * engine's loop thread, not from inside an engine callback. Returns 0, or
+ * -ENOENT if no task of this engine waits for @token (TaskDoesNotExist).
+ */
+int asl_engine_task_callback(struct asl_engine *e, const char *token, enum asl_callback kind,
+			     json_t *output, const char *error, const char *cause);
+/*
+ * Told when a token starts waiting (@status "WAITING", with the execution's
+ * @arn and the @state name) and when it stops ("SUCCEEDED", "FAILED",
+ * "TIMED_OUT" or "CLOSED": the execution or attempt ended otherwise). The
+ * host records it so that other processes can tell a live token from an
+ * unknown or expired one. @fn NULL removes the hook.
+ */
+typedef void (*asl_token_fn)(void *arg, const char *token, const char *arn, const char *state,
+			     const char *status);
+void asl_engine_set_token_hook(struct asl_engine *e, asl_token_fn fn, void *arg);
 /*
  * Objects for Distributed Map ItemReader/ResultWriter (engine/asl_s3.h;
  * copied; ops->arg must outlive the engine). Without it (or with NULL)

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "engine/asl_s3.h"
@@ -64,6 +65,12 @@ struct act {
 	int retry_total;          /* $$.State.RetryCount */
 	struct loop_timer *timer; /* Wait, Retry delay or task timeout: one at a time */
 	struct asl_task *task;
+	char *token;              /* .waitForTaskToken: this attempt's token (owned) or NULL */
+	bool token_listed;        /* in the engine's list (callbacks can find it) */
+	bool token_waiting;       /* the token's task started: callbacks are accepted */
+	struct act *tok_next;     /* engine's list of acts holding a token */
+	struct loop_timer *hb_timer; /* callback HeartbeatSeconds */
+	double hb_s, to_s;        /* callback HeartbeatSeconds, TimeoutSeconds */
 	struct frame *child;      /* running Map/Parallel frame */
 	json_t *wait_out;         /* output of a Wait state while waiting */
 	json_t *wait_assigned;    /* its assignment */
@@ -129,6 +136,9 @@ struct asl_engine {
 	bool has_s3;
 	struct asl_execution *list; /* running and ended executions not yet freed */
 	uint64_t rng;               /* execution names */
+	struct act *tokens;         /* acts holding a task token */
+	asl_token_fn token_fn;
+	void *token_arg;
 };
 
 struct asl_execution {
@@ -182,6 +192,86 @@ static uint64_t secs_to_ms(double secs)
 static const struct asl_state *cur_state(const struct act *a)
 {
 	return &a->g->states[a->cur];
+}
+
+/* ------------------------------------------------------------ task tokens */
+
+static const char b64url[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* A new token for @a (24 random bytes, base64url): 0, or -1 (no randomness, ENOMEM). */
+static int token_new(struct act *a)
+{
+	unsigned char raw[24];
+	size_t got = 0, i, o = 0;
+	char *t;
+
+	while (got < sizeof(raw)) {
+		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	t = malloc(sizeof(raw) / 3 * 4 + 1);
+	if (!t)
+		return -1;
+	for (i = 0; i < sizeof(raw); i += 3) {
+		uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+
+		t[o++] = b64url[v >> 18 & 63];
+		t[o++] = b64url[v >> 12 & 63];
+		t[o++] = b64url[v >> 6 & 63];
+		t[o++] = b64url[v & 63];
+	}
+	t[o] = '\0';
+	a->token = t;
+	a->token_listed = true;
+	a->token_waiting = false;
+	a->tok_next = a->x->e->tokens;
+	a->x->e->tokens = a;
+	return 0;
+}
+
+/*
+ * Close @a's token (if any), telling the host @status if it was waiting. The
+ * text stays for $$.Task.Token in ResultSelector etc. until token_free().
+ */
+static void token_drop(struct act *a, const char *status)
+{
+	struct asl_engine *e;
+	struct act **pp;
+
+	if (!a->hb_timer && !a->token_listed)
+		return;
+	e = a->x->e;
+	if (a->hb_timer) {
+		loop_timer_cancel(e->loop, a->hb_timer);
+		a->hb_timer = NULL;
+	}
+	if (!a->token_listed)
+		return;
+	for (pp = &e->tokens; *pp; pp = &(*pp)->tok_next) {
+		if (*pp == a) {
+			*pp = a->tok_next;
+			break;
+		}
+	}
+	if (a->token_waiting && e->token_fn)
+		e->token_fn(e->token_arg, a->token, a->x->arn ? a->x->arn : "", cur_state(a)->name,
+			    status);
+	a->tok_next = NULL;
+	a->token_listed = false;
+	a->token_waiting = false;
+}
+
+static void token_free(struct act *a, const char *status)
+{
+	token_drop(a, status);
+	free(a->token);
+	a->token = NULL;
 }
 
 /* Fill @e with States.Runtime and AWS's "An error occurred while executing the state" cause. */
@@ -317,6 +407,13 @@ static json_t *ctx_build(struct act *a, json_t *map_index, json_t *map_value)
 		json_object_set_new(st, "RetryCount", json_integer(a->retry_total));
 	c = json_pack("{s:O,s:O,s:o}", "Execution", ctx_exec(a->x), "StateMachine",
 		      ctx_machine(a->x), "State", st);
+	if (c && s->type == ASL_ST_TASK && s->callback) {
+		if (!a->token && token_new(a) < 0) {
+			json_decref(c);
+			return NULL;
+		}
+		json_object_set_new(c, "Task", json_pack("{s:s}", "Token", a->token));
+	}
 	if (c && map_index)
 		json_object_set_new(c, "Map",
 				    json_pack("{s:{s:O,s:O}}", "Item", "Index", map_index, "Value",
@@ -972,6 +1069,7 @@ static json_t *task_details(const struct asl_state *s, json_t *d)
 static void task_done(void *arg, json_t *output, const char *error, const char *cause);
 static void task_timer_fn(void *arg);
 static void task_early_fn(void *arg);
+static void task_hb_fn(void *arg);
 
 static int resolve_seconds(struct act *a, json_t *in, const struct asl_path *path, double *ret,
 			   const char *field, struct asl_err *err)
@@ -999,7 +1097,7 @@ static int task_start(struct act *a, json_t *eff)
 	json_t *creds = NULL, *d = NULL;
 	struct asl_err err = { { 0 }, { 0 } };
 	double timeout = s->timeout_s, heartbeat = s->heartbeat_s;
-	bool lambda = s->task_kind == ASL_TK_LAMBDA_ARN;
+	bool lambda = s->task_kind == ASL_TK_LAMBDA_ARN, callback_done = false;
 	int r;
 
 	if (s->ja_timeout || s->ja_heartbeat || s->ja_credentials) {
@@ -1044,7 +1142,13 @@ static int task_start(struct act *a, json_t *eff)
 	}
 	emit(a, lambda ? "LambdaFunctionScheduled" : "TaskScheduled",
 	     lambda ? "lambdaFunctionScheduledEventDetails" : "taskScheduledEventDetails", d, true);
-	req.resource = s->resource;
+	if (s->callback && !a->token && token_new(a) < 0) {
+		asl_err_set(&err, ASL_E_RUNTIME, "cannot make a task token: %s", strerror(errno));
+		goto fail_rt;
+	}
+	req.resource = s->callback ? s->run_resource : s->resource;
+	req.task_token = s->callback ? a->token : NULL;
+	req.callback_done = s->callback ? &callback_done : NULL;
 	req.input = eff;
 	req.state_name = s->name;
 	req.state_machine = x->m->name;
@@ -1054,7 +1158,8 @@ static int task_start(struct act *a, json_t *eff)
 	req.definition_dir = x->m->definition_dir;
 	req.retry_count = a->retry_total;
 	req.timeout_s = timeout;
-	req.heartbeat_s = heartbeat;
+	/* a callback's heartbeats come from SendTaskHeartbeat, not from the program */
+	req.heartbeat_s = s->callback ? 0 : heartbeat;
 	req.credentials = creds;
 	req.chain_depth = x->opts.chain_depth;
 	if (!x->e->has_tasks) {
@@ -1084,6 +1189,19 @@ static int task_start(struct act *a, json_t *eff)
 	} else if (timeout > 0) {
 		a->timer = loop_timer_add(x->e->loop, secs_to_ms(timeout), task_timer_fn, a);
 	}
+	if (s->callback && callback_done) {
+		token_drop(a, "CLOSED"); /* never announced: the runner answers itself */
+	} else if (s->callback) {
+		a->token_waiting = true;
+		a->hb_s = heartbeat;
+		a->to_s = timeout;
+		if (heartbeat > 0)
+			a->hb_timer = loop_timer_add(x->e->loop, secs_to_ms(heartbeat),
+						     task_hb_fn, a);
+		if (x->e->token_fn)
+			x->e->token_fn(x->e->token_arg, a->token, x->arn ? x->arn : "", s->name,
+				       "WAITING");
+	}
 	return R_WAIT;
 fail_rt:
 	json_decref(creds);
@@ -1097,6 +1215,10 @@ static int task_finished(struct act *a, json_t *output, const char *error, const
 	struct asl_err err;
 	json_t *d = NULL;
 
+	if (a->hb_timer || a->token_listed)
+		token_drop(a, !error ? "SUCCEEDED"
+			      : !strcmp(error, ASL_E_TIMEOUT) || !strcmp(error, ASL_E_HEARTBEAT)
+			      ? "TIMED_OUT" : "FAILED");
 	if (!error && over_limit(a->x, output)) {
 		json_decref(output);
 		output = NULL;
@@ -1145,6 +1267,21 @@ static void act_async(struct act *a, int rc)
 		act_drive(a, rc);
 }
 
+/*
+ * The program of a callback task succeeded (@output stolen): record
+ * TaskSubmitted and keep waiting for the token.
+ */
+static void task_submitted(struct act *a, json_t *output)
+{
+	const struct asl_state *s = cur_state(a);
+	json_t *d = NULL;
+
+	if (a->x->want_events)
+		d = task_details(s, io_details("output", output ? output : json_null()));
+	json_decref(output);
+	emit(a, "TaskSubmitted", "taskSubmittedEventDetails", d, true);
+}
+
 static void task_done(void *arg, json_t *output, const char *error, const char *cause)
 {
 	struct act *a = arg;
@@ -1159,6 +1296,10 @@ static void task_done(void *arg, json_t *output, const char *error, const char *
 		return;
 	}
 	a->task = NULL;
+	if (!error && a->token_waiting) {
+		task_submitted(a, output);
+		return;
+	}
 	if (a->timer) {
 		loop_timer_cancel(a->x->e->loop, a->timer);
 		a->timer = NULL;
@@ -1176,6 +1317,13 @@ static void task_early_fn(void *arg)
 	a->early_done = false;
 	a->early_out = NULL;
 	a->early_error = a->early_cause = NULL;
+	if (!error && a->token_waiting) {
+		task_submitted(a, out);
+		if (a->to_s > 0)
+			a->timer = loop_timer_add(a->x->e->loop, secs_to_ms(a->to_s),
+						  task_timer_fn, a);
+		return;
+	}
 	act_async(a, task_finished(a, out, error, cause));
 	free(error);
 	free(cause);
@@ -1192,6 +1340,66 @@ static void task_timer_fn(void *arg)
 		a->task = NULL;
 	}
 	act_async(a, task_finished(a, NULL, ASL_E_TIMEOUT, NULL));
+}
+
+static void task_hb_fn(void *arg)
+{
+	struct act *a = arg;
+	struct asl_execution *x = a->x;
+
+	a->hb_timer = NULL;
+	if (a->timer) {
+		loop_timer_cancel(x->e->loop, a->timer);
+		a->timer = NULL;
+	}
+	if (a->task) {
+		x->e->tasks.cancel(x->e->tasks.arg, a->task);
+		a->task = NULL;
+	}
+	act_async(a, task_finished(a, NULL, ASL_E_HEARTBEAT, NULL));
+}
+
+int asl_engine_task_callback(struct asl_engine *e, const char *token, enum asl_callback kind,
+			     json_t *output, const char *error, const char *cause)
+{
+	struct act *a;
+	json_t *out;
+
+	for (a = e->tokens; a; a = a->tok_next)
+		if (a->token_waiting && strcmp(a->token, token) == 0)
+			break;
+	if (!a)
+		return -ENOENT;
+	if (kind == ASL_CB_HEARTBEAT) {
+		if (a->hb_timer) {
+			loop_timer_cancel(e->loop, a->hb_timer);
+			a->hb_timer = loop_timer_add(e->loop, secs_to_ms(a->hb_s), task_hb_fn, a);
+		}
+		return 0;
+	}
+	if (a->timer) {
+		loop_timer_cancel(e->loop, a->timer);
+		a->timer = NULL;
+	}
+	if (a->task) {
+		/* the callback came before the program ended: it is no longer needed */
+		e->tasks.cancel(e->tasks.arg, a->task);
+		a->task = NULL;
+	}
+	if (kind == ASL_CB_SUCCESS) {
+		out = json_deep_copy(output ? output : json_null());
+		act_async(a, task_finished(a, out, out ? NULL : ASL_E_RUNTIME,
+					   out ? NULL : "out of memory"));
+	} else {
+		act_async(a, task_finished(a, NULL, error ? error : "", cause));
+	}
+	return 0;
+}
+
+void asl_engine_set_token_hook(struct asl_engine *e, asl_token_fn fn, void *arg)
+{
+	e->token_fn = fn;
+	e->token_arg = fn ? arg : NULL;
 }
 
 static void retry_timer_fn(void *arg)
@@ -2774,6 +2982,7 @@ static int exec_attempt(struct act *a)
 	struct asl_err err;
 	int rc;
 
+	token_free(a, "CLOSED"); /* a token is valid for one attempt */
 	if (s->jsonata)
 		return ja_attempt(a);
 	if (s->type == ASL_ST_FAIL)
@@ -2909,6 +3118,7 @@ static void act_cancel(struct act *a)
 		x->e->tasks.cancel(x->e->tasks.arg, a->task);
 		a->task = NULL;
 	}
+	token_drop(a, "CLOSED");
 	if (a->child) {
 		struct frame *f = a->child;
 		size_t i;
@@ -2936,6 +3146,7 @@ static void act_free(struct act *a)
 	json_decref(a->wait_out);
 	json_decref(a->wait_assigned);
 	json_decref(a->early_out);
+	token_free(a, "CLOSED");
 	free(a->early_error);
 	free(a->early_cause);
 	free(a->retry_more);

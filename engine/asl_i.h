@@ -123,6 +123,8 @@ struct asl_state {
 	struct asl_tmpl credentials;
 	int task_kind;           /* ASL_TK_* below */
 	char *res_type, *res_name; /* for TaskScheduled events (owned) */
+	bool callback;           /* Resource ends in .waitForTaskToken */
+	char *run_resource;      /* callback: Resource without the suffix (owned), else NULL */
 
 	/* Choice */
 	struct asl_choice *choices;

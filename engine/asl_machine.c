@@ -248,7 +248,12 @@ static void task_kind(struct asl_state *s)
 {
 	const char *r = s->resource;
 	const char *p;
+	size_t n = strlen(r), sl = strlen(ASL_CALLBACK_SUFFIX);
 
+	if (n > sl && strcmp(r + n - sl, ASL_CALLBACK_SUFFIX) == 0) {
+		s->callback = true;
+		s->run_resource = strndup(r, n - sl);
+	}
 	if (!strncmp(r, "arn:aws:lambda:", 15) || !strncmp(r, "arn:aws-us-gov:lambda:", 22) ||
 	    !strncmp(r, "arn:aws-cn:lambda:", 18)) {
 		s->task_kind = ASL_TK_LAMBDA_ARN;
@@ -408,7 +413,8 @@ static int compile_state(struct compile *c, json_t *index, const char *name, jso
 		if (!s->resource)
 			return cfail(c, "state '%s': Task has no Resource", name);
 		task_kind(s);
-		if (s->task_kind != ASL_TK_LAMBDA_ARN && (!s->res_type || !s->res_name))
+		if ((s->task_kind != ASL_TK_LAMBDA_ARN && (!s->res_type || !s->res_name)) ||
+		    (s->callback && !s->run_resource))
 			return -ENOMEM;
 		if (ja_num_field(c, s->jsonata, o, "TimeoutSeconds", &s->timeout_s, NULL,
 				 &s->ja_timeout, name) < 0 ||
@@ -785,6 +791,7 @@ static void free_graph(struct asl_graph *g)
 		free(s->branches);
 		free(s->res_type);
 		free(s->res_name);
+		free(s->run_resource);
 	}
 	free(g->states);
 	free(g);

@@ -14,6 +14,7 @@
 #define STEPFS_ASL_TASK_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "engine/asl_err.h"
@@ -34,6 +35,13 @@ struct asl_task_req {
 	double heartbeat_s;          /* HeartbeatSeconds(Path) resolved; 0 = none */
 	json_t *credentials;         /* borrowed: evaluated Credentials or NULL */
 	const char *task_token;      /* $$.Task.Token for .waitForTaskToken, else NULL */
+	/*
+	 * With a task_token: a runner whose result is the callback's answer
+	 * itself (a mocked response) sets *callback_done = true in start();
+	 * otherwise a successful done() only means "submitted" and the state
+	 * waits for the token. NULL without a task_token.
+	 */
+	bool *callback_done;
 	unsigned chain_depth;        /* loop guard: how many executions caused this one */
 };
 

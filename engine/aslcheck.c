@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/asl.h"
 #include "engine/asl_task.h"
 #include "engine/buf.h"
 #include "engine/jpath.h"
@@ -1128,13 +1129,19 @@ static void check_task(struct ck *c, json_t *state, unsigned ql)
 		diag(c, "Resource", ASLCHECK_SCHEMA, "'Resource' must be a non-empty string URI");
 	} else if (c->opts && c->opts->check_resources && c->opts->tasks &&
 		   c->opts->tasks->check) {
-		char msg[512];
+		char msg[512], *run = strdup(json_string_value(res));
+		size_t n = run ? strlen(run) : 0, sl = strlen(ASL_CALLBACK_SUFFIX);
 
 		msg[0] = '\0';
-		if (c->opts->tasks->check(c->opts->tasks->arg, json_string_value(res),
-					  c->opts->definition_dir, msg, sizeof(msg)) < 0)
+		if (n > sl && strcmp(run + n - sl, ASL_CALLBACK_SUFFIX) == 0)
+			run[n - sl] = '\0'; /* the program of a callback task */
+		if (!run)
+			diag(c, "Resource", ASLCHECK_RESOURCE, "out of memory");
+		else if (c->opts->tasks->check(c->opts->tasks->arg, run, c->opts->definition_dir,
+					       msg, sizeof(msg)) < 0)
 			diag(c, "Resource", ASLCHECK_RESOURCE, "resource '%s' cannot be run: %s",
 			     json_string_value(res), msg[0] ? msg : "unknown resource");
+		free(run);
 	}
 	check_exclusive(c, state, "TimeoutSeconds", "TimeoutSecondsPath");
 	check_exclusive(c, state, "HeartbeatSeconds", "HeartbeatSecondsPath");

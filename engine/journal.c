@@ -88,7 +88,10 @@ static const char journal_schema[] =
 	" PRIMARY KEY(arn, id)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS requests("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, arn TEXT NOT NULL,"
-	" error TEXT, cause TEXT, created_ms INTEGER NOT NULL);";
+	" error TEXT, cause TEXT, created_ms INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS tokens("
+	" token TEXT PRIMARY KEY, arn TEXT NOT NULL, state TEXT NOT NULL,"
+	" status TEXT NOT NULL, updated_ms INTEGER NOT NULL) WITHOUT ROWID;";
 
 int64_t journal_now_ms(void)
 {
@@ -930,7 +933,7 @@ int journal_take_requests(struct journal *j,
 	}
 	sqlite3_finalize(st);
 	if (maxid > 0) {
-		st = journal_prep(j, "DELETE FROM requests WHERE id <= ?");
+		st = journal_prep(j, "DELETE FROM requests WHERE kind = 'stop' AND id <= ?");
 		if (st) {
 			sqlite3_bind_int64(st, 1, maxid);
 			(void)sqlite3_step(st);
@@ -946,6 +949,147 @@ int journal_take_requests(struct journal *j,
 	i = json_array_size(rows);
 	json_decref(rows);
 	return (int)i;
+}
+
+int journal_request_task(struct journal *j, const char *kind, const char *token,
+			 const char *error, const char *cause)
+{
+	sqlite3_stmt *st;
+	int r = -EIO;
+
+	pthread_mutex_lock(&j->db_lock);
+	st = journal_prep(j, "INSERT INTO requests(kind, arn, error, cause, created_ms) "
+			     "VALUES(?, ?, ?, ?, ?)");
+	if (st) {
+		journal_bind_text(st, 1, kind);
+		journal_bind_text(st, 2, token);
+		journal_bind_text(st, 3, error);
+		journal_bind_text(st, 4, cause);
+		sqlite3_bind_int64(st, 5, journal_now_ms());
+		if (sqlite3_step(st) == SQLITE_DONE)
+			r = 0;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&j->db_lock);
+	return r;
+}
+
+int journal_take_task_requests(struct journal *j,
+			       void (*fn)(void *arg, const char *kind, const char *token,
+					  const char *error, const char *cause),
+			       void *arg)
+{
+	sqlite3_stmt *st;
+	json_t *rows = json_array(), *row;
+	int64_t maxid = 0;
+	size_t i;
+	int rc;
+
+	if (!rows)
+		return -ENOMEM;
+	pthread_mutex_lock(&j->db_lock);
+	st = journal_prep(j, "SELECT id, kind, arn, error, cause FROM requests "
+			     "WHERE kind IN ('task_success', 'task_failure', 'task_heartbeat') ORDER BY id");
+	if (!st) {
+		pthread_mutex_unlock(&j->db_lock);
+		json_decref(rows);
+		return -EIO;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		maxid = sqlite3_column_int64(st, 0);
+		json_array_append_new(rows, json_pack("[s,s,s?,s?]", journal_col(st, 1),
+						      journal_col(st, 2), journal_col(st, 3),
+						      journal_col(st, 4)));
+	}
+	sqlite3_finalize(st);
+	if (maxid > 0) {
+		st = journal_prep(j, "DELETE FROM requests WHERE kind IN ('task_success', 'task_failure', "
+				     "'task_heartbeat') AND id <= ?");
+		if (st) {
+			sqlite3_bind_int64(st, 1, maxid);
+			(void)sqlite3_step(st);
+			sqlite3_finalize(st);
+		}
+	}
+	pthread_mutex_unlock(&j->db_lock);
+	json_array_foreach(rows, i, row)
+		if (json_is_array(row))
+			fn(arg, json_string_value(json_array_get(row, 0)),
+			   json_string_value(json_array_get(row, 1)),
+			   json_string_value(json_array_get(row, 2)),
+			   json_string_value(json_array_get(row, 3)));
+	i = json_array_size(rows);
+	json_decref(rows);
+	return (int)i;
+}
+
+int journal_token_set(struct journal *j, const char *token, const char *arn, const char *state,
+		      const char *status)
+{
+	sqlite3_stmt *st;
+	int r = -EIO;
+
+	pthread_mutex_lock(&j->db_lock);
+	st = journal_prep(j, "INSERT INTO tokens(token, arn, state, status, updated_ms) "
+			     "VALUES(?, ?, ?, ?, ?) ON CONFLICT(token) DO UPDATE SET "
+			     "status = excluded.status, updated_ms = excluded.updated_ms");
+	if (st) {
+		journal_bind_text(st, 1, token);
+		journal_bind_text(st, 2, arn);
+		journal_bind_text(st, 3, state);
+		journal_bind_text(st, 4, status);
+		sqlite3_bind_int64(st, 5, journal_now_ms());
+		if (sqlite3_step(st) == SQLITE_DONE)
+			r = 0;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&j->db_lock);
+	return r;
+}
+
+int journal_token_get(struct journal *j, const char *token, json_t **ret)
+{
+	sqlite3_stmt *st;
+	int r = -EIO;
+
+	pthread_mutex_lock(&j->db_lock);
+	st = journal_prep(j, "SELECT arn, state, status FROM tokens WHERE token = ?");
+	if (st) {
+		journal_bind_text(st, 1, token);
+		switch (sqlite3_step(st)) {
+		case SQLITE_ROW:
+			*ret = json_pack("{s:s,s:s,s:s}", "arn", journal_col(st, 0), "state",
+					 journal_col(st, 1), "status", journal_col(st, 2));
+			r = *ret ? 0 : -ENOMEM;
+			break;
+		case SQLITE_DONE:
+			r = -ENOENT;
+			break;
+		default:
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&j->db_lock);
+	return r;
+}
+
+int journal_tokens_close_all(struct journal *j)
+{
+	sqlite3_stmt *st;
+	int r = -EIO;
+
+	pthread_mutex_lock(&j->db_lock);
+	st = journal_prep(j, "UPDATE tokens SET status = 'CLOSED', updated_ms = ? "
+			     "WHERE status = 'WAITING'");
+	if (st) {
+		sqlite3_bind_int64(st, 1, journal_now_ms());
+		if (sqlite3_step(st) == SQLITE_DONE)
+			r = 0;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&j->db_lock);
+	return r;
 }
 
 int journal_meta_get(struct journal *j, const char *key, char **ret)

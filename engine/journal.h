@@ -11,7 +11,9 @@
  *               name is derived from the event (journal_exec_name()), so a
  *               replayed event never starts a second execution
  *   history     the AWS-shaped history events of Standard executions
- *   requests    stop requests from `stepfs executions stop` to a live daemon
+ *   requests    stop requests from `stepfs executions stop` and task-token
+ *               callbacks (`send-task-*`) to a live daemon
+ *   tokens      task tokens of .waitForTaskToken states and their status
  *   meta        key/value (sequencer high-water mark, schedule state)
  *
  * Durability. journal_append() commits with synchronous=FULL: in WAL mode
@@ -176,6 +178,30 @@ int journal_take_requests(struct journal *j,
 			  void (*fn)(void *arg, const char *arn, const char *error,
 				     const char *cause),
 			  void *arg);
+
+/*
+ * Task-token callbacks (`stepfs executions send-task-*`): @kind is
+ * "task_success" (@cause carries the output JSON text), "task_failure"
+ * (@error, @cause) or "task_heartbeat". Returns 0 or -EIO.
+ */
+int journal_request_task(struct journal *j, const char *kind, const char *token,
+			 const char *error, const char *cause);
+/* Take pending task requests (deleting them): calls @fn for each. Count or -EIO. */
+int journal_take_task_requests(struct journal *j,
+			       void (*fn)(void *arg, const char *kind, const char *token,
+					  const char *error, const char *cause),
+			       void *arg);
+/*
+ * tokens: the daemon records each task token (status WAITING, then
+ * SUCCEEDED, FAILED, TIMED_OUT or CLOSED) so that a sender can tell a live
+ * token from an unknown or closed one. 0 or -EIO.
+ */
+int journal_token_set(struct journal *j, const char *token, const char *arn, const char *state,
+		      const char *status);
+/* 0 and a new {arn, state, status} in *ret, -ENOENT, or -EIO. */
+int journal_token_get(struct journal *j, const char *token, json_t **ret);
+/* A daemon starting: tokens still WAITING belong to a dead process; mark them CLOSED. */
+int journal_tokens_close_all(struct journal *j);
 
 /* ---- meta, retention ---- */
 

@@ -586,6 +586,8 @@ static int mock_start(void *arg, struct loop *loop, const struct asl_task_req *r
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+	if (req->callback_done)
+		*req->callback_done = true; /* the mocked response is the callback's */
 	thr = json_object_get(entry, "Throw");
 	if (thr) {
 		t->error = json_string_value(json_object_get(thr, "Error"));

@@ -869,12 +869,49 @@ static void router_on_stop(void *arg, const char *arn, const char *error, const 
 	(void)journal_exec_abort_offline(r->journal, arn, error, cause);
 }
 
+/* The engine issued or closed a task token: record it for `send-task-*`. */
+static void router_on_token(void *arg, const char *token, const char *arn, const char *state,
+			    const char *status)
+{
+	struct router *r = arg;
+
+	if (journal_token_set(r->journal, token, arn, state, status) < 0)
+		log_warn("journal '%s': cannot record a task token of '%s'",
+			 journal_path(r->journal), arn);
+}
+
+/* `stepfs executions send-task-success|failure|heartbeat` from another process */
+static void router_on_task(void *arg, const char *kind, const char *token, const char *error,
+			   const char *cause)
+{
+	struct router *r = arg;
+	json_t *out = NULL;
+	int rc;
+
+	if (!strcmp(kind, "task_success")) {
+		out = json_loads(cause ? cause : "null", JSON_DECODE_ANY, NULL);
+		if (!out) {
+			log_warn("task token callback: the output is not JSON; ignored");
+			return;
+		}
+		rc = asl_engine_task_callback(r->engine, token, ASL_CB_SUCCESS, out, NULL, NULL);
+	} else if (!strcmp(kind, "task_failure")) {
+		rc = asl_engine_task_callback(r->engine, token, ASL_CB_FAILURE, NULL, error, cause);
+	} else {
+		rc = asl_engine_task_callback(r->engine, token, ASL_CB_HEARTBEAT, NULL, NULL, NULL);
+	}
+	json_decref(out);
+	if (rc == -ENOENT)
+		log_warn("%s: no task waits for that token (it ended or is unknown)", kind);
+}
+
 static void router_poll_cb(void *arg)
 {
 	struct router *r = arg;
 
 	r->poll_timer = NULL;
 	(void)journal_take_requests(r->journal, router_on_stop, r);
+	(void)journal_take_task_requests(r->journal, router_on_task, r);
 	/* a commit from another process sharing the journal (a watcher) */
 	router_drain(r);
 	r->poll_timer = loop_timer_add(r->loop, ROUTER_POLL_MS, router_poll_cb, r);
@@ -1197,6 +1234,9 @@ int router_start(struct router *r)
 	if (!r->engine)
 		return -ENOMEM;
 	asl_engine_set_s3(r->engine, r->s3);
+	/* tokens of a previous daemon died with it (a resumed task gets a new one) */
+	(void)journal_tokens_close_all(r->journal);
+	asl_engine_set_token_hook(r->engine, router_on_token, r);
 	/* started here, after any fork, like the loop thread */
 	if (journal_start_checkpointer(r->journal) < 0)
 		log_warn("journal '%s': no checkpointer thread; SQLite checkpoints inside commits",

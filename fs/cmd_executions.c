@@ -1,5 +1,7 @@
 /*
- * stepfs executions list|describe|history|stop: inspect and stop executions
+ * stepfs executions list|describe|history|stop|send-task-*: inspect and stop
+ * executions, and answer .waitForTaskToken tasks (send-task-success,
+ * send-task-failure, send-task-heartbeat, shaped like the AWS CLI's)
  * in AWS Step Functions' vocabulary, reading the journal. It works the same
  * offline and against a running daemon: the daemon writes everything to the
  * journal as it happens (SQLite WAL lets this process read meanwhile), and a
@@ -31,13 +33,19 @@ static void exec_usage(FILE *f)
 		"       stepfs executions describe ARN|NAME [OPTIONS]\n"
 		"       stepfs executions history  ARN|NAME [--reverse-order] [OPTIONS]\n"
 		"       stepfs executions stop     ARN|NAME [--error E] [--cause C] [OPTIONS]\n"
-		"       stepfs executions prune    --older-than-days N [OPTIONS]\n\n"
+		"       stepfs executions prune    --older-than-days N [OPTIONS]\n"
+		"       stepfs executions send-task-success   --task-token T --task-output JSON\n"
+		"       stepfs executions send-task-failure   --task-token T [--error E] [--cause C]\n"
+		"       stepfs executions send-task-heartbeat --task-token T\n\n"
 		"OPTIONS: --journal PATH   the journal (default $STEPFS_JOURNAL)\n"
 		"         --config FILE    take the journal from this configuration file\n"
 		"         --json           print AWS CLI-shaped JSON instead of a table\n\n"
 		"STATUS is RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED. NAME is an\n"
 		"execution name (the latest execution with that name). With a daemon running,\n"
-		"stop asks it to stop the execution and waits up to 10 s for it to end.\n");
+		"stop asks it to stop the execution and waits up to 10 s for it to end.\n"
+		"send-task-* hand a task token callback to the running daemon; success and\n"
+		"failure wait up to 10 s for the daemon to take it. Errors use AWS's names:\n"
+		"InvalidToken, TaskDoesNotExist, TaskTimedOut (expired or closed), InvalidOutput.\n");
 }
 
 static void print_json(json_t *j)
@@ -270,6 +278,106 @@ out:
 	return rc;
 }
 
+/* A token as the engine makes them: 32 base64url characters. */
+static int token_wellformed(const char *t)
+{
+	return strlen(t) == 32 &&
+	       strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == 32;
+}
+
+static int token_status(struct journal *j, const char *token, char *status, size_t len)
+{
+	json_t *t = NULL;
+	int r = journal_token_get(j, token, &t);
+
+	if (r == 0)
+		snprintf(status, len, "%s", json_string_value(json_object_get(t, "status")));
+	json_decref(t);
+	return r;
+}
+
+static int cmd_send_task(struct journal *j, const char *verb, const char *token,
+			 const char *output, const char *error, const char *cause, int as_json)
+{
+	const char *kind = strcmp(verb, "send-task-success") == 0   ? "task_success"
+			   : strcmp(verb, "send-task-failure") == 0 ? "task_failure"
+								    : "task_heartbeat";
+	char status[32];
+	json_error_t jerr;
+	json_t *out;
+	int r, tries;
+
+	if (!token) {
+		fprintf(stderr, "stepfs executions %s: give --task-token T\n", verb);
+		return 2;
+	}
+	if (!strcmp(kind, "task_success")) {
+		if (!output) {
+			fprintf(stderr, "stepfs executions %s: give --task-output JSON\n", verb);
+			return 2;
+		}
+		out = json_loads(output, JSON_DECODE_ANY, &jerr);
+		if (!out) {
+			fprintf(stderr, "stepfs executions %s: InvalidOutput: --task-output is not "
+					"JSON: %s (line %d, column %d)\n", verb, jerr.text, jerr.line,
+				jerr.column);
+			return 1;
+		}
+		json_decref(out);
+		if (strlen(output) > 262144) {
+			fprintf(stderr, "stepfs executions %s: InvalidOutput: --task-output has %zu "
+					"bytes, more than 262144\n", verb, strlen(output));
+			return 1;
+		}
+	}
+	if (!token_wellformed(token)) {
+		fprintf(stderr, "stepfs executions %s: InvalidToken: '%.64s' is not a task token\n",
+			verb, token);
+		return 1;
+	}
+	r = token_status(j, token, status, sizeof(status));
+	if (r == -ENOENT) {
+		fprintf(stderr, "stepfs executions %s: TaskDoesNotExist: no task was given this "
+				"token (journal '%s')\n", verb, journal_path(j));
+		return 1;
+	}
+	if (r < 0) {
+		fprintf(stderr, "stepfs executions %s: cannot read '%s'\n", verb, journal_path(j));
+		return 1;
+	}
+	if (strcmp(status, "WAITING") != 0 || !journal_daemon_alive(journal_path(j))) {
+		fprintf(stderr, "stepfs executions %s: TaskTimedOut: the task token has expired or "
+				"its task is closed (%s)\n", verb,
+			strcmp(status, "WAITING") ? status : "no daemon is running");
+		return 1;
+	}
+	if (journal_request_task(j, kind, token, error,
+				 !strcmp(kind, "task_success") ? output : cause) < 0) {
+		fprintf(stderr, "stepfs executions %s: cannot write to '%s'\n", verb,
+			journal_path(j));
+		return 1;
+	}
+	for (tries = 0; strcmp(kind, "task_heartbeat") && tries < 100; tries++) {
+		if (token_status(j, token, status, sizeof(status)) == 0 &&
+		    strcmp(status, "WAITING") != 0)
+			break;
+		usleep(100000);
+	}
+	if (strcmp(kind, "task_heartbeat") && !strcmp(status, "WAITING")) {
+		fprintf(stderr, "stepfs executions %s: the daemon has not taken the callback within "
+				"10 s; the request stays queued\n", verb);
+		return 1;
+	}
+	if (!strcmp(status, "TIMED_OUT") || !strcmp(status, "CLOSED")) {
+		fprintf(stderr, "stepfs executions %s: TaskTimedOut: the task ended before the "
+				"callback arrived (%s)\n", verb, status);
+		return 1;
+	}
+	if (as_json)
+		printf("{}\n");
+	return 0;
+}
+
 int cmd_executions(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -283,11 +391,13 @@ int cmd_executions(int argc, char **argv)
 		{ "error", required_argument, NULL, 'e' },
 		{ "cause", required_argument, NULL, 'C' },
 		{ "older-than-days", required_argument, NULL, 'o' },
+		{ "task-token", required_argument, NULL, 't' },
+		{ "task-output", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *journal = getenv("STEPFS_JOURNAL"), *cfgfile = NULL, *sm = NULL, *status = NULL;
-	const char *error = NULL, *cause = NULL, *verb, *id = NULL;
+	const char *error = NULL, *cause = NULL, *verb, *id = NULL, *token = NULL, *output = NULL;
 	int as_json = 0, reverse = 0, max = 0, older = -1, c, rc = 2;
 	struct config *cfg = NULL;
 	struct journal *j = NULL;
@@ -330,6 +440,12 @@ int cmd_executions(int argc, char **argv)
 			break;
 		case 'o':
 			older = atoi(optarg);
+			break;
+		case 't':
+			token = optarg;
+			break;
+		case 'O':
+			output = optarg;
 			break;
 		case 'h':
 			exec_usage(stdout);
@@ -389,6 +505,12 @@ int cmd_executions(int argc, char **argv)
 			rc = cmd_history(j, id, reverse, as_json);
 		else
 			rc = cmd_stop(j, id, error, cause, as_json);
+	} else if (strncmp(verb, "send-task-", 10) == 0 &&
+		   (!strcmp(verb + 10, "success") || !strcmp(verb + 10, "failure") ||
+		    !strcmp(verb + 10, "heartbeat"))) {
+		rc = id ? 2 : cmd_send_task(j, verb, token, output, error, cause, as_json);
+		if (id)
+			fprintf(stderr, "stepfs executions %s: unexpected argument '%s'\n", verb, id);
 	} else if (strcmp(verb, "prune") == 0) {
 		int64_t n;
 

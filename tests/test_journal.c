@@ -80,6 +80,15 @@ static void on_request(void *arg, const char *arn, const char *error, const char
 	snprintf(arg, 256, "%s|%s|%s", arn, error ? error : "", cause ? cause : "");
 }
 
+static void on_task_request(void *arg, const char *kind, const char *token, const char *error,
+			    const char *cause)
+{
+	size_t n = strlen(arg);
+
+	snprintf((char *)arg + n, 256 - n, "%s|%s|%s|%s;", kind, token, error ? error : "",
+		 cause ? cause : "");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/stepfs-test-journal-XXXXXX", path[256], err[256], name[64], name2[64];
@@ -224,6 +233,36 @@ int main(void)
 	CHECK_INT_EQ(journal_take_requests(j, on_request, req), 1);
 	CHECK(strstr(req, "|Stopped|by test") != NULL);
 	CHECK_INT_EQ(journal_take_requests(j, on_request, req), 0);
+	/* task-token callbacks share the table; each taker takes only its kinds */
+	CHECK_INT_EQ(journal_request_task(j, "task_success", "tok1", NULL, "{\"a\":1}"), 0);
+	CHECK_INT_EQ(journal_request_stop(j, x[1].arn, NULL, NULL), 0);
+	CHECK_INT_EQ(journal_request_task(j, "task_failure", "tok2", "E", "C"), 0);
+	CHECK_INT_EQ(journal_take_requests(j, on_request, req), 1);
+	req[0] = '\0';
+	CHECK_INT_EQ(journal_take_task_requests(j, on_task_request, req), 2);
+	CHECK_STR_EQ(req, "task_success|tok1||{\"a\":1};task_failure|tok2|E|C;");
+	CHECK_INT_EQ(journal_take_task_requests(j, on_task_request, req), 0);
+	{
+		json_t *t = NULL;
+
+		CHECK_INT_EQ(journal_token_get(j, "tok1", &t), -ENOENT);
+		CHECK_INT_EQ(journal_token_set(j, "tok1", x[1].arn, "Approve", "WAITING"), 0);
+		CHECK_INT_EQ(journal_token_set(j, "tok2", x[1].arn, "Approve", "WAITING"), 0);
+		CHECK_INT_EQ(journal_token_set(j, "tok1", x[1].arn, "Approve", "SUCCEEDED"), 0);
+		CHECK_INT_EQ(journal_token_get(j, "tok1", &t), 0);
+		CHECK_STR_EQ(json_string_value(json_object_get(t, "status")), "SUCCEEDED");
+		CHECK_STR_EQ(json_string_value(json_object_get(t, "state")), "Approve");
+		json_decref(t);
+		t = NULL;
+		CHECK_INT_EQ(journal_tokens_close_all(j), 0);
+		CHECK_INT_EQ(journal_token_get(j, "tok2", &t), 0);
+		CHECK_STR_EQ(json_string_value(json_object_get(t, "status")), "CLOSED");
+		json_decref(t);
+		t = NULL;
+		CHECK_INT_EQ(journal_token_get(j, "tok1", &t), 0);
+		CHECK_STR_EQ(json_string_value(json_object_get(t, "status")), "SUCCEEDED");
+		json_decref(t);
+	}
 	CHECK_INT_EQ(journal_meta_set(j, "schedule/x", "123"), 0);
 	CHECK_INT_EQ(journal_meta_get(j, "schedule/x", &v), 0);
 	CHECK_STR_EQ(v, "123");
