@@ -1120,6 +1120,7 @@ int64_t journal_prune(struct journal *j, int64_t before_ms)
 		"DELETE FROM executions WHERE status != 'RUNNING' AND stop_ms IS NOT NULL AND "
 		"stop_ms < ?1",
 		"DELETE FROM outbox WHERE routed != 0 AND created_ms < ?1",
+		"DELETE FROM tokens WHERE status != 'WAITING' AND updated_ms < ?1",
 	};
 	int64_t n = 0;
 	size_t i;

@@ -211,7 +211,8 @@ int journal_meta_set(struct journal *j, const char *key, const char *value);
 
 /*
  * Retention: delete executions (and their history) that ended before
- * @before_ms, and routed outbox rows created before @before_ms. Returns the
+ * @before_ms, routed outbox rows created before @before_ms and task tokens
+ * closed before @before_ms. Returns the
  * number of executions deleted, or -EIO.
  */
 int64_t journal_prune(struct journal *j, int64_t before_ms);

@@ -318,6 +318,28 @@ static void test_failure_retry_catch(struct env *v)
 	asl_execution_free(x);
 }
 
+/* send-task-failure without error or cause: a task failure, caught by States.TaskFailed */
+static void test_failure_bare(struct env *v)
+{
+	struct cb c = { 0 };
+	struct asl_execution *x;
+	json_t *err;
+
+	c.kind = ASL_CB_FAILURE;
+	at(v, 20, &c);
+	x = run(v,
+		"{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\",\"Resource\":"
+		"\"test:ok.waitForTaskToken\",\"Catch\":[{\"ErrorEquals\":[\"States.TaskFailed\"],"
+		"\"ResultPath\":\"$.err\",\"Next\":\"Caught\"}],\"End\":true},"
+		"\"Caught\":{\"Type\":\"Pass\",\"End\":true}}}",
+		"{}");
+	CHECK_INT_EQ(c.rc, 0);
+	CHECK_INT_EQ(asl_execution_status(x), ASL_SUCCEEDED);
+	err = json_object_get(asl_execution_output(x), "err");
+	CHECK_STR_EQ(json_string_value(json_object_get(err, "Error")), "");
+	asl_execution_free(x);
+}
+
 static void test_heartbeat(struct env *v)
 {
 	struct cb h[3] = { { 0 } }, ok = { 0 };
@@ -470,6 +492,7 @@ int main(void)
 	test_success(&v);
 	test_jsonata(&v);
 	test_failure_retry_catch(&v);
+	test_failure_bare(&v);
 	test_heartbeat(&v);
 	test_timeout(&v);
 	test_program_fails(&v);

@@ -294,8 +294,16 @@ int main(void)
 	CHECK_STR_EQ(json_string_value(json_object_get(d, "cause")), "no daemon");
 	json_decref(d);
 
-	/* retention: only ended executions and routed rows go */
+	/* retention: only ended executions, routed rows and closed tokens go */
+	CHECK_INT_EQ(journal_token_set(j, "tok3", x[1].arn, "Approve", "WAITING"), 0);
 	CHECK_INT_EQ(journal_prune(j, journal_now_ms() + 1000), 2);
+	{
+		json_t *t = NULL;
+
+		CHECK_INT_EQ(journal_token_get(j, "tok1", &t), -ENOENT);
+		CHECK_INT_EQ(journal_token_get(j, "tok3", &t), 0);
+		json_decref(t);
+	}
 	CHECK_INT_EQ(journal_history(j, x[0].arn, &hist), 0);
 	CHECK_INT_EQ(json_array_size(hist), 0);
 	json_decref(hist);
