@@ -883,76 +883,9 @@ int journal_history(struct journal *j, const char *arn, json_t **ret)
 	return 0;
 }
 
-int journal_request_stop(struct journal *j, const char *arn, const char *error,
-			 const char *cause)
-{
-	sqlite3_stmt *st;
-	int r = -EIO;
-
-	pthread_mutex_lock(&j->db_lock);
-	st = journal_prep(j, "INSERT INTO requests(kind, arn, error, cause, created_ms) "
-			     "VALUES('stop', ?, ?, ?, ?)");
-	if (st) {
-		journal_bind_text(st, 1, arn);
-		journal_bind_text(st, 2, error);
-		journal_bind_text(st, 3, cause);
-		sqlite3_bind_int64(st, 4, journal_now_ms());
-		if (sqlite3_step(st) == SQLITE_DONE)
-			r = 0;
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&j->db_lock);
-	return r;
-}
-
-int journal_take_requests(struct journal *j,
-			  void (*fn)(void *arg, const char *arn, const char *error,
-				     const char *cause),
-			  void *arg)
-{
-	sqlite3_stmt *st;
-	json_t *rows = json_array(), *row;
-	int64_t maxid = 0;
-	size_t i;
-	int rc;
-
-	if (!rows)
-		return -ENOMEM;
-	pthread_mutex_lock(&j->db_lock);
-	st = journal_prep(j, "SELECT id, arn, error, cause FROM requests WHERE kind = 'stop' "
-			     "ORDER BY id");
-	if (!st) {
-		pthread_mutex_unlock(&j->db_lock);
-		json_decref(rows);
-		return -EIO;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		maxid = sqlite3_column_int64(st, 0);
-		json_array_append_new(rows, json_pack("[s,s?,s?]", journal_col(st, 1),
-						      journal_col(st, 2), journal_col(st, 3)));
-	}
-	sqlite3_finalize(st);
-	if (maxid > 0) {
-		st = journal_prep(j, "DELETE FROM requests WHERE kind = 'stop' AND id <= ?");
-		if (st) {
-			sqlite3_bind_int64(st, 1, maxid);
-			(void)sqlite3_step(st);
-			sqlite3_finalize(st);
-		}
-	}
-	pthread_mutex_unlock(&j->db_lock);
-	json_array_foreach(rows, i, row)
-		if (json_is_array(row))
-			fn(arg, json_string_value(json_array_get(row, 0)),
-			   json_string_value(json_array_get(row, 1)),
-			   json_string_value(json_array_get(row, 2)));
-	i = json_array_size(rows);
-	json_decref(rows);
-	return (int)i;
-}
-
-int journal_request_task(struct journal *j, const char *kind, const char *token,
-			 const char *error, const char *cause)
+/* Queue a request for the daemon: @kind, its subject (ARN or task token), error, cause. */
+static int journal_request(struct journal *j, const char *kind, const char *subject,
+			   const char *error, const char *cause)
 {
 	sqlite3_stmt *st;
 	int r = -EIO;
@@ -962,7 +895,7 @@ int journal_request_task(struct journal *j, const char *kind, const char *token,
 			     "VALUES(?, ?, ?, ?, ?)");
 	if (st) {
 		journal_bind_text(st, 1, kind);
-		journal_bind_text(st, 2, token);
+		journal_bind_text(st, 2, subject);
 		journal_bind_text(st, 3, error);
 		journal_bind_text(st, 4, cause);
 		sqlite3_bind_int64(st, 5, journal_now_ms());
@@ -974,28 +907,37 @@ int journal_request_task(struct journal *j, const char *kind, const char *token,
 	return r;
 }
 
-int journal_take_task_requests(struct journal *j,
-			       void (*fn)(void *arg, const char *kind, const char *token,
-					  const char *error, const char *cause),
-			       void *arg)
+int journal_request_stop(struct journal *j, const char *arn, const char *error,
+			 const char *cause)
+{
+	return journal_request(j, "stop", arn, error, cause);
+}
+
+/*
+ * Take (read and delete, in one critical section) the queued requests whose
+ * kind is in @kinds (an SQL list of literals, e.g. "('stop')"), oldest first:
+ * *ret is an array of [kind, subject, error|null, cause|null].
+ */
+static int journal_take(struct journal *j, const char *kinds, json_t **ret)
 {
 	sqlite3_stmt *st;
-	json_t *rows = json_array(), *row;
+	json_t *rows = json_array();
 	int64_t maxid = 0;
-	size_t i;
-	int rc;
+	char sql[256];
 
 	if (!rows)
 		return -ENOMEM;
 	pthread_mutex_lock(&j->db_lock);
-	st = journal_prep(j, "SELECT id, kind, arn, error, cause FROM requests "
-			     "WHERE kind IN ('task_success', 'task_failure', 'task_heartbeat') ORDER BY id");
+	snprintf(sql, sizeof(sql),
+		 "SELECT id, kind, arn, error, cause FROM requests WHERE kind IN %s ORDER BY id",
+		 kinds);
+	st = journal_prep(j, sql);
 	if (!st) {
 		pthread_mutex_unlock(&j->db_lock);
 		json_decref(rows);
 		return -EIO;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while (sqlite3_step(st) == SQLITE_ROW) {
 		maxid = sqlite3_column_int64(st, 0);
 		json_array_append_new(rows, json_pack("[s,s,s?,s?]", journal_col(st, 1),
 						      journal_col(st, 2), journal_col(st, 3),
@@ -1003,8 +945,9 @@ int journal_take_task_requests(struct journal *j,
 	}
 	sqlite3_finalize(st);
 	if (maxid > 0) {
-		st = journal_prep(j, "DELETE FROM requests WHERE kind IN ('task_success', 'task_failure', "
-				     "'task_heartbeat') AND id <= ?");
+		snprintf(sql, sizeof(sql), "DELETE FROM requests WHERE kind IN %s AND id <= ?",
+			 kinds);
+		st = journal_prep(j, sql);
 		if (st) {
 			sqlite3_bind_int64(st, 1, maxid);
 			(void)sqlite3_step(st);
@@ -1012,12 +955,55 @@ int journal_take_task_requests(struct journal *j,
 		}
 	}
 	pthread_mutex_unlock(&j->db_lock);
+	*ret = rows;
+	return 0;
+}
+
+static const char *row_str(json_t *row, size_t i)
+{
+	return json_string_value(json_array_get(row, i));
+}
+
+int journal_take_requests(struct journal *j,
+			  void (*fn)(void *arg, const char *arn, const char *error,
+				     const char *cause),
+			  void *arg)
+{
+	json_t *rows, *row;
+	size_t i;
+	int rc = journal_take(j, "('stop')", &rows);
+
+	if (rc < 0)
+		return rc;
 	json_array_foreach(rows, i, row)
 		if (json_is_array(row))
-			fn(arg, json_string_value(json_array_get(row, 0)),
-			   json_string_value(json_array_get(row, 1)),
-			   json_string_value(json_array_get(row, 2)),
-			   json_string_value(json_array_get(row, 3)));
+			fn(arg, row_str(row, 1), row_str(row, 2), row_str(row, 3));
+	i = json_array_size(rows);
+	json_decref(rows);
+	return (int)i;
+}
+
+int journal_request_task(struct journal *j, const char *kind, const char *token,
+			 const char *error, const char *cause)
+{
+	return journal_request(j, kind, token, error, cause);
+}
+
+int journal_take_task_requests(struct journal *j,
+			       void (*fn)(void *arg, const char *kind, const char *token,
+					  const char *error, const char *cause),
+			       void *arg)
+{
+	json_t *rows, *row;
+	size_t i;
+	int rc = journal_take(j, "('task_success', 'task_failure', 'task_heartbeat')", &rows);
+
+	if (rc < 0)
+		return rc;
+	json_array_foreach(rows, i, row)
+		if (json_is_array(row))
+			fn(arg, row_str(row, 0), row_str(row, 1), row_str(row, 2),
+			   row_str(row, 3));
 	i = json_array_size(rows);
 	json_decref(rows);
 	return (int)i;
