@@ -65,7 +65,7 @@ cleanup() {
 trap cleanup EXIT
 CURL=(curl -sS -f -u "$AK:$SK" --aws-sigv4 "aws:amz:$REGION:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD')
 now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc; }
+since() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.6f\n", a - b }'; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 count_keys() { # prefix -> number of keys (all pages)
