@@ -11,7 +11,6 @@ it_need_s3
 it_need_cmd curl cmp
 . "$(dirname "$0")/lib_fp.sh"
 cd "$IT_DIR"
-trap '[ -n "$FP_PID" ] && kill "$FP_PID" 2>/dev/null; it_cleanup' EXIT
 
 SIGN=(-u "$IT_AK:$IT_SK" --aws-sigv4 "aws:amz:$IT_REGION:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD')
 P=$IT_PREFIX

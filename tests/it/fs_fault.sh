@@ -44,7 +44,7 @@ proxy_stop() {
 	wait "$FP_PID" 2>/dev/null || true
 	FP_PID=
 }
-trap '[ -n "$FP_PID" ] && kill "$FP_PID" 2>/dev/null; it_cleanup' EXIT
+it_defer '[ -n "$FP_PID" ] && kill "$FP_PID"'
 
 mnt() {
 	it_mount "s3://$IT_BUCKET/${K%/}" "$M" \

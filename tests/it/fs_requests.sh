@@ -24,7 +24,7 @@ aws_s3 cp --only-show-errors --recursive src "s3://$IT_BUCKET/${K}many/"
 
 "$FP" "$UP" >fp.port 2>fp.err &
 FP_PID=$!
-trap 'kill "$FP_PID" 2>/dev/null; it_cleanup' EXIT
+it_defer 'kill "$FP_PID"'
 for ((i = 0; i < 50; i++)); do [ -s fp.port ] && break; sleep 0.1; done
 FP_PORT=$(head -n 1 fp.port)
 

@@ -167,9 +167,7 @@ J
 "$STEPFS_BIN" watch "$DROP" --config "$D/wf3/stepfs.json" --quiet-ms 100 --upload "$UPB" \
 	>"$D/watch.log" 2>&1 &
 W_PID=$!
-# (set -e holds inside the trap too: a watcher already gone must not fail the script)
-trap 'if [ -n "$W_PID" ]; then kill -TERM "$W_PID" 2>/dev/null || true; wait "$W_PID" 2>/dev/null || true; fi
-      it_cleanup' EXIT
+it_defer '[ -n "$W_PID" ] && { kill -TERM "$W_PID"; wait "$W_PID"; }'
 sleep 0.5
 cp "$B/in/rows.csv" "$DROP/w.csv"
 man=

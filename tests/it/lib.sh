@@ -32,6 +32,7 @@ IT_HELPERS=$IT_O/tests
 IT_PASS=0
 IT_FAIL=0
 IT_MOUNTS=()    # mount points to unmount on exit
+IT_DEFERRED=()  # commands to run on exit (it_defer)
 IT_MOUNT_PIDS=() # daemon pid per mount point (same index), or ""
 IT_OWN_SERVERS=
 IT_MOUNT_SEQ=-1  # numbers the mount logs: mount-0.log is the first
@@ -51,6 +52,9 @@ it_log() { echo "# $*"; }
 it_cleanup() {
 	local rc=$? i
 	set +e
+	for ((i = ${#IT_DEFERRED[@]} - 1; i >= 0; i--)); do
+		eval "${IT_DEFERRED[i]}" >/dev/null 2>&1
+	done
 	for ((i = ${#IT_MOUNTS[@]} - 1; i >= 0; i--)); do
 		[ -n "${IT_MOUNTS[i]}" ] && it_umount "${IT_MOUNTS[i]}" >/dev/null 2>&1
 	done
@@ -65,6 +69,11 @@ it_cleanup() {
 	return $rc
 }
 trap it_cleanup EXIT
+
+# it_defer 'COMMAND': run COMMAND at exit (the last deferred first), before the
+# mounts are undone and the directory removed; its failures are ignored (a
+# process already gone), so a script never replaces the EXIT trap itself.
+it_defer() { IT_DEFERRED+=("$1"); }
 
 # it_need_s3: make sure a real S3 test server is there, or exit 77
 it_need_s3() {

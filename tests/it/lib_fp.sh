@@ -1,11 +1,12 @@
 # tests/it/lib_fp.sh: the fault-injecting proxy (tests/helper_faultproxy.c) in
 # front of the test server. Source after lib.sh and it_need_s3. Sets FP (the
-# helper) and UP (the server's host:port); the caller's EXIT trap stops a
-# proxy still running ([ -n "$FP_PID" ] && fp_stop).
+# helper) and UP (the server's host:port); a proxy still running at exit is
+# stopped.
 FP=$(it_need_helper helper_faultproxy)
 UP=${IT_ENDPOINT#http://}
 UP=${UP%%/*}
 FP_PID= FP_PORT= FP_LOG= FP_N=0
+it_defer '[ -n "$FP_PID" ] && fp_stop'
 
 # fp_start ARGS...: start a proxy with these faults; sets FP_PID, FP_PORT and
 # FP_LOG (its stderr, where it prints its counters when it exits). Each start

@@ -15,7 +15,6 @@ CLI=$(it_need_helper helper_s3cli)
 . "$(dirname "$0")/lib_fp.sh"
 cd "$IT_DIR"
 P=${IT_PREFIX%/}
-trap '[ -n "$FP_PID" ] && fp_stop; it_cleanup' EXIT
 viaproxy() { # OPTS-JSON-EXTRA ARGS...
 	local o
 	o=$(jq -cn --arg e "http://127.0.0.1:$FP_PORT" "{endpoint: \$e, retry_base_ms: 20, retry_max_ms: 200} + $1")

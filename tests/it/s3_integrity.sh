@@ -20,7 +20,6 @@ CLI=$(it_need_helper helper_s3cli)
 . "$(dirname "$0")/lib_fp.sh"
 cd "$IT_DIR"
 P=${IT_PREFIX%/}
-trap '[ -n "$FP_PID" ] && fp_stop; it_cleanup' EXIT
 corrupted() { sed -n 's/.*exit:.* \([0-9]*\) corrupt-body.*/\1/p' "$FP_LOG" | tail -n 1; }
 viaproxy() { # OPTS-JSON-EXTRA ARGS...
 	local o

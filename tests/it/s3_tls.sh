@@ -15,7 +15,7 @@ P=${IT_PREFIX%/}
 UP=${IT_ENDPOINT#http://}
 UP=${UP%%/*}
 SOCAT_PIDS=()
-trap 'for p in "${SOCAT_PIDS[@]}"; do kill "$p" 2>/dev/null; done; it_cleanup' EXIT
+it_defer 'for p in "${SOCAT_PIDS[@]}"; do kill "$p"; done'
 
 # a CA, a server certificate for 127.0.0.1 and one for another name
 openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=stepfs-test-ca \

@@ -20,7 +20,7 @@ mkdir -p "$DROP"
 W_PID=
 
 w_stop() { kill -TERM "$W_PID" 2>/dev/null || true; wait "$W_PID" 2>/dev/null || true; W_PID=; }
-trap '[ -n "$W_PID" ] && w_stop; [ -n "$FP_PID" ] && fp_stop; it_cleanup' EXIT
+it_defer '[ -n "$W_PID" ] && w_stop'
 
 cat >"$T/pass.asl.json" <<'J'
 {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}

@@ -13,7 +13,7 @@ mkdir -p "$IT_DIR/bucket" "$IT_DIR/out"
 # the shipped file, with the journal and output moved into the test's directory
 jq --arg j "$IT_DIR/journal.db" --arg o "$IT_DIR/out" \
 	'.Journal = $j | .tasks.env.OUT_DIR = $o' "$src/stepfs.json" >"$src/.test-stepfs.json"
-trap 'rm -f "$src/.test-stepfs.json"; it_cleanup' EXIT
+it_defer 'rm -f "$src/.test-stepfs.json"'
 # pretend the nightly report last ran two days ago
 "$STEPFS_BIN" executions list --config "$src/.test-stepfs.json" >/dev/null 2>&1 || true
 sqlite3 "$IT_DIR/journal.db" "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);
