@@ -325,6 +325,22 @@ static mode_t default_mode(struct stepfs *fs, int is_dir)
 	return is_dir ? (S_IFDIR | (0777 & ~fs->o.umask)) : (S_IFREG | (0666 & ~fs->o.umask));
 }
 
+/*
+ * Metadata for a file the server holds none for (new, or created by another
+ * tool without it): the mount's default mode, owned by the calling process
+ * (the mount's uid/gid outside a request); times are the caller's to set.
+ */
+static void node_default_meta(struct stepfs *fs, struct node *n)
+{
+	struct fuse_context *c = fuse_get_context();
+
+	n->mode = default_mode(fs, 0);
+	n->uid = c ? c->uid : fs->o.uid;
+	n->gid = c ? c->gid : fs->o.gid;
+	snprintf(n->content_type, sizeof(n->content_type), "application/octet-stream");
+	n->have_meta = 1;
+}
+
 /* Attributes from what HEAD (or a listing, meta == NULL) says. */
 static void obj_stat(struct stepfs *fs, const struct store_obj *o, int is_dir, struct stat *st)
 {
@@ -1066,15 +1082,8 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	if (!n->have_meta) {
 		r = node_load_meta(fs, n, key);
 		if (r == -ENOENT) {
-			struct fuse_context *c = fuse_get_context();
-
-			n->mode = default_mode(fs, 0);
-			n->uid = c ? c->uid : fs->o.uid;
-			n->gid = c ? c->gid : fs->o.gid;
+			node_default_meta(fs, n);
 			n->mtime = n->ctime = now_rt();
-			snprintf(n->content_type, sizeof(n->content_type),
-				 "application/octet-stream");
-			n->have_meta = 1;
 			r = 0;
 		}
 		if (r < 0)
@@ -2119,15 +2128,8 @@ static void stream_start(struct stepfs *fs, struct node *n, const int *jobs, int
 	if (key && st && !st->upload_id && !st->failed) {
 		st->creating = create = 1;
 		if (!n->have_meta) {
-			struct fuse_context *c = fuse_get_context();
-
-			n->mode = default_mode(fs, 0);
-			n->uid = c ? c->uid : fs->o.uid;
-			n->gid = c ? c->gid : fs->o.gid;
+			node_default_meta(fs, n);
 			n->ctime = n->mtime;
-			snprintf(n->content_type, sizeof(n->content_type),
-				 "application/octet-stream");
-			n->have_meta = 1;
 		}
 		meta = node_meta_json(n);
 		mt = n->mtime;
@@ -2546,15 +2548,8 @@ static int set_meta(const char *path, struct fuse_file_info *fi, const struct me
 			lr = node_load_meta(fs, n, key);
 			node_unclaim(n);
 			if (lr == -ENOENT) {
-				struct fuse_context *fc = fuse_get_context();
-
-				n->mode = default_mode(fs, 0);
-				n->uid = fc ? fc->uid : fs->o.uid;
-				n->gid = fc ? fc->gid : fs->o.gid;
+				node_default_meta(fs, n);
 				n->ctime = n->mtime;
-				snprintf(n->content_type, sizeof(n->content_type),
-					 "application/octet-stream");
-				n->have_meta = 1;
 			} else if (lr < 0) {
 				pthread_mutex_unlock(&n->lock);
 				node_put(fs, n);
