@@ -10,6 +10,7 @@
  * that no key can escape the root or touch .stepfs-meta.
  */
 #include "fs/localstore.h"
+#include "fs/sigv4.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -71,18 +72,6 @@ static int64_t now_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &t);
 	return ts_ns(t);
-}
-
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 static int unhex(const char *in, unsigned char *out, size_t n)
@@ -165,7 +154,7 @@ static void rec_name(const char *key, char out[65])
 	unsigned int n = 0;
 
 	EVP_Digest(key, strlen(key), md, &n, EVP_sha256(), NULL);
-	hex(md, 32, out);
+	sigv4_hex(md, 32, out);
 }
 
 static void rec_release(struct ls_rec *r)
@@ -320,7 +309,7 @@ static int md5_fd(int fd, char out[33])
 		off += k;
 	}
 	EVP_DigestFinal_ex(ctx, md, &n);
-	hex(md, 16, out);
+	sigv4_hex(md, 16, out);
 out:
 	EVP_MD_CTX_free(ctx);
 	free(buf);
@@ -869,7 +858,7 @@ static enum store_err ls_put(struct store *s, const char *key, const struct stor
 		goto out;
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdn);
-	hex(md, 16, etag);
+	sigv4_hex(md, 16, etag);
 	e = commit_tmp(ls, tmp, key, etag, &st, opts ? opts->content_type : NULL,
 		       opts ? opts->meta : NULL, opts, ret, err);
 out:
@@ -945,7 +934,7 @@ static enum store_err ls_copy(struct store *s, const char *src, const char *dst,
 		goto out;
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdn);
-	hex(md, 16, etag);
+	sigv4_hex(md, 16, etag);
 	e = commit_tmp(ls, tmp, dst, etag, &st, ctype, meta, NULL, ret, err);
 out:
 	if (fd >= 0)
@@ -1348,7 +1337,7 @@ static enum store_err ls_mpu_create(struct store *s, const char *key,
 		rnd[0] ^= (unsigned char)q;
 		rnd[1] ^= (unsigned char)(q >> 8);
 	}
-	hex(rnd, 8, rh);
+	sigv4_hex(rnd, 8, rh);
 	snprintf(id, sizeof(id), "%s%ld", rh, (long)getpid());
 	if (mkdirat(ls->mpufd, id, 0700) < 0)
 		return io_err(err, errno, "cannot start an upload of", key);
@@ -1492,7 +1481,7 @@ static enum store_err ls_mpu_put_part(struct store *s, const char *key, const ch
 		goto out;
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdn);
-	hex(md, 16, etag);
+	sigv4_hex(md, 16, etag);
 	snprintf(name, sizeof(name), "p%05d.%s", number, etag);
 	if (renameat(dfd, tmp, dfd, name) < 0) {
 		e = io_err(err, errno, "cannot stage a part of", key);
@@ -1609,7 +1598,7 @@ static enum store_err ls_mpu_complete(struct store *s, const char *key, const ch
 		goto fail;
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdn);
-	hex(md, 16, etag);
+	sigv4_hex(md, 16, etag);
 	snprintf(etag + 32, sizeof(etag) - 32, "-%zu", nparts);
 	e = commit_tmp(ls, tmp, key, etag, &st,
 		       json_string_value(json_object_get(info, "content_type")),

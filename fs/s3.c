@@ -515,18 +515,6 @@ static int on_seek(void *userp, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
-static void hex_of(const unsigned char *md, unsigned n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	unsigned i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hx[md[i] >> 4];
-		out[2 * i + 1] = hx[md[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* 1 if @etag is a plain MD5 (32 hex digits), as S3 returns for a PUT without SSE-KMS. */
 static int etag_plain_md5(const char *etag)
 {
@@ -589,7 +577,7 @@ static enum store_err body_hashes(const struct store_body *b, char sha_hex[65], 
 	}
 	if (sha) {
 		EVP_DigestFinal_ex(sha, md, &mdlen);
-		hex_of(md, mdlen, sha_hex);
+		sigv4_hex(md, mdlen, sha_hex);
 	}
 	if (md5) {
 		EVP_DigestFinal_ex(md5, md, &mdlen);
@@ -922,7 +910,7 @@ static enum store_err perform_once(struct s3 *s3, CURL *h, struct s3_req *r,
 		if (br.md5 && br.md5_ok && br.pos == r->body->len && r->etag_is_md5 &&
 		    !r->rh.sse_kms && etag_plain_md5(r->rh.etag) &&
 		    EVP_DigestFinal_ex(br.md5, md, &mdlen)) {
-			hex_of(md, mdlen, hex);
+			sigv4_hex(md, mdlen, hex);
 			if (strcasecmp(hex, r->rh.etag) != 0) {
 				*retry = 1;
 				rc = store_set_error(err, STORE_EDIGEST, (int)r->rh.status, "BadDigest",
@@ -1005,7 +993,7 @@ static enum store_err request_digests(struct s3 *s3, const struct store_body *b,
 	md5[0] = '\0';
 	snprintf(sha, 65, "%s", want_sha ? "" : SIGV4_UNSIGNED_PAYLOAD);
 	if (want_sha && (have & STORE_DIGEST_SHA256)) {
-		hex_of(d->sha256, 32, sha);
+		sigv4_hex(d->sha256, 32, sha);
 		want_sha = 0;
 	}
 	if (want_md5 && (have & STORE_DIGEST_MD5)) {

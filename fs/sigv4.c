@@ -21,8 +21,9 @@
 
 static const char hexdig[] = "0123456789abcdef";
 
-static void hex_encode(const unsigned char *in, size_t n, char *out)
+void sigv4_hex(const void *data, size_t n, char *out)
 {
+	const unsigned char *in = data;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -37,7 +38,7 @@ void sigv4_sha256_hex(const void *data, size_t len, char out[65])
 	unsigned char md[SHA256_DIGEST_LENGTH];
 
 	SHA256(data, len, md);
-	hex_encode(md, sizeof(md), out);
+	sigv4_hex(md, sizeof(md), out);
 }
 
 void sigv4_amz_date(time_t t, char out[17])
@@ -382,7 +383,7 @@ static int sign_core(const struct sigv4_req *r, const struct sigv4_creds *c,
 	if (rc == 0)
 		rc = hmac(k2, 32, res->string_to_sign.data, md);
 	if (rc == 0)
-		hex_encode(md, 32, res->signature);
+		sigv4_hex(md, 32, res->signature);
 out:
 	if (secret_key) {
 		OPENSSL_cleanse(secret_key, strlen(secret_key));

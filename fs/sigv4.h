@@ -107,6 +107,9 @@ int sigv4_uri_encode(struct buf *out, const char *s, size_t len, int keep_slash)
  */
 int sigv4_canonical_query(struct buf *out, const struct sigv4_kv *q, size_t n);
 
+/* @n bytes as lower-case hex into @out (2 * @n + 1 bytes with the NUL). */
+void sigv4_hex(const void *in, size_t n, char *out);
+
 /* Lower-case hex SHA-256 of data[0..len) into out (65 bytes with the NUL). */
 void sigv4_sha256_hex(const void *data, size_t len, char out[65]);
 
