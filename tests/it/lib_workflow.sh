@@ -61,13 +61,14 @@ wf_config() {
 	echo "$WF_TMP/stepfs.json"
 }
 
-# wf_start mount|watch CONFIG [extra args]
+# wf_start mount|watch CONFIG [extra args] (mount: exit 77 without /dev/fuse)
 wf_start() {
 	local mode=$1 cfg=$2 i
 	shift 2
 	WF_MODE=$mode
 	mkdir -p "$WF_BUCKET" "$WF_TMP/mnt"
 	if [ "$mode" = mount ]; then
+		[ -e /dev/fuse ] || { echo "no /dev/fuse"; exit 77; }
 		WF_ROOT=$WF_TMP/mnt
 		"$WF_BIN" mount "$WF_BUCKET" "$WF_ROOT" -f -o "config=$cfg,spool=$WF_TMP/spool" "$@" \
 			>"$WF_TMP/daemon.log" 2>&1 &

@@ -4,7 +4,6 @@
 set -eu
 cd "$(dirname "$0")/../.."
 . tests/it/lib_workflow.sh
-[ -e /dev/fuse ] || { echo "no /dev/fuse"; exit 77; }
 
 for mode in ${WF_MODES:-mount watch}; do
 	echo "--- $mode"
