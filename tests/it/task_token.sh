@@ -78,7 +78,7 @@ types=$(wf_history "$n" | jq -r '[.events[].type] | join(" ")')
 wf_check "history: TaskScheduled TaskStarted TaskSubmitted TaskSucceeded" \
 	grep -q "TaskScheduled TaskStarted TaskSubmitted TaskSucceeded" <<<"$types"
 wf_check "the program got the token in its input too" \
-	bash -c 'grep -q "$2" <<<"$1"' _ "$(wf_history "$n" | jq -r '.events[] | select(.type == "TaskScheduled") | .taskScheduledEventDetails.parameters')" "$tok"
+	bash -c 'grep -qF -e "$2" <<<"$1"' _ "$(wf_history "$n" | jq -r '.events[] | select(.type == "TaskScheduled") | .taskScheduledEventDetails.parameters')" "$tok"
 out=$(send send-task-success --task-token "$tok" --task-output '{}' 2>&1) && rc=0 || rc=$?
 wf_check "a used token: TaskTimedOut" bash -c '[ "$1" = 1 ] && grep -q TaskTimedOut <<<"$2"' _ "$rc" "$out"
 
