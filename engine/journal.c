@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,38 @@ static void journal_bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
 	else
 		sqlite3_bind_null(st, i);
+}
+
+/*
+ * Run one statement that returns no rows, under the lock: @types names the
+ * parameters in order, 's' a string (NULL binds SQL NULL), 'i' an int64_t.
+ * 0 when it ran to the end, -EIO otherwise (logged at debug level).
+ */
+static int journal_run(struct journal *j, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int r = -EIO, i;
+
+	pthread_mutex_lock(&j->db_lock);
+	st = journal_prep(j, sql);
+	if (st) {
+		va_start(ap, types);
+		for (i = 0; types[i]; i++) {
+			if (types[i] == 's')
+				journal_bind_text(st, i + 1, va_arg(ap, const char *));
+			else
+				sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+		}
+		va_end(ap);
+		if (sqlite3_step(st) == SQLITE_DONE)
+			r = 0;
+		else
+			log_debug("journal '%s': '%s': %s", j->path, sql, sqlite3_errmsg(j->db));
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&j->db_lock);
+	return r;
 }
 
 static const char *journal_col(sqlite3_stmt *st, int i)
@@ -624,27 +657,9 @@ int journal_exec_finish(struct journal *j, const char *arn, const char *status,
 			const char *output, const char *error, const char *cause,
 			int64_t stop_ms)
 {
-	sqlite3_stmt *st;
-	int r = -EIO;
-
-	pthread_mutex_lock(&j->db_lock);
-	st = journal_prep(j, "UPDATE executions SET status = ?, output = ?, error = ?, "
-			     "cause = ?, stop_ms = ? WHERE arn = ?");
-	if (st) {
-		journal_bind_text(st, 1, status);
-		journal_bind_text(st, 2, output);
-		journal_bind_text(st, 3, error);
-		journal_bind_text(st, 4, cause);
-		sqlite3_bind_int64(st, 5, stop_ms);
-		journal_bind_text(st, 6, arn);
-		if (sqlite3_step(st) == SQLITE_DONE)
-			r = 0;
-		else
-			log_debug("journal '%s': finish: %s", j->path, sqlite3_errmsg(j->db));
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&j->db_lock);
-	return r;
+	return journal_run(j, "UPDATE executions SET status = ?, output = ?, error = ?, "
+			      "cause = ?, stop_ms = ? WHERE arn = ?",
+			   "ssssis", status, output, error, cause, (int64_t)stop_ms, arn);
 }
 
 /* AWS CLI's date form: 2024-01-02T03:04:05.678000+00:00 */
@@ -812,43 +827,19 @@ int journal_exec_running(struct journal *j,
 int journal_history_add(struct journal *j, const char *arn, const json_t *event)
 {
 	char *text = json_dumps(event, JSON_COMPACT);
-	sqlite3_stmt *st;
-	int r = -EIO;
+	int r;
 
 	if (!text)
 		return -ENOMEM;
-	pthread_mutex_lock(&j->db_lock);
-	st = journal_prep(j, "INSERT OR IGNORE INTO history(arn, id, event) VALUES(?, ?, ?)");
-	if (st) {
-		journal_bind_text(st, 1, arn);
-		sqlite3_bind_int64(st, 2, json_integer_value(json_object_get(event, "id")));
-		journal_bind_text(st, 3, text);
-		if (sqlite3_step(st) == SQLITE_DONE)
-			r = 0;
-		else
-			log_debug("journal '%s': history: %s", j->path, sqlite3_errmsg(j->db));
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&j->db_lock);
+	r = journal_run(j, "INSERT OR IGNORE INTO history(arn, id, event) VALUES(?, ?, ?)", "sis",
+			arn, (int64_t)json_integer_value(json_object_get(event, "id")), text);
 	free(text);
 	return r;
 }
 
 int journal_history_clear(struct journal *j, const char *arn)
 {
-	sqlite3_stmt *st;
-	int r = -EIO;
-
-	pthread_mutex_lock(&j->db_lock);
-	st = journal_prep(j, "DELETE FROM history WHERE arn = ?");
-	if (st) {
-		journal_bind_text(st, 1, arn);
-		if (sqlite3_step(st) == SQLITE_DONE)
-			r = 0;
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&j->db_lock);
-	return r;
+	return journal_run(j, "DELETE FROM history WHERE arn = ?", "s", arn);
 }
 
 int journal_history(struct journal *j, const char *arn, json_t **ret)
@@ -887,24 +878,9 @@ int journal_history(struct journal *j, const char *arn, json_t **ret)
 static int journal_request(struct journal *j, const char *kind, const char *subject,
 			   const char *error, const char *cause)
 {
-	sqlite3_stmt *st;
-	int r = -EIO;
-
-	pthread_mutex_lock(&j->db_lock);
-	st = journal_prep(j, "INSERT INTO requests(kind, arn, error, cause, created_ms) "
-			     "VALUES(?, ?, ?, ?, ?)");
-	if (st) {
-		journal_bind_text(st, 1, kind);
-		journal_bind_text(st, 2, subject);
-		journal_bind_text(st, 3, error);
-		journal_bind_text(st, 4, cause);
-		sqlite3_bind_int64(st, 5, journal_now_ms());
-		if (sqlite3_step(st) == SQLITE_DONE)
-			r = 0;
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&j->db_lock);
-	return r;
+	return journal_run(j, "INSERT INTO requests(kind, arn, error, cause, created_ms) "
+			      "VALUES(?, ?, ?, ?, ?)",
+			   "ssssi", kind, subject, error, cause, (int64_t)journal_now_ms());
 }
 
 int journal_request_stop(struct journal *j, const char *arn, const char *error,
@@ -1012,25 +988,10 @@ int journal_take_task_requests(struct journal *j,
 int journal_token_set(struct journal *j, const char *token, const char *arn, const char *state,
 		      const char *status)
 {
-	sqlite3_stmt *st;
-	int r = -EIO;
-
-	pthread_mutex_lock(&j->db_lock);
-	st = journal_prep(j, "INSERT INTO tokens(token, arn, state, status, updated_ms) "
-			     "VALUES(?, ?, ?, ?, ?) ON CONFLICT(token) DO UPDATE SET "
-			     "status = excluded.status, updated_ms = excluded.updated_ms");
-	if (st) {
-		journal_bind_text(st, 1, token);
-		journal_bind_text(st, 2, arn);
-		journal_bind_text(st, 3, state);
-		journal_bind_text(st, 4, status);
-		sqlite3_bind_int64(st, 5, journal_now_ms());
-		if (sqlite3_step(st) == SQLITE_DONE)
-			r = 0;
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&j->db_lock);
-	return r;
+	return journal_run(j, "INSERT INTO tokens(token, arn, state, status, updated_ms) "
+			      "VALUES(?, ?, ?, ?, ?) ON CONFLICT(token) DO UPDATE SET "
+			      "status = excluded.status, updated_ms = excluded.updated_ms",
+			   "ssssi", token, arn, state, status, (int64_t)journal_now_ms());
 }
 
 int journal_token_get(struct journal *j, const char *token, json_t **ret)
@@ -1062,20 +1023,9 @@ int journal_token_get(struct journal *j, const char *token, json_t **ret)
 
 int journal_tokens_close_all(struct journal *j)
 {
-	sqlite3_stmt *st;
-	int r = -EIO;
-
-	pthread_mutex_lock(&j->db_lock);
-	st = journal_prep(j, "UPDATE tokens SET status = 'CLOSED', updated_ms = ? "
-			     "WHERE status = 'WAITING'");
-	if (st) {
-		sqlite3_bind_int64(st, 1, journal_now_ms());
-		if (sqlite3_step(st) == SQLITE_DONE)
-			r = 0;
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&j->db_lock);
-	return r;
+	return journal_run(j, "UPDATE tokens SET status = 'CLOSED', updated_ms = ? "
+			      "WHERE status = 'WAITING'",
+			   "i", (int64_t)journal_now_ms());
 }
 
 int journal_meta_get(struct journal *j, const char *key, char **ret)
