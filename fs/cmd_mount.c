@@ -45,8 +45,10 @@ static void usage(FILE *f)
 		"  uid=N gid=N umask=OCTAL                  owner/mode of objects without metadata\n"
 		"  spool=DIR spool_max=SIZE                 write spool and its cap (default 8G)\n"
 		"  attr_ttl=SECS neg_ttl=SECS cache_entries=N   metadata cache (10, 2, 100000)\n"
-		"  part_size=SIZE parallel=N                multipart part size (8M), parts/GETs\n"
-		"                                           in flight per file (4)\n"
+		"  part_size=SIZE part_max=SIZE parallel=N  multipart parts: the first two of\n"
+		"                                           part_size (8M), each next pair twice\n"
+		"                                           as large up to part_max (64M); parts\n"
+		"                                           or ranged GETs in flight per file (4)\n"
 		"  nostream                                 upload parts only at close, not while\n"
 		"                                           the file is written\n"
 		"  readahead=SIZE read_mem=SIZE small_file=SIZE  read-ahead window per file (32M),\n"
@@ -282,6 +284,9 @@ static int one_option(struct mount_args *a, char *opt)
 	} else if (strcmp(opt, "part_size") == 0 && parse_size(val, &sz) == 0 &&
 		   sz >= (5u << 20) && sz <= ((uint64_t)5 << 30)) {
 		a->o.part_size = sz;
+	} else if (strcmp(opt, "part_max") == 0 && parse_size(val, &sz) == 0 &&
+		   sz >= (5u << 20) && sz <= ((uint64_t)5 << 30)) {
+		a->o.part_max = sz;
 	} else if (strcmp(opt, "parallel") == 0 && parse_uint(val, 10, &u) == 0 && u >= 1 &&
 		   u <= 32) {
 		a->o.parallel = (int)u;

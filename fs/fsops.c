@@ -56,6 +56,7 @@
 #include "fs/mcache.h"
 #include "fs/spool.h"
 #include "fs/store.h"
+#include "fs/parts.h"
 #include "fs/wdig.h"
 
 #define NODE_BUCKETS 4096
@@ -166,6 +167,7 @@ struct handle {
 
 struct stepfs {
 	struct stepfs_opts o;
+	struct parts plan;     /* multipart layout of the uploads (o.part_size, o.part_max) */
 	unsigned digests;     /* STORE_DIGEST_* the store uses if given (struct wdig) */
 	struct store *store;
 	const struct commit_sink *sink;
@@ -874,9 +876,10 @@ struct mpu_job {
 	struct stepfs *fs;
 	const char *key, *upload_id;
 	int fd;
-	uint64_t size, part;
+	uint64_t size;
+	struct parts pl;                  /* where the parts start */
 	struct store_part *parts;
-	const struct store_digests *pdig; /* per part of fs->o.part_size, or NULL */
+	const struct store_digests *pdig; /* per part of fs->plan, or NULL */
 	int nparts;
 	pthread_mutex_t lock;
 	int next;           /* next part index to take; protected by lock */
@@ -902,8 +905,10 @@ static void *mpu_worker(void *arg)
 		pthread_mutex_unlock(&j->lock);
 		if (i < 0)
 			return NULL;
-		off = (uint64_t)i * j->part;
-		len = off + j->part > j->size ? j->size - off : j->part;
+		off = parts_off(&j->pl, (uint64_t)i);
+		len = parts_len(&j->pl, (uint64_t)i);
+		if (len > j->size - off)
+			len = j->size - off;
 		b = (struct store_body)STORE_BODY_FD(j->fd, (off_t)off, len);
 		if (j->pdig && j->pdig[i].have)
 			b.dig = &j->pdig[i];
@@ -940,12 +945,12 @@ static void mpu_run(struct stepfs *fs, struct mpu_job *j)
 
 /*
  * Multipart upload of [0, size) of fd with up to fs->o.parallel parts in
- * flight. With @st (an upload started while writing, parts of
- * fs->o.part_size, still attached to @n), parts it already holds are not
+ * flight, parts laid out by fs->plan. With @st (an upload started while
+ * writing, still attached to @n), parts it already holds are not
  * sent again, and parts still being uploaded by their own threads are not
  * waited for first: the other parts go out meanwhile, then their results are
  * taken (or, if they failed or changed, they are sent again). @pdig (may be
- * NULL) has the digests of the parts of fs->o.part_size where known. The
+ * NULL) has the digests of the parts of fs->plan where known. The
  * upload is aborted on failure. Called with n->lock not held.
  */
 static enum store_err upload_multipart(struct stepfs *fs, struct node *n, const char *key, int fd,
@@ -954,7 +959,7 @@ static enum store_err upload_multipart(struct stepfs *fs, struct node *n, const 
 				       struct store_obj *ret, struct store_error *err)
 {
 	struct mpu_job j;
-	int i, again = 0;
+	int i, again = 0, same;
 	char *uid = NULL;
 	enum store_err e;
 
@@ -972,14 +977,16 @@ static enum store_err upload_multipart(struct stepfs *fs, struct node *n, const 
 	j.upload_id = uid;
 	j.fd = fd;
 	j.size = size;
-	j.part = fs->o.part_size;
-	j.nparts = (int)((size + j.part - 1) / j.part);
-	if (j.nparts > 10000) {
-		j.part = (size + 9999) / 10000;
-		j.part = (j.part + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
-		j.nparts = (int)((size + j.part - 1) / j.part);
+	j.pl = fs->plan;
+	if (parts_count(&j.pl, size) > 10000) { /* past S3's limit: parts of one size */
+		uint64_t P = (size + 9999) / 10000;
+
+		P = (P + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
+		parts_init(&j.pl, P, P);
 	}
-	j.pdig = j.part == fs->o.part_size ? pdig : NULL;
+	same = parts_same(&j.pl, &fs->plan);
+	j.nparts = (int)parts_count(&j.pl, size);
+	j.pdig = same ? pdig : NULL;
 	j.parts = calloc((size_t)j.nparts, sizeof(*j.parts));
 	if (!j.parts) {
 		e = store_set_error(err, STORE_ENOMEM, 0, NULL, "out of memory");
@@ -987,11 +994,11 @@ static enum store_err upload_multipart(struct stepfs *fs, struct node *n, const 
 	}
 	pthread_mutex_lock(&n->lock);
 	for (i = 0; st && i < j.nparts && i < st->nslots; i++) {
-		uint64_t end = (uint64_t)(i + 1) * j.part;
+		uint64_t end = parts_off(&j.pl, (uint64_t)i + 1);
 
 		if (st->slot[i].state == 1) /* in flight: not sent twice at once; see below */
 			j.parts[i].number = -1;
-		else if (st->slot[i].state == 2 && end <= size && j.part == fs->o.part_size)
+		else if (st->slot[i].state == 2 && end <= size && same)
 			j.parts[i] = st->slot[i].p; /* a full part uploaded and unchanged since */
 	}
 	pthread_mutex_unlock(&n->lock);
@@ -1006,7 +1013,7 @@ static enum store_err upload_multipart(struct stepfs *fs, struct node *n, const 
 			if (j.parts[i].number != -1)
 				continue;
 			if (i < st->nslots && st->slot[i].state == 2 &&
-			    (uint64_t)(i + 1) * j.part <= size && j.part == fs->o.part_size) {
+			    parts_off(&j.pl, (uint64_t)i + 1) <= size && same) {
 				j.parts[i] = st->slot[i].p;
 			} else {
 				memset(&j.parts[i], 0, sizeof(j.parts[i]));
@@ -1124,15 +1131,18 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	po.content_type = n->content_type;
 	/* digests computed while the file was written (fs/wdig.h) */
 	if (size <= fs->o.part_size) {
-		have_dg = wdig_part(n->wd, fs->o.part_size, 0, size, &dg);
+		have_dg = wdig_part(n->wd, &fs->plan, 0, size, &dg);
 	} else if (n->wd && wdig_pos(n->wd) == size) {
-		uint64_t P = fs->o.part_size, np = (size + P - 1) / P, i;
+		uint64_t np = parts_count(&fs->plan, size), i;
 
 		pdig = np <= 10000 ? calloc(np, sizeof(*pdig)) : NULL;
-		for (i = 0; pdig && i < np; i++)
-			if (!wdig_part(n->wd, P, (int)i, size - i * P < P ? size - i * P : P,
+		for (i = 0; pdig && i < np; i++) {
+			uint64_t off = parts_off(&fs->plan, i), len = parts_len(&fs->plan, i);
+
+			if (!wdig_part(n->wd, &fs->plan, (int)i, size - off < len ? size - off : len,
 				       &pdig[i]))
 				pdig[i].have = 0;
+		}
 	}
 	pthread_mutex_unlock(&n->lock);
 
@@ -1140,7 +1150,7 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	memset(&o, 0, sizeof(o));
 	multi = size > fs->o.part_size && size > MIN_PART;
 	if (st && !(multi && st->upload_id && !st->failed && strcmp(st->key, key) == 0 &&
-		    (size + fs->o.part_size - 1) / fs->o.part_size <= 10000)) {
+		    parts_count(&fs->plan, size) <= 10000)) {
 		stream_detach(n, st);
 		if (st->upload_id) /* renamed, shrunk or failed: start over */
 			(void)fs->store->ops->mpu_abort(fs->store, st->key, st->upload_id, NULL);
@@ -2010,8 +2020,8 @@ static void stream_touch(struct stepfs *fs, struct node *n, uint64_t off, uint64
 
 	if (!n->st || end <= off)
 		return;
-	for (i = off / fs->o.part_size; i < (uint64_t)n->st->nslots && i * fs->o.part_size < end;
-	     i++) {
+	for (i = parts_index(&fs->plan, off);
+	     i < (uint64_t)n->st->nslots && parts_off(&fs->plan, i) < end; i++) {
 		n->st->slot[i].gen++;
 		if (n->st->slot[i].state == 2)
 			n->st->slot[i].state = 0; /* uploaded, now changed: again at commit */
@@ -2025,7 +2035,7 @@ static void stream_touch(struct stepfs *fs, struct node *n, uint64_t off, uint64
  */
 static int stream_pick(struct stepfs *fs, struct node *n, uint64_t end, int *jobs, int max)
 {
-	uint64_t P = fs->o.part_size, full = end / P;
+	uint64_t full = parts_index(&fs->plan, end); /* parts wholly before end */
 	struct stream *st = n->st;
 	int nj = 0, i;
 
@@ -2081,10 +2091,11 @@ static void *part_worker(void *arg)
 	pthread_mutex_lock(&n->lock);
 	gen = n->st ? n->st->slot[j->index].gen : 0;
 	fd = n->fd;
-	have_dg = wdig_part(n->wd, fs->o.part_size, j->index, fs->o.part_size, &dg);
+	have_dg = wdig_part(n->wd, &fs->plan, j->index, parts_len(&fs->plan, (uint64_t)j->index),
+			    &dg);
 	pthread_mutex_unlock(&n->lock);
-	b = (struct store_body)STORE_BODY_FD(fd, (off_t)((uint64_t)j->index * fs->o.part_size),
-					     fs->o.part_size);
+	b = (struct store_body)STORE_BODY_FD(fd, (off_t)parts_off(&fs->plan, (uint64_t)j->index),
+					     parts_len(&fs->plan, (uint64_t)j->index));
 	if (have_dg)
 		b.dig = &dg;
 	memset(&part, 0, sizeof(part));
@@ -2216,7 +2227,7 @@ static void wdig_written(struct stepfs *fs, struct node *n, const char *buf, uin
 		return;
 	}
 	if (buf) {
-		wdig_update(&n->wd, fs->o.part_size, off, buf, len);
+		wdig_update(&n->wd, &fs->plan, off, buf, len);
 		return;
 	}
 	while (n->wd && done < len) {
@@ -2229,7 +2240,7 @@ static void wdig_written(struct stepfs *fs, struct node *n, const char *buf, uin
 			wdig_drop(&n->wd);
 			return;
 		}
-		wdig_update(&n->wd, fs->o.part_size, off + done, tmp, (size_t)k);
+		wdig_update(&n->wd, &fs->plan, off + done, tmp, (size_t)k);
 		done += (size_t)k;
 	}
 }
@@ -3705,6 +3716,9 @@ struct stepfs *stepfs_new(const struct stepfs_opts *opts, struct store *store,
 	fs->o = *opts;
 	if (fs->o.part_size < MIN_PART)
 		fs->o.part_size = MIN_PART;
+	if (fs->o.part_max < fs->o.part_size)
+		fs->o.part_max = fs->o.part_size;
+	parts_init(&fs->plan, fs->o.part_size, fs->o.part_max);
 	fs->store = store;
 	fs->sink = sink;
 	if (store->ops->xfer_defaults) {

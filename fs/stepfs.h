@@ -32,7 +32,8 @@ struct stepfs_opts {
 	int64_t attr_ttl_ms;  /* metadata cache; also the kernel's attr/entry timeout */
 	int64_t neg_ttl_ms;
 	size_t cache_entries;
-	uint64_t part_size;   /* multipart part size (>= 5 MiB) */
+	uint64_t part_size;   /* first multipart part's size (>= 5 MiB) */
+	uint64_t part_max;    /* parts grow to this size (fs/parts.h); = part_size: all alike */
 	int parallel;         /* parts / ranged GETs in flight per file */
 	int stream;           /* 1: upload complete parts while the file is written */
 	uint64_t readahead_max; /* largest read-ahead window per open file */
@@ -49,7 +50,7 @@ struct stepfs_opts {
 	{                                                                                    \
 		.uid = 0, .gid = 0, .umask = 022, .ro = 0, .bucket = "", .mountpoint = NULL, .spool_dir = NULL, \
 		.spool_max = (uint64_t)8 << 30, .attr_ttl_ms = 10000, .neg_ttl_ms = 2000,    \
-		.cache_entries = 100000, .part_size = 8u << 20, .parallel = 4, .stream = 1,  \
+		.cache_entries = 100000, .part_size = 8u << 20, .part_max = 64u << 20, .parallel = 4, .stream = 1,  \
 		.readahead_max = 32u << 20, .read_mem = 256u << 20, .small_file = 1u << 20,  \
 		.exact_attrs = 0, .retry_max_ms = 60000,                                      \
 	}

@@ -88,8 +88,8 @@ static int wdig_final(EVP_MD_CTX *sha, EVP_MD_CTX *md5, struct store_digests *d)
 	return 1;
 }
 
-void wdig_update(struct wdig **wp, uint64_t P, uint64_t off, const void *data,
-			  size_t len)
+void wdig_update(struct wdig **wp, const struct parts *pl, uint64_t off, const void *data,
+		 size_t len)
 {
 	struct wdig *w = *wp;
 	const unsigned char *p = data;
@@ -101,7 +101,7 @@ void wdig_update(struct wdig **wp, uint64_t P, uint64_t off, const void *data,
 		return;
 	}
 	while (len) {
-		uint64_t room = P - w->pos % P;
+		uint64_t room = parts_off(pl, (uint64_t)w->npart + 1) - w->pos;
 		size_t take = len < room ? len : (size_t)room;
 
 		if ((w->sha && !EVP_DigestUpdate(w->sha, p, take)) ||
@@ -110,7 +110,7 @@ void wdig_update(struct wdig **wp, uint64_t P, uint64_t off, const void *data,
 		w->pos += take;
 		p += take;
 		len -= take;
-		if (w->pos % P == 0) { /* part npart is complete */
+		if (take == room) { /* part npart is complete */
 			if (w->npart == w->apart) {
 				int na = w->apart ? 2 * w->apart : 16;
 				struct store_digests *np = realloc(w->part, (size_t)na * sizeof(*np));
@@ -131,22 +131,22 @@ fail:
 }
 
 /*
- * The digests of bytes [i * P, i * P + len) if they are known: 1 and *ret
- * filled, else 0. (The whole content of a file of at most P bytes is part 0.)
+ * The digests of part @i's first @len bytes if they are known: 1 and *ret
+ * filled, else 0. (The whole content of a file of at most one part is part 0.)
  */
-int wdig_part(const struct wdig *w, uint64_t P, int i, uint64_t len,
-		       struct store_digests *ret)
+int wdig_part(const struct wdig *w, const struct parts *pl, int i, uint64_t len,
+	      struct store_digests *ret)
 {
 	EVP_MD_CTX *sha = NULL, *md5 = NULL;
 	int ok;
 
-	if (!w || i < 0 || len > P)
+	if (!w || i < 0 || len > parts_len(pl, (uint64_t)i))
 		return 0;
-	if (i < w->npart && len == P) {
+	if (i < w->npart && len == parts_len(pl, (uint64_t)i)) {
 		*ret = w->part[i];
 		return 1;
 	}
-	if (i != w->npart || w->pos != (uint64_t)i * P + len || (len == 0 && i > 0))
+	if (i != w->npart || w->pos != parts_off(pl, (uint64_t)i) + len || (len == 0 && i > 0))
 		return 0;
 	/* the running digests, finished on copies */
 	if (w->sha && (!(sha = EVP_MD_CTX_new()) || !EVP_MD_CTX_copy_ex(sha, w->sha)))

@@ -4,7 +4,9 @@
 # SHA-256 computed as they are written), checked with awscli:
 #   1. a 23 MiB file written in 1 MiB pieces (part_size 5M): before close()
 #      the upload exists on the server with parts in it; after close() the
-#      object has the exact bytes, a 5-part ETag, and no upload is left;
+#      object has the exact bytes, and no upload is left; its ETag (MD5 of
+#      the parts' MD5s) proves the parts grew: 5, 5, 10 and 3 MiB
+#      (fs/parts.h); with part_max=5M (part 4) they are 5 MiB each;
 #   2. a part rewritten after it was uploaded (the running digests are
 #      dropped, the part is sent again): exact bytes;
 #   3. a file unlinked before close(): no object, and its upload is aborted.
@@ -80,8 +82,21 @@ it_check_eq "close() succeeds" ok "$(cat big.out)"
 rm -f got
 aws_s3 cp --only-show-errors "s3://$IT_BUCKET/${K}big" got
 it_same_file "awscli reads back the exact bytes" big got
+# mpu_etag FILE MiB...: the ETag S3 gives a multipart object with these part sizes
+mpu_etag() {
+	python3 - "$@" <<'EOF'
+import hashlib, sys
+data, sizes = open(sys.argv[1], "rb").read(), [int(x) << 20 for x in sys.argv[2:]]
+sizes[-1] = len(data) - sum(sizes[:-1])
+md5s, off = b"", 0
+for n in sizes:
+    md5s += hashlib.md5(data[off:off + n]).digest()
+    off += n
+print('"%s-%d"' % (hashlib.md5(md5s).hexdigest(), len(sizes)))
+EOF
+}
 etag=$(aws_s3api head-object --bucket "$IT_BUCKET" --key "${K}big" | jq -r .ETag)
-it_check "...of a 5-part multipart object (ETag $etag)" grep -q -- '-5"$' <<<"$etag"
+it_check_eq "...of 4 growing parts: 5, 5, 10, 3 MiB (ETag)" "$(mpu_etag big 5 5 10 3)" "$etag"
 it_check_eq "no upload left in progress" "" "$(uploads big)"
 
 # 2. a part rewritten after its upload: sent again, exact bytes
@@ -115,5 +130,12 @@ gone_aborted() { for _ in $(seq 50); do [ -z "$(uploads gone)" ] && return 0; sl
 it_check "...the multipart upload is aborted" gone_aborted
 it_check "...no object" it_not it_s3_exists "${K}gone"
 
+it_umount "$M"
+
+# 4. part_max = part_size: parts of one size
+it_mount "s3://$IT_BUCKET/${K%/}" "$M" -o "spool=$IT_DIR/spool,part_size=5M,part_max=5M,parallel=2"
+cp big "$M/fixed"
+etag=$(aws_s3api head-object --bucket "$IT_BUCKET" --key "${K}fixed" | jq -r .ETag)
+it_check_eq "part_max=5M: 5 parts of 5 MiB, the last 3 MiB (ETag)" "$(mpu_etag big 5 5 5 5 3)" "$etag"
 it_umount "$M"
 it_done
