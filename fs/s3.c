@@ -34,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -83,7 +85,7 @@ struct s3 {
 
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cond;
-	CURL **idle;   /* protected by pool_lock */
+	struct conn **idle; /* protected by pool_lock */
 	size_t nidle;  /* protected by pool_lock */
 	size_t created; /* protected by pool_lock */
 	size_t max_handles;
@@ -150,9 +152,18 @@ static void share_unlock(CURL *h, curl_lock_data data, void *userp)
 		pthread_mutex_unlock(&s3->share_locks[data]);
 }
 
+/* A pooled handle, and the socket of its connection (its own: not shared). */
+struct conn {
+	CURL *h;
+	curl_socket_t sock; /* the last socket curl opened for h, or CURL_SOCKET_BAD */
+};
+
 static curl_socket_t open_cloexec(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
-	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	struct conn *c = clientp;
+
+	c->sock = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	return c->sock;
 }
 
 /*
@@ -182,42 +193,56 @@ static void cloexec_sockets(void)
 	closedir(d);
 }
 
-static CURL *pool_get(struct s3 *s3, int *ret_new)
+static void conn_free(struct conn *c)
 {
-	CURL *h = NULL;
+	if (!c)
+		return;
+	curl_easy_cleanup(c->h);
+	free(c);
+}
+
+static struct conn *pool_get(struct s3 *s3, int *ret_new)
+{
+	struct conn *c = NULL;
 
 	*ret_new = 0;
 	pthread_mutex_lock(&s3->pool_lock);
 	for (;;) {
 		if (s3->nidle) {
-			h = s3->idle[--s3->nidle];
+			c = s3->idle[--s3->nidle];
 			break;
 		}
 		if (s3->created < s3->max_handles) {
 			s3->created++;
 			pthread_mutex_unlock(&s3->pool_lock);
-			h = curl_easy_init();
-			if (!h) {
+			c = calloc(1, sizeof(*c));
+			if (c) {
+				c->sock = CURL_SOCKET_BAD;
+				c->h = curl_easy_init();
+			}
+			if (!c || !c->h) {
+				free(c);
+				c = NULL;
 				pthread_mutex_lock(&s3->pool_lock);
 				s3->created--;
 				pthread_cond_signal(&s3->pool_cond);
 				break;
 			}
 			*ret_new = 1;
-			return h;
+			return c;
 		}
 		pthread_cond_wait(&s3->pool_cond, &s3->pool_lock);
 	}
 	pthread_mutex_unlock(&s3->pool_lock);
-	return h;
+	return c;
 }
 
-static void pool_put(struct s3 *s3, CURL *h)
+static void pool_put(struct s3 *s3, struct conn *c)
 {
-	if (!h)
+	if (!c)
 		return;
 	pthread_mutex_lock(&s3->pool_lock);
-	s3->idle[s3->nidle++] = h;
+	s3->idle[s3->nidle++] = c;
 	pthread_cond_signal(&s3->pool_cond);
 	pthread_mutex_unlock(&s3->pool_lock);
 }
@@ -265,6 +290,7 @@ struct s3_req {
 	int sink_err;            /* -errno from the fd sink */
 	struct s3_hdrs rh;
 	int attempts;
+	struct conn *conn;       /* the attempt in progress */
 };
 
 static void req_init(struct s3_req *r, const char *op, const char *method, const char *key,
@@ -337,11 +363,36 @@ static void req_query(struct s3_req *r, const char *name, const char *value)
 		r->query[r->nquery++] = (struct sigv4_kv){ name, value };
 }
 
+/*
+ * Acknowledge what arrived at once. A server that writes a response in
+ * pieces without TCP_NODELAY (Ceph RGW's beast frontend by default) holds
+ * back its last, short piece until the piece before is acknowledged
+ * (Nagle), and Linux delays that acknowledgement by up to 40 ms: a page of
+ * 1000 keys from ListObjectsV2 took 30-40 ms instead of 10 (10,000 keys:
+ * 0.32-0.47 s, 0.16 s with the server's tcp_nodelay). TCP_QUICKACK does not
+ * stick, so it is set again each time data arrives: at the end of the
+ * headers and with every piece of the body.
+ */
+static void quickack(struct s3_req *r)
+{
+#ifdef TCP_QUICKACK
+	int one = 1;
+
+	if (r->conn && r->conn->sock != CURL_SOCKET_BAD)
+		(void)setsockopt(r->conn->sock, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+#else
+	(void)r;
+#endif
+}
+
 static size_t on_header(char *line, size_t size, size_t n, void *userp)
 {
 	struct s3_req *r = userp;
 	size_t len = size * n, nl;
 	char *colon, *val, name[128];
+
+	if (len <= 2 && (line[0] == '\r' || line[0] == '\n'))
+		quickack(r); /* the empty line: the headers are in */
 
 	if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
 		json_decref(r->rh.meta);
@@ -412,6 +463,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *userp)
 	struct s3_req *r = userp;
 	size_t len = size * n, take;
 
+	quickack(r);
 	if (r->rh.status >= 300 || r->rh.status < 200) {
 		if (r->resp.len < S3_ERRBODY_CAP)
 			(void)buf_add(&r->resp, data,
@@ -646,11 +698,14 @@ static enum store_err map_curl(CURLcode cc, int *retry)
 }
 
 /* Apply the options every request needs (after curl_easy_reset()). */
-static void setup_handle(struct s3 *s3, CURL *h, struct s3_req *r, char *errbuf)
+static void setup_handle(struct s3 *s3, struct conn *c, struct s3_req *r, char *errbuf)
 {
+	CURL *h = c->h;
+
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_SHARE, s3->share);
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_cloexec);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, c);
 	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
@@ -743,10 +798,11 @@ static enum store_err creds_fresh(struct s3 *s3, struct store_error *err)
 }
 
 /* One attempt. Returns the outcome; *retry says whether another may help. */
-static enum store_err perform_once(struct s3 *s3, CURL *h, struct s3_req *r,
+static enum store_err perform_once(struct s3 *s3, struct conn *c, struct s3_req *r,
 				   const char *payload_hash, const char *md5_b64, int verify_md5,
 				   int *retry, struct store_error *err)
 {
+	CURL *h = c->h;
 	struct curl_slist *sl = NULL, *t;
 	struct buf url = BUF_INIT_CAP(1 << 17), line = BUF_INIT_CAP(1 << 17);
 	struct sigv4_kv *sh = NULL;
@@ -762,7 +818,8 @@ static enum store_err perform_once(struct s3 *s3, CURL *h, struct s3_req *r,
 	*retry = 0;
 	sigv4_result_init(&sres);
 	curl_easy_reset(h);
-	setup_handle(s3, h, r, errbuf);
+	setup_handle(s3, c, r, errbuf);
+	r->conn = c;
 	name_obj(s3, r, obj, sizeof(obj));
 	if (build_url(s3, r, &url, &path) < 0)
 		goto nomem;
@@ -877,6 +934,7 @@ static enum store_err perform_once(struct s3 *s3, CURL *h, struct s3_req *r,
 	r->attempts++;
 
 	cc = curl_easy_perform(h);
+	r->conn = NULL;
 	if (cc != CURLE_OK) {
 		if (r->sink_err) {
 			if (r->sink_err == -ERANGE)
@@ -1019,7 +1077,7 @@ static enum store_err s3_request(struct s3 *s3, struct s3_req *r, struct store_e
 	struct store_error local;
 	enum store_err rc;
 	int retry, attempt, verify = 0;
-	CURL *h;
+	struct conn *c;
 
 	if (!err)
 		err = &local;
@@ -1032,13 +1090,13 @@ static enum store_err s3_request(struct s3 *s3, struct s3_req *r, struct store_e
 	for (attempt = 0;; attempt++) {
 		int fresh;
 
-		h = pool_get(s3, &fresh);
-		if (!h)
+		c = pool_get(s3, &fresh);
+		if (!c)
 			return store_set_error(err, STORE_ENOMEM, 0, NULL, "cannot create a curl handle");
-		rc = perform_once(s3, h, r, payload, md5[0] ? md5 : NULL, verify, &retry, err);
+		rc = perform_once(s3, c, r, payload, md5[0] ? md5 : NULL, verify, &retry, err);
 		if (fresh)
 			cloexec_sockets();
-		pool_put(s3, h);
+		pool_put(s3, c);
 		if (rc == STORE_OK || !retry || attempt >= s3->retries)
 			break;
 		if (rc == STORE_EDIGEST && r->body && r->body->dig && r->body->dig->have) {
@@ -1937,7 +1995,7 @@ static void s3_free(struct store *s)
 	if (!s3)
 		return;
 	for (i = 0; i < s3->nidle; i++)
-		curl_easy_cleanup(s3->idle[i]);
+		conn_free(s3->idle[i]);
 	free(s3->idle);
 	if (s3->share)
 		curl_share_cleanup(s3->share);
