@@ -9,6 +9,15 @@
 # then summed too. Under CI=true a skip counts as a failure: a green CI run never
 # hides a FUSE or S3-server test.
 #
+# S3 test server: started once with tests/servers/up.sh unless
+# STEPFS_TEST_S3_ENDPOINT is already set (then that server is used, and said
+# so; one that does not answer is replaced by our own). Ours is checked before
+# every script and after the last (tests/servers/check.sh): one that died is
+# diagnosed, restarted (the output says RESTARTED) and counted as a failure of
+# the script it died under; with a full OSD the S3 scripts fail at once
+# instead of hanging. After a failed run its logs are copied to
+# $STEPFS_TEST_LOGS (default build/test-logs) and the path printed.
+#
 # Environment: O (build dir, default build/default), UNIT_TIMEOUT (s, 600),
 # IT_TIMEOUT (s, 900), STEPFS_IT_FILTER (regex on script names).
 set -u
@@ -64,24 +73,81 @@ for t in "$@"; do
 done
 
 if [ "${STEPFS_ONLY_UNIT:-0}" != 1 ]; then
-	server_started=
-	if [ -x tests/servers/up.sh ] && [ -z "${STEPFS_TEST_S3_ENDPOINT:-}" ]; then
+	server_started= srv_ok= srv_full= srv_restarts=() prev=
+	srv_up() {
+		local envfile
 		envfile=$(mktemp)
 		if tests/servers/up.sh >"$envfile"; then
 			# shellcheck disable=SC1090
-			. "$envfile"; server_started=1
+			. "$envfile"; server_started=$STEPFS_SERVERS_DIR srv_ok=1
 		else
 			echo "note: tests/servers/up.sh failed; S3 integration tests will skip (fail under CI)"
 		fi
 		rm -f "$envfile"
+	}
+	# srv_check: is our server still usable? Before each script and after the
+	# last; a failure since the last check happened during script $prev.
+	srv_check() {
+		local out rc
+		[ -n "$server_started" ] || return 0
+		out=$(tests/servers/check.sh --repair "$server_started" 2>&1)
+		rc=$?
+		[ -n "$out" ] && printf '%s\n' "$out"
+		srv_full=
+		case $rc in
+		0) srv_ok=1; return 0 ;;
+		4) srv_full=1; return 0 ;;
+		esac
+		if [ -n "$srv_ok" ]; then
+			failed=$((failed + 1)); failures+=("${prev:-start-up} (the S3 test server died during it)")
+			srv_restarts+=("after ${prev:-start-up}: $([ "$rc" = 3 ] && echo restarted || echo "NOT repaired (check.sh exit $rc)")")
+			echo "FAIL ${prev:-start-up}: the S3 test server stopped answering while it ran (diagnosis above)"
+		fi
+		srv_ok=
+		if [ "$rc" = 3 ]; then
+			srv_ok=1
+		elif [ "$rc" = 2 ]; then # its directory is gone: a new server
+			echo "servers: state directory $server_started is gone; starting new servers"
+			server_started=
+			unset STEPFS_SERVERS_DIR
+			srv_up
+		fi
+	}
+	if [ -n "${STEPFS_TEST_S3_ENDPOINT:-}" ]; then
+		echo "servers: using the S3 test server from the environment: $STEPFS_TEST_S3_ENDPOINT" \
+			"(STEPFS_TEST_S3_ENDPOINT; not ours: not restarted here)"
+		if [ "$(curl -s -o /dev/null -m 10 -w '%{http_code}' "$STEPFS_TEST_S3_ENDPOINT/")" = 000 ]; then
+			echo "servers: $STEPFS_TEST_S3_ENDPOINT does not answer; starting servers of our own instead"
+			[ -n "${STEPFS_SERVERS_DIR:-}" ] && tests/servers/check.sh "$STEPFS_SERVERS_DIR" 2>&1
+			unset STEPFS_SERVERS_DIR $(compgen -e | grep '^STEPFS_TEST_S3')
+		fi
 	fi
+	[ -x tests/servers/up.sh ] && [ -z "${STEPFS_TEST_S3_ENDPOINT:-}" ] && srv_up
 	for s in tests/it/*.sh workflows/*/test.sh; do
 		[ -f "$s" ] || continue
 		case $s in tests/it/lib*.sh | tests/it/*_lib.sh) continue ;; esac # sourced helpers
 		[ -n "${STEPFS_IT_FILTER:-}" ] && ! [[ $s =~ $STEPFS_IT_FILTER ]] && continue
+		srv_check
+		prev=$s
+		if [ -n "$srv_full" ] && grep -qE 'it_need_s3|STEPFS_TEST_S3_' "$s"; then
+			failed=$((failed + 1)); failures+=("$s (not run: OSD full)")
+			echo "FAIL $s: not run: the test server's OSD is full (its writes would hang)"
+			continue
+		fi
 		run_one it "$s" "${IT_TIMEOUT:-900}" bash "$s"
 	done
-	[ -n "$server_started" ] && tests/servers/down.sh >/dev/null 2>&1
+	srv_check
+	if [ ${#srv_restarts[@]} -gt 0 ]; then
+		echo "servers: the S3 test server died ${#srv_restarts[@]} time(s): ${srv_restarts[*]}"
+	fi
+	if [ -n "$server_started" ]; then
+		if [ "$failed" != 0 ] && [ -d "$server_started/log" ]; then
+			keep=${STEPFS_TEST_LOGS:-build/test-logs}/servers-$(date +%Y%m%d-%H%M%S)
+			mkdir -p "$keep" && cp -a "$server_started/log/." "$keep/" &&
+				echo "servers: logs of this failed run kept in $keep"
+		fi
+		tests/servers/down.sh "$server_started" >/dev/null 2>&1
+	fi
 fi
 
 if [ ${#failures[@]} -gt 0 ]; then

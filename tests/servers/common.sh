@@ -1,4 +1,4 @@
-# tests/servers/common.sh: shared by up.sh, down.sh and rgw.sh (sourced, bash).
+# tests/servers/common.sh: shared by up.sh, down.sh, rgw.sh and check.sh (sourced, bash).
 # Everything here writes diagnostics to stderr only: stdout of up.sh is the
 # environment that tests/run.sh sources.
 
@@ -37,7 +37,7 @@ srv_stop_pidfile() {
 	pid=$(cat "$f" 2>/dev/null)
 	rm -f "$f"
 	case $pid in '' | *[!0-9]*) return 0 ;; esac
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$match" || return 0
+	{ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$match" || return 0
 	kill -TERM "$pid" 2>/dev/null
 	for ((i = 0; i < t * 10; i++)); do
 		kill -0 "$pid" 2>/dev/null || return 0
@@ -66,4 +66,59 @@ srv_rgw_start() {
 
 srv_rgw_stop() {
 	srv_stop_pidfile "$1/run/client.rgw.a.pid" "$1" "${2:-20}"
+}
+
+# srv_alive DIR NAME: true if the daemon NAME (mon.a, osd.0, client.rgw.a,
+# s3rver) of the cluster in DIR runs: its pid file names a live process whose
+# command line contains DIR (a reused pid does not count).
+srv_alive() {
+	local pid
+	pid=$(cat "$1/run/$2.pid" 2>/dev/null) || return 1
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	{ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$1"
+}
+
+# srv_mon_start DIR / srv_osd_start DIR: start the monitor / the OSD again on
+# their existing data (they daemonize; their pid files land in DIR/run).
+srv_mon_start() {
+	ceph-mon -c "$1/ceph.conf" -i a </dev/null >>"$1/log/mon.out" 2>&1
+}
+srv_osd_start() {
+	ceph-osd -c "$1/ceph.conf" -i 0 --keyring "$1/osd.0/keyring" </dev/null >>"$1/log/osd.out" 2>&1
+}
+
+# srv_env DIR NAME: print the value of NAME from DIR/env (written by up.sh)
+srv_env() {
+	sed -n "s/^$2=//p" "$1/env" 2>/dev/null | head -n 1
+}
+
+# srv_s3_probe DIR [SECONDS]: print the HTTP status of a signed ListObjectsV2
+# (max-keys=1) on the test bucket, "000" if no answer within SECONDS (default
+# 10). 200 means radosgw answers and reaches the OSD (a bucket listing reads
+# the bucket index from RADOS; an anonymous GET / would not).
+srv_s3_probe() {
+	local dir=$1 t=${2:-10} ep ak sk b code
+	ep=$(srv_env "$dir" STEPFS_TEST_S3_ENDPOINT)
+	ak=$(srv_env "$dir" STEPFS_TEST_S3_ACCESS_KEY)
+	sk=$(srv_env "$dir" STEPFS_TEST_S3_SECRET_KEY)
+	b=$(srv_env "$dir" STEPFS_TEST_S3_BUCKET)
+	if [ -z "$ep" ]; then # up.sh did not get that far
+		ep=http://127.0.0.1:$(cat "$dir/rgw.port" 2>/dev/null)
+		code=$(curl -s -o /dev/null -m "$t" -w '%{http_code}' "$ep/" 2>/dev/null)
+	else
+		code=$(curl -s -o /dev/null -m "$t" -w '%{http_code}' -u "$ak:$sk" \
+			--aws-sigv4 "aws:amz:us-east-1:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+			"$ep/$b?list-type=2&max-keys=1" 2>/dev/null)
+	fi
+	echo "${code:-000}"
+}
+
+# srv_osd_used DIR: print how full the OSD's block device is, in whole
+# percent (BlueStore's allocator, through the OSD's admin socket; the mgr
+# that `ceph osd df` needs is not run). Fails if the OSD does not answer.
+srv_osd_used() {
+	local j
+	j=$(timeout 10 ceph --admin-daemon "$1/run/osd.0.asok" bluestore bluefs device info 2>/dev/null) ||
+		return 1
+	jq -er '.dev | select(.total > 0) | ((.total - .free) * 100 / .total | floor)' <<<"$j" 2>/dev/null
 }
