@@ -1618,6 +1618,12 @@ static struct raslot *ra_find(struct handle *h, uint64_t pos)
 	return NULL;
 }
 
+/* |a - b| <= d */
+static int near(uint64_t a, uint64_t b, uint64_t d)
+{
+	return a > b ? a - b <= d : b - a <= d;
+}
+
 /*
  * A read of an object without local data: served from the read-ahead
  * slots. Sequential reads (the kernel's read-ahead sends several, possibly
@@ -1675,7 +1681,8 @@ static int read_clean(struct stepfs *fs, struct handle *h, const char *key, char
 		}
 		/* a miss */
 		seq = pos == h->next_off || (h->window && pos >= h->ra_end &&
-					     pos <= h->ra_end + (1u << 20));
+					     pos <= h->ra_end + (1u << 20)) ||
+		      (h->window && near(pos, h->next_off, h->window + (4u << 20)));
 		if (h->size <= fs->o.small_file && h->ra_end == 0) {
 			h->window = 0;
 			h->ra_end = h->size;
@@ -1700,7 +1707,11 @@ static int read_clean(struct stepfs *fs, struct handle *h, const char *key, char
 		done = size;
 	}
 	if (r == 0) {
-		h->next_off = off + size;
+		/* the kernel's read-ahead sends several reads at once, and they
+		 * may end out of order: an earlier one does not move the reader back */
+		if (!h->window || off + size > h->next_off ||
+		    !near(off, h->next_off, h->window + (4u << 20)))
+			h->next_off = off + size;
 		ra_refill(fs, h, key, off + size);
 	}
 	pthread_mutex_unlock(&h->lock);
