@@ -12,11 +12,12 @@
 # S3 test server: started once with tests/servers/up.sh unless
 # STEPFS_TEST_S3_ENDPOINT is already set (then that server is used, and said
 # so; one that does not answer is replaced by our own). Ours is checked before
-# every script and after the last (tests/servers/check.sh): one that died is
-# diagnosed, restarted (the output says RESTARTED) and counted as a failure of
-# the script it died under; with a full OSD the S3 scripts fail at once
-# instead of hanging. After a failed run its logs are copied to
-# $STEPFS_TEST_LOGS (default build/test-logs) and the path printed.
+# every script and after the last (tests/servers/check.sh): one that broke is
+# diagnosed and counted as a failure of the script it broke under, then
+# restarted (the output says RESTARTED) or, when that cannot help (a full or
+# ENOSPC-crashed OSD), replaced by a new cluster, so the other scripts run and
+# do not hang on a full OSD. Server logs of a failed run (and of a replaced
+# cluster) are copied to $STEPFS_TEST_LOGS (default build/test-logs), path printed.
 #
 # Environment: O (build dir, default build/default), UNIT_TIMEOUT (s, 600),
 # IT_TIMEOUT (s, 900), STEPFS_IT_FILTER (regex on script names).
@@ -73,7 +74,7 @@ for t in "$@"; do
 done
 
 if [ "${STEPFS_ONLY_UNIT:-0}" != 1 ]; then
-	server_started= srv_ok= srv_full= srv_restarts=() prev=
+	server_started= srv_ok= srv_restarts=() prev=
 	srv_up() {
 		local envfile
 		envfile=$(mktemp)
@@ -85,33 +86,54 @@ if [ "${STEPFS_ONLY_UNIT:-0}" != 1 ]; then
 		fi
 		rm -f "$envfile"
 	}
+	# srv_keep_logs DIR TAG: copy DIR's server logs where they survive the run
+	srv_keep_logs() {
+		local keep
+		keep=${STEPFS_TEST_LOGS:-build/test-logs}/servers-$(date +%Y%m%d-%H%M%S)-$(basename "$1")-$2
+		[ -d "$1/log" ] && mkdir -p "$keep" && cp -a "$1/log/." "$keep/" &&
+			echo "servers: logs of $1 kept in $keep"
+	}
 	# srv_check: is our server still usable? Before each script and after the
-	# last; a failure since the last check happened during script $prev.
+	# last; a failure since the last check happened during script $prev. A
+	# server that check.sh cannot repair (or whose OSD is full) is replaced
+	# by a new cluster, so the remaining scripts still run.
 	srv_check() {
-		local out rc
+		local out rc what
 		[ -n "$server_started" ] || return 0
 		out=$(tests/servers/check.sh --repair "$server_started" 2>&1)
 		rc=$?
 		[ -n "$out" ] && printf '%s\n' "$out"
-		srv_full=
 		case $rc in
 		0) srv_ok=1; return 0 ;;
-		4) srv_full=1; return 0 ;;
+		3) what=restarted ;;
+		4 | 5) what="its OSD is full: replaced by a new cluster" ;;
+		2) what="its state directory is gone: replaced by a new cluster" ;;
+		*) what="not repairable: replaced by a new cluster" ;;
 		esac
 		if [ -n "$srv_ok" ]; then
-			failed=$((failed + 1)); failures+=("${prev:-start-up} (the S3 test server died during it)")
-			srv_restarts+=("after ${prev:-start-up}: $([ "$rc" = 3 ] && echo restarted || echo "NOT repaired (check.sh exit $rc)")")
-			echo "FAIL ${prev:-start-up}: the S3 test server stopped answering while it ran (diagnosis above)"
+			# the script failed already: one failure, with the reason
+			local n=${#failures[@]}
+			if [ "$n" -gt 0 ] && [ "${failures[n - 1]}" = "$prev" ]; then
+				failures[n - 1]="$prev (the S3 test server broke during it)"
+			else
+				failed=$((failed + 1)); failures+=("${prev:-start-up} (the S3 test server broke during it)")
+			fi
+			srv_restarts+=("after ${prev:-start-up}: $what")
+			echo "FAIL ${prev:-start-up}: the S3 test server broke while it ran (diagnosis above; $what)"
 		fi
 		srv_ok=
 		if [ "$rc" = 3 ]; then
 			srv_ok=1
-		elif [ "$rc" = 2 ]; then # its directory is gone: a new server
-			echo "servers: state directory $server_started is gone; starting new servers"
-			server_started=
-			unset STEPFS_SERVERS_DIR
-			srv_up
+			return 0
 		fi
+		if [ "$rc" != 2 ]; then
+			srv_keep_logs "$server_started" replaced
+			tests/servers/down.sh "$server_started" >/dev/null 2>&1
+		fi
+		echo "servers: starting a new cluster in place of $server_started"
+		server_started=
+		unset STEPFS_SERVERS_DIR
+		srv_up
 	}
 	if [ -n "${STEPFS_TEST_S3_ENDPOINT:-}" ]; then
 		echo "servers: using the S3 test server from the environment: $STEPFS_TEST_S3_ENDPOINT" \
@@ -129,23 +151,14 @@ if [ "${STEPFS_ONLY_UNIT:-0}" != 1 ]; then
 		[ -n "${STEPFS_IT_FILTER:-}" ] && ! [[ $s =~ $STEPFS_IT_FILTER ]] && continue
 		srv_check
 		prev=$s
-		if [ -n "$srv_full" ] && grep -qE 'it_need_s3|STEPFS_TEST_S3_' "$s"; then
-			failed=$((failed + 1)); failures+=("$s (not run: OSD full)")
-			echo "FAIL $s: not run: the test server's OSD is full (its writes would hang)"
-			continue
-		fi
 		run_one it "$s" "${IT_TIMEOUT:-900}" bash "$s"
 	done
 	srv_check
 	if [ ${#srv_restarts[@]} -gt 0 ]; then
-		echo "servers: the S3 test server died ${#srv_restarts[@]} time(s): ${srv_restarts[*]}"
+		echo "servers: the S3 test server broke ${#srv_restarts[@]} time(s): ${srv_restarts[*]}"
 	fi
 	if [ -n "$server_started" ]; then
-		if [ "$failed" != 0 ] && [ -d "$server_started/log" ]; then
-			keep=${STEPFS_TEST_LOGS:-build/test-logs}/servers-$(date +%Y%m%d-%H%M%S)
-			mkdir -p "$keep" && cp -a "$server_started/log/." "$keep/" &&
-				echo "servers: logs of this failed run kept in $keep"
-		fi
+		[ "$failed" != 0 ] && srv_keep_logs "$server_started" failed-run
 		tests/servers/down.sh "$server_started" >/dev/null 2>&1
 	fi
 fi

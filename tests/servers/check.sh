@@ -4,26 +4,33 @@
 #
 # Healthy: ceph-mon, ceph-osd and radosgw run, radosgw answers a signed bucket
 # listing (which reads from the OSD) with HTTP 200 within 10 s, and the OSD is
-# less than 95 % full. Then nothing
-# is printed (a line when the OSD is more than 85 % full) and the exit status
-# is 0.
+# less than 95 % full (its allocator, or the monitor's OSD_FULL). Then nothing
+# is printed (one line when the OSD is more than 85 % full) and the exit
+# status is 0.
 #
 # Otherwise a diagnosis is printed: the HTTP status, which of ceph-mon,
-# ceph-osd and radosgw run, `ceph health detail` (15 s timeout) and the last
-# 30 lines of the logs of the daemons that are dead or suspect. With --repair
-# the dead daemons are started again (mon, then OSD, then radosgw; a radosgw
-# that runs but does not answer is restarted, then the OSD too), on the same
-# data and ports, and the probe is repeated.
+# ceph-osd and radosgw run, `ceph health detail` (15 s timeout), and the error
+# lines and the last 30 lines of the logs of the dead daemons (of radosgw and
+# the OSD when all run). With --repair the dead daemons are started again
+# (mon, OSD, radosgw; when all run but none answers, radosgw is restarted,
+# then the OSD too) on the same data and ports, and the probe is repeated. An
+# OSD that died of ENOSPC is not restarted: a full BlueStore does not mount
+# again (bluefs enospc), the cluster must be replaced (tests/run.sh does).
 #
 # Exit status: 0 healthy; 3 was broken, repaired (answers now); 4 the OSD is
-# full (writes hang: nothing to repair, the data must go); 1 broken and not
-# repaired; 2 usage. Everything goes to stdout, each line "servers: ...".
+# full (writes hang: nothing to repair, the data must go); 5 repaired, but the
+# OSD is full; 1 broken and not repaired; 2 usage (or DIR is gone).
+# Everything goes to stdout, each line "servers: ...".
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/servers/common.sh
 . "$here/common.sh"
 
 NEAR_PCT=85 FULL_PCT=95
+# error lines of a Ceph log: level -1 entries (not their copies in a crash
+# dump, which are indented), failed asserts and aborts
+ERR_RE='^[0-9][-0-9T:.+]+ [0-9a-f]+ -1 |^\./src/.*(ceph_abort|ceph_assert)|^\*\*\* Caught signal'
+
 repair=
 if [ "${1:-}" = --repair ]; then
 	repair=1
@@ -83,6 +90,14 @@ diagnose() {
 		esac
 		for log in "$@"; do
 			[ -s "$DIR/log/$log" ] || continue
+			# a crash ends in a dump of recent events: its errors come first
+			if grep -qE "$ERR_RE" "$DIR/log/$log"; then
+				say "  ----- last error lines of $DIR/log/$log"
+				grep -E "$ERR_RE" "$DIR/log/$log" | tail -n 12 | cut -c1-400 | sed 's/^/servers:     /'
+			fi
+			grep -q 'No space left on device' "$DIR/log/$log" &&
+				say "  $n ran OUT OF SPACE (ENOSPC): the test data outgrew the OSD's block file" \
+					"(STEPFS_SERVERS_OSD_GB)"
 			say "  ----- last 30 lines of $DIR/log/$log"
 			tail -n 30 "$DIR/log/$log" | cut -c1-400 | sed 's/^/servers:     /'
 		done
@@ -114,37 +129,45 @@ if osd_full; then
 fi
 [ -n "$repair" ] || exit 1
 
+# ok: it answers again after restarting $restarted
+ok() {
+	say "RESTARTED ${restarted[*]}: the S3 test server answers again"
+	osd_full && exit 5
+	exit 3
+}
+give_up() {
+	say "$*; giving up on this cluster"
+	exit 1
+}
+if ! srv_alive "$DIR" osd.0 && grep -qE 'No space left on device|bluefs enospc' "$DIR/log/osd.0.log"; then
+	give_up "osd.0 died OUT OF SPACE: a full BlueStore does not mount again"
+fi
 restarted=()
 if ! srv_alive "$DIR" mon.a; then
-	srv_mon_start "$DIR" && restarted+=(ceph-mon) || say "ceph-mon would not start"
+	srv_mon_start "$DIR" || give_up "ceph-mon would not start (log above)"
+	restarted+=(ceph-mon)
 fi
 if ! srv_alive "$DIR" osd.0; then
-	srv_osd_start "$DIR" && restarted+=(ceph-osd) || say "ceph-osd would not start"
+	srv_osd_start "$DIR" || give_up "ceph-osd would not start (log above)"
+	restarted+=(ceph-osd)
 fi
 if ! srv_alive "$DIR" client.rgw.a; then
-	srv_rgw_start "$DIR" 60 && restarted+=(radosgw) || say "radosgw would not start"
+	srv_rgw_start "$DIR" 60 || give_up "radosgw would not start (log above)"
+	restarted+=(radosgw)
 fi
-if [ ${#restarted[@]} -gt 0 ] && wait_probe 60 && all_alive; then
-	say "RESTARTED ${restarted[*]:-nothing (it answers again)}: the S3 test server answers again"
-	exit 3
+if [ ${#restarted[@]} -gt 0 ]; then
+	wait_probe 60 && all_alive && ok
+	give_up "restarted ${restarted[*]} but the server still does not answer"
 fi
 # everything runs but it does not answer: radosgw first, then the OSD too
-say "still no answer: restarting radosgw"
+say "all run, none answers: restarting radosgw"
 srv_rgw_stop "$DIR" 20
-srv_rgw_start "$DIR" 60 && restarted+=(radosgw)
-if wait_probe 30; then
-	say "RESTARTED ${restarted[*]}: the S3 test server answers again"
-	exit 3
-fi
+srv_rgw_start "$DIR" 60 && restarted+=(radosgw) && wait_probe 30 && ok
 say "still no answer: restarting ceph-osd and radosgw"
 srv_rgw_stop "$DIR" 20
 srv_stop_pidfile "$DIR/run/osd.0.pid" "$DIR" 30
-srv_osd_start "$DIR" && restarted+=(ceph-osd)
-srv_rgw_start "$DIR" 60 && restarted+=(radosgw)
-if wait_probe 60; then
-	say "RESTARTED ${restarted[*]}: the S3 test server answers again"
-	exit 3
-fi
-say "the S3 test server does not answer after restarting ${restarted[*]:-nothing}; giving up"
-diagnose "$(srv_s3_probe "$DIR" 10)"
-exit 1
+srv_osd_start "$DIR" || give_up "ceph-osd would not start"
+restarted+=(ceph-osd)
+srv_rgw_start "$DIR" 60 || give_up "radosgw would not start"
+wait_probe 60 && ok
+give_up "restarted ${restarted[*]} but the server still does not answer"
