@@ -21,6 +21,9 @@
 # Prints the median of RUNS runs per cell, ratios against curl and s3fs, and
 # the machine. A peer that is not installed is reported as such.
 #
+# Every timed write and create starts after sync and SETTLE (2) seconds, so
+# that no tool pays for the server's writeback of the previous tool's data.
+#
 # Environment: STEPFS_TEST_S3_* (else tests/servers/up.sh is run here), RUNS
 # (3), SIZE_MB (256), NCREATE (500), NLS (10000), RSS_N (10), RSS_MB (1024),
 # RSS_OWN_SERVER (1),
@@ -68,6 +71,11 @@ now() { date +%s.%N; }
 since() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.6f\n", a - b }'; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+# before each timed write: let the server's disk catch up with what the
+# previous tool wrote (the OSD's block file is in the page cache too; in a
+# run where each tool writes right after another's 256 MiB, whoever comes
+# second paid for the first one's writeback)
+settle() { sync; sleep "${SETTLE:-2}"; }
 count_keys() { # prefix -> number of keys (all pages)
 	AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK "$S3CLI" -o "$S3OPTS" "s3://$B" list --prefix "$1" --all 2>/dev/null |
 		grep -c '"key"' || true
@@ -130,6 +138,7 @@ for ((run = 1; run <= RUNS; run++)); do
 	for t in "${TOOLS[@]}"; do
 		p=$PFX/$t-$run
 		if [ "$t" = curl ]; then
+			settle
 			s=$(now); "${CURL[@]}" -T "$W/big" "$EP/$B/$p/big" -o /dev/null; RES[$t,write]+="$(since "$s") "
 			drop_caches
 			s=$(now); "${CURL[@]}" "$EP/$B/$p/big" -o /dev/null; RES[$t,read]+="$(since "$s") "
@@ -137,14 +146,17 @@ for ((run = 1; run <= RUNS; run++)); do
 			for ((i = 0; i < NCREATE; i++)); do
 				printf 'upload-file = "%s"\nurl = "%s/%s/%s/c/f%d"\noutput = /dev/null\n' "$W/4k" "$EP" "$B" "$p" $i >>"$W/curl.cfg"
 			done
+			settle
 			s=$(now); "${CURL[@]}" -K "$W/curl.cfg"; RES[$t,create]+="$(since "$s") "
 			continue
 		fi
 		m=$W/mnt-$t
 		mount_tool "$t" "$p" "$m"
+		settle
 		s=$(now); dd if="$W/big" of="$m/big" bs=1M status=none; RES[$t,write]+="$(since "$s") "
 		umount_tool "$m"; drop_caches; mount_tool "$t" "$p" "$m"
 		s=$(now); cat "$m/big" >/dev/null; RES[$t,read]+="$(since "$s") "
+		settle
 		mkdir "$m/c"
 		s=$(now)
 		python3 - "$m/c" "$NCREATE" "$W/4k" <<'EOF'
