@@ -166,6 +166,16 @@ static curl_socket_t open_cloexec(void *clientp, curlsocktype purpose, struct cu
 	return c->sock;
 }
 
+/* curl is done with @fd: forget it (its number may be given to another file). */
+static int close_sock(void *clientp, curl_socket_t fd)
+{
+	struct conn *c = clientp;
+
+	if (c->sock == fd)
+		c->sock = CURL_SOCKET_BAD;
+	return close(fd);
+}
+
 /*
  * libcurl 7.88 makes the wakeup socketpair of the multi handle inside each
  * easy handle (created at its first transfer) without close-on-exec, and
@@ -706,6 +716,8 @@ static void setup_handle(struct s3 *s3, struct conn *c, struct s3_req *r, char *
 	curl_easy_setopt(h, CURLOPT_SHARE, s3->share);
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_cloexec);
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, c);
+	curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, close_sock);
+	curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, c);
 	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
