@@ -2356,6 +2356,38 @@ static const char *param_str(json_t *p, const char *k)
 	return json_string_value(json_object_get(p, k));
 }
 
+/*
+ * The Arguments (JSONata @ja, against the state input) or Parameters
+ * (JSONPath template @tmpl, against @eff) of an ItemReader or ResultWriter:
+ * *ret, NULL if the state gives neither. Returns 0, or -1 with *err.
+ */
+static int io_args(struct act *a, const struct asl_ja *ja, const struct asl_tmpl *tmpl,
+		   json_t *eff, json_t **ret, struct asl_err *err)
+{
+	*ret = NULL;
+	if (ja) {
+		json_t *b = ja_bindings(a, a->input, NULL, NULL, NULL, NULL);
+		int r = b ? ja_value(a, ja, b, ret, err)
+			  : asl_err_set(err, ASL_E_RUNTIME, "out of memory");
+
+		json_decref(b);
+		return r < 0 ? -1 : 0;
+	}
+	return tmpl->c && eval_template(a, tmpl, eff, "Parameters", ret, err) < 0 ? -1 : 0;
+}
+
+/* String @key of @what's evaluated arguments @p, or NULL after failing @f with @error. */
+static const char *io_arg_str(struct frame *f, const char *error, const char *what, json_t *p,
+			      const char *key)
+{
+	const char *v = param_str(p, key);
+
+	if (!v)
+		run_fail(f, error, "%s %s has no string %s", what,
+			 f->s->jsonata ? "Arguments" : "Parameters", key);
+	return v;
+}
+
 static void reader_done(void *arg, const struct asl_s3_result *res, const char *cause)
 {
 	struct frame *f = arg;
@@ -2457,24 +2489,11 @@ static void reader_start(struct act *a, struct frame *f, json_t *eff)
 	}
 	f->reader_max = max > 100000000 ? 0 : (size_t)max;
 	/* where */
-	if (s->ja_reader_args) {
-		json_t *b = ja_bindings(a, a->input, NULL, NULL, NULL, NULL);
-
-		r = b ? ja_value(a, s->ja_reader_args, b, &p, &err)
-		      : asl_err_set(&err, ASL_E_RUNTIME, "out of memory");
-		json_decref(b);
-		if (r < 0)
-			goto fail_err;
-	} else if (s->reader_params.c) {
-		if (eval_template(a, &s->reader_params, eff, "Parameters", &p, &err) < 0)
-			goto fail_err;
-	}
-	req.bucket = param_str(p, "Bucket");
-	if (!req.bucket) {
-		run_fail(f, ASL_E_ITEMREADER, "ItemReader %s has no string Bucket",
-			 s->jsonata ? "Arguments" : "Parameters");
+	if (io_args(a, s->ja_reader_args, &s->reader_params, eff, &p, &err) < 0)
+		goto fail_err;
+	req.bucket = io_arg_str(f, ASL_E_ITEMREADER, "ItemReader", p, "Bucket");
+	if (!req.bucket)
 		goto fail;
-	}
 	if (res && !strcmp(res, "arn:aws:states:::s3:listObjectsV2")) {
 		f->reader_kind = READ_LIST;
 		req.kind = ASL_S3_LIST;
@@ -2482,12 +2501,9 @@ static void reader_start(struct act *a, struct frame *f, json_t *eff)
 		req.max_items = f->reader_max;
 	} else if (res && !strcmp(res, "arn:aws:states:::s3:getObject")) {
 		req.kind = ASL_S3_GET;
-		req.key = param_str(p, "Key");
-		if (!req.key) {
-			run_fail(f, ASL_E_ITEMREADER, "ItemReader %s has no string Key",
-				 s->jsonata ? "Arguments" : "Parameters");
+		req.key = io_arg_str(f, ASL_E_ITEMREADER, "ItemReader", p, "Key");
+		if (!req.key)
 			goto fail;
-		}
 		if (type && !strcmp(type, "CSV")) {
 			f->reader_kind = READ_CSV;
 		} else if (type && !strcmp(type, "JSON")) {
@@ -2709,7 +2725,7 @@ static int writer_start(struct frame *f)
 	struct asl_err err;
 	char *base = NULL;
 	size_t i, plen;
-	int r, k;
+	int k;
 
 	f->writing = true;
 	if (!res && json_object_get(s->result_writer, "WriterConfig")) {
@@ -2729,25 +2745,11 @@ static int writer_start(struct frame *f)
 		f->written = true;
 		return -1; /* nothing to wait for: frame_end() goes on */
 	}
-	if (s->ja_writer_args) {
-		json_t *b = ja_bindings(a, a->input, NULL, NULL, NULL, NULL);
-
-		r = b ? ja_value(a, s->ja_writer_args, b, &p, &err)
-		      : asl_err_set(&err, ASL_E_RUNTIME, "out of memory");
-		json_decref(b);
-		if (r < 0) {
-			f->err = err;
-			f->failing = true;
-			f->err_has_error = f->err_has_cause = true;
-			goto fail;
-		}
-	} else if (s->writer_params.c) {
-		if (eval_template(a, &s->writer_params, f->eff, "Parameters", &p, &err) < 0) {
-			f->err = err;
-			f->failing = true;
-			f->err_has_error = f->err_has_cause = true;
-			goto fail;
-		}
+	if (io_args(a, s->ja_writer_args, &s->writer_params, f->eff, &p, &err) < 0) {
+		f->err = err;
+		f->failing = true;
+		f->err_has_error = f->err_has_cause = true;
+		goto fail;
 	}
 	if (!res || strcmp(res, "arn:aws:states:::s3:putObject")) {
 		run_fail(f, ASL_E_RESULTWRITER,
@@ -2755,13 +2757,10 @@ static int writer_start(struct frame *f)
 			 res ? res : "(none)");
 		goto fail;
 	}
-	bucket = param_str(p, "Bucket");
+	bucket = io_arg_str(f, ASL_E_RESULTWRITER, "ResultWriter", p, "Bucket");
 	prefix = param_str(p, "Prefix");
-	if (!bucket) {
-		run_fail(f, ASL_E_RESULTWRITER, "ResultWriter %s has no string Bucket",
-			 s->jsonata ? "Arguments" : "Parameters");
+	if (!bucket)
 		goto fail;
-	}
 	if (!f->eng->has_s3) {
 		run_fail(f, ASL_E_RESULTWRITER, "no object store is configured for bucket '%s'",
 			 bucket);
