@@ -906,9 +906,7 @@ static void *mpu_worker(void *arg)
 		if (i < 0)
 			return NULL;
 		off = parts_off(&j->pl, (uint64_t)i);
-		len = parts_len(&j->pl, (uint64_t)i);
-		if (len > j->size - off)
-			len = j->size - off;
+		len = parts_size(&j->pl, (uint64_t)i, j->size);
 		b = (struct store_body)STORE_BODY_FD(j->fd, (off_t)off, len);
 		if (j->pdig && j->pdig[i].have)
 			b.dig = &j->pdig[i];
@@ -978,8 +976,8 @@ static enum store_err upload_multipart(struct stepfs *fs, struct node *n, const 
 	j.fd = fd;
 	j.size = size;
 	j.pl = fs->plan;
-	if (parts_count(&j.pl, size) > 10000) { /* past S3's limit: parts of one size */
-		uint64_t P = (size + 9999) / 10000;
+	if (parts_count(&j.pl, size) > PARTS_MAX) { /* past S3's limit: parts of one size */
+		uint64_t P = (size + PARTS_MAX - 1) / PARTS_MAX;
 
 		P = (P + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
 		parts_init(&j.pl, P, P);
@@ -1135,14 +1133,11 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	} else if (n->wd && wdig_pos(n->wd) == size) {
 		uint64_t np = parts_count(&fs->plan, size), i;
 
-		pdig = np <= 10000 ? calloc(np, sizeof(*pdig)) : NULL;
-		for (i = 0; pdig && i < np; i++) {
-			uint64_t off = parts_off(&fs->plan, i), len = parts_len(&fs->plan, i);
-
-			if (!wdig_part(n->wd, &fs->plan, (int)i, size - off < len ? size - off : len,
+		pdig = np <= PARTS_MAX ? calloc(np, sizeof(*pdig)) : NULL;
+		for (i = 0; pdig && i < np; i++)
+			if (!wdig_part(n->wd, &fs->plan, (int)i, parts_size(&fs->plan, i, size),
 				       &pdig[i]))
 				pdig[i].have = 0;
-		}
 	}
 	pthread_mutex_unlock(&n->lock);
 
@@ -1150,7 +1145,7 @@ static int node_commit(struct stepfs *fs, struct node *n)
 	memset(&o, 0, sizeof(o));
 	multi = size > fs->o.part_size && size > MIN_PART;
 	if (st && !(multi && st->upload_id && !st->failed && strcmp(st->key, key) == 0 &&
-		    parts_count(&fs->plan, size) <= 10000)) {
+		    parts_count(&fs->plan, size) <= PARTS_MAX)) {
 		stream_detach(n, st);
 		if (st->upload_id) /* renamed, shrunk or failed: start over */
 			(void)fs->store->ops->mpu_abort(fs->store, st->key, st->upload_id, NULL);
@@ -1618,10 +1613,16 @@ static struct raslot *ra_find(struct handle *h, uint64_t pos)
 	return NULL;
 }
 
-/* |a - b| <= d */
-static int near(uint64_t a, uint64_t b, uint64_t d)
+/*
+ * Is @pos close to where the sequential reader of @h is: within its window
+ * (+4 MiB) of where its reads end? The kernel's read-ahead sends several
+ * reads at once, and they may arrive and end out of order.
+ */
+static int near_reader(const struct handle *h, uint64_t pos)
 {
-	return a > b ? a - b <= d : b - a <= d;
+	uint64_t d = h->window + (4u << 20);
+
+	return h->window && (pos > h->next_off ? pos - h->next_off : h->next_off - pos) <= d;
 }
 
 /*
@@ -1682,7 +1683,7 @@ static int read_clean(struct stepfs *fs, struct handle *h, const char *key, char
 		/* a miss */
 		seq = pos == h->next_off || (h->window && pos >= h->ra_end &&
 					     pos <= h->ra_end + (1u << 20)) ||
-		      (h->window && near(pos, h->next_off, h->window + (4u << 20)));
+		      near_reader(h, pos);
 		if (h->size <= fs->o.small_file && h->ra_end == 0) {
 			h->window = 0;
 			h->ra_end = h->size;
@@ -1707,10 +1708,8 @@ static int read_clean(struct stepfs *fs, struct handle *h, const char *key, char
 		done = size;
 	}
 	if (r == 0) {
-		/* the kernel's read-ahead sends several reads at once, and they
-		 * may end out of order: an earlier one does not move the reader back */
-		if (!h->window || off + size > h->next_off ||
-		    !near(off, h->next_off, h->window + (4u << 20)))
+		/* a read that ends out of order does not move the reader back */
+		if (off + size > h->next_off || !near_reader(h, off))
 			h->next_off = off + size;
 		ra_refill(fs, h, key, off + size);
 	}
@@ -2050,7 +2049,7 @@ static int stream_pick(struct stepfs *fs, struct node *n, uint64_t end, int *job
 	struct stream *st = n->st;
 	int nj = 0, i;
 
-	if (!fs->o.stream || n->unlinked || full == 0 || full > 10000)
+	if (!fs->o.stream || n->unlinked || full == 0 || full > PARTS_MAX)
 		return 0;
 	if (!st) {
 		st = calloc(1, sizeof(*st));

@@ -47,6 +47,13 @@ uint64_t parts_index(const struct parts *pl, uint64_t off)
 	return 2 * (uint64_t)m + (off - 2 * pl->P * ((UINT64_C(1) << m) - 1)) / (pl->P << m);
 }
 
+uint64_t parts_size(const struct parts *pl, uint64_t i, uint64_t size)
+{
+	uint64_t off = parts_off(pl, i), len = parts_len(pl, i);
+
+	return off >= size ? 0 : size - off < len ? size - off : len;
+}
+
 uint64_t parts_count(const struct parts *pl, uint64_t size)
 {
 	return size ? parts_index(pl, size - 1) + 1 : 1;

@@ -19,6 +19,9 @@
 
 #include <stdint.h>
 
+/* S3's limit on the parts of one multipart upload */
+#define PARTS_MAX 10000
+
 struct parts {
 	uint64_t P; /* the first part's size, > 0 */
 	unsigned g; /* parts grow to P << g */
@@ -32,6 +35,8 @@ uint64_t parts_off(const struct parts *pl, uint64_t i);
 uint64_t parts_len(const struct parts *pl, uint64_t i);
 /* The part that holds byte @off. */
 uint64_t parts_index(const struct parts *pl, uint64_t off);
+/* Bytes of part @i in a file of @size bytes (the last part is what is left). */
+uint64_t parts_size(const struct parts *pl, uint64_t i, uint64_t size);
 /* Parts of a file of @size bytes (1 for an empty file). */
 uint64_t parts_count(const struct parts *pl, uint64_t size);
 /* 1 if both lay parts out the same way. */

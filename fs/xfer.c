@@ -20,8 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs/parts.h"
+
 #define XFER_MIN_PART (5ull << 20)
-#define XFER_MAX_PARTS 10000
 
 struct xfer {
 	struct store *s;
@@ -210,7 +211,7 @@ enum store_err store_put_file(struct store *s, const char *key, int fd, uint64_t
 	}
 	if (xo.part_size < XFER_MIN_PART)
 		xo.part_size = XFER_MIN_PART;
-	while ((size + xo.part_size - 1) / xo.part_size > XFER_MAX_PARTS)
+	while ((size + xo.part_size - 1) / xo.part_size > PARTS_MAX)
 		xo.part_size *= 2;
 	rc = s->ops->mpu_create(s, key, opts, &upload_id, err);
 	if (rc != STORE_OK)

@@ -46,6 +46,12 @@ int main(void)
 	CHECK_INT_EQ(7, (long long)parts_index(&pl, 239 * MiB));
 	CHECK_INT_EQ(8, (long long)parts_index(&pl, 240 * MiB));
 	check_tiling(&pl, 20000);
+	/* bytes of each part of a 250 MiB file: 8, 8, 16, 16, 32, 32, 64, 64, then 10 and none */
+	CHECK_INT_EQ((long long)(8 * MiB), (long long)parts_size(&pl, 0, 250 * MiB));
+	CHECK_INT_EQ((long long)(64 * MiB), (long long)parts_size(&pl, 7, 250 * MiB));
+	CHECK_INT_EQ((long long)(10 * MiB), (long long)parts_size(&pl, 8, 250 * MiB));
+	CHECK_INT_EQ(0, (long long)parts_size(&pl, 9, 250 * MiB));
+	CHECK_INT_EQ(5, (long long)parts_size(&pl, 0, 5));
 	/* 10,000 parts hold 640 GB minus the smaller first ones */
 	CHECK(parts_off(&pl, 10000) > 600ull * 1000 * MiB);
 
