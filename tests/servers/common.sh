@@ -27,17 +27,24 @@ srv_pick_ports() {
 	return 1
 }
 
-# srv_stop_pidfile FILE MATCH [SECONDS]: SIGTERM the process named in FILE,
-# wait for it to exit (default 20 s), then SIGKILL. Only a live process whose
-# command line contains MATCH (the state directory) is signalled, so a stale
-# pid file never hits an unrelated process that reused the pid.
+# srv_pid FILE MATCH: print the pid named in FILE if that process lives and
+# its command line contains MATCH (the state directory), so that a stale pid
+# file never names an unrelated process that reused the pid; else fail.
+srv_pid() {
+	local pid
+	pid=$(cat "$1" 2>/dev/null) || return 1
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	{ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$2" || return 1
+	echo "$pid"
+}
+
+# srv_stop_pidfile FILE MATCH [SECONDS]: SIGTERM the process named in FILE
+# (srv_pid), wait for it to exit (default 20 s), then SIGKILL.
 srv_stop_pidfile() {
 	local f=$1 match=$2 t=${3:-20} pid i
-	[ -f "$f" ] || return 0
-	pid=$(cat "$f" 2>/dev/null)
+	pid=$(srv_pid "$f" "$match")
 	rm -f "$f"
-	case $pid in '' | *[!0-9]*) return 0 ;; esac
-	{ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$match" || return 0
+	[ -n "$pid" ] || return 0
 	kill -TERM "$pid" 2>/dev/null
 	for ((i = 0; i < t * 10; i++)); do
 		kill -0 "$pid" 2>/dev/null || return 0
@@ -69,13 +76,9 @@ srv_rgw_stop() {
 }
 
 # srv_alive DIR NAME: true if the daemon NAME (mon.a, osd.0, client.rgw.a,
-# s3rver) of the cluster in DIR runs: its pid file names a live process whose
-# command line contains DIR (a reused pid does not count).
+# s3rver) of the cluster in DIR runs (srv_pid of its pid file).
 srv_alive() {
-	local pid
-	pid=$(cat "$1/run/$2.pid" 2>/dev/null) || return 1
-	case $pid in '' | *[!0-9]*) return 1 ;; esac
-	{ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$1"
+	srv_pid "$1/run/$2.pid" "$1" >/dev/null
 }
 
 # srv_mon_start DIR / srv_osd_start DIR: start the monitor / the OSD again on
