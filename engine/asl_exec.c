@@ -1329,33 +1329,36 @@ static void task_early_fn(void *arg)
 	free(cause);
 }
 
+/* Stop what runs for @a's Task state: its timeout timer and its program. */
+static void act_stop_task(struct act *a)
+{
+	struct asl_engine *e = a->x->e;
+
+	if (a->timer) {
+		loop_timer_cancel(e->loop, a->timer);
+		a->timer = NULL;
+	}
+	if (a->task) {
+		e->tasks.cancel(e->tasks.arg, a->task);
+		a->task = NULL;
+	}
+}
+
 static void task_timer_fn(void *arg)
 {
 	struct act *a = arg;
-	struct asl_execution *x = a->x;
 
 	a->timer = NULL;
-	if (a->task) {
-		x->e->tasks.cancel(x->e->tasks.arg, a->task);
-		a->task = NULL;
-	}
+	act_stop_task(a);
 	act_async(a, task_finished(a, NULL, ASL_E_TIMEOUT, NULL));
 }
 
 static void task_hb_fn(void *arg)
 {
 	struct act *a = arg;
-	struct asl_execution *x = a->x;
 
 	a->hb_timer = NULL;
-	if (a->timer) {
-		loop_timer_cancel(x->e->loop, a->timer);
-		a->timer = NULL;
-	}
-	if (a->task) {
-		x->e->tasks.cancel(x->e->tasks.arg, a->task);
-		a->task = NULL;
-	}
+	act_stop_task(a);
 	act_async(a, task_finished(a, NULL, ASL_E_HEARTBEAT, NULL));
 }
 
@@ -1377,15 +1380,7 @@ int asl_engine_task_callback(struct asl_engine *e, const char *token, enum asl_c
 		}
 		return 0;
 	}
-	if (a->timer) {
-		loop_timer_cancel(e->loop, a->timer);
-		a->timer = NULL;
-	}
-	if (a->task) {
-		/* the callback came before the program ended: it is no longer needed */
-		e->tasks.cancel(e->tasks.arg, a->task);
-		a->task = NULL;
-	}
+	act_stop_task(a); /* the callback may come before the program ended: not needed now */
 	if (kind == ASL_CB_SUCCESS) {
 		out = json_deep_copy(output ? output : json_null());
 		act_async(a, task_finished(a, out, out ? NULL : ASL_E_RUNTIME,
@@ -3107,16 +3102,7 @@ static void act_drive(struct act *a, int rc)
 
 static void act_cancel(struct act *a)
 {
-	struct asl_execution *x = a->x;
-
-	if (a->timer) {
-		loop_timer_cancel(x->e->loop, a->timer);
-		a->timer = NULL;
-	}
-	if (a->task) {
-		x->e->tasks.cancel(x->e->tasks.arg, a->task);
-		a->task = NULL;
-	}
+	act_stop_task(a);
 	token_drop(a, "CLOSED");
 	if (a->child) {
 		struct frame *f = a->child;
